@@ -1,0 +1,22 @@
+# ferflow: facial-expression classification, from raw faces to every table and figure.
+# Thin entry point: config, validation, rule files, the final targets.
+import os
+
+from ferflow.config import validate
+
+if not workflow.overwrite_configfiles:  # no --configfile given: the built-in default
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

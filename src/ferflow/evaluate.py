@@ -1,0 +1,168 @@
+"""Prediction, metrics, ensembles, submission and the confusion matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferflow import CLASS_NAMES
+from ferflow.io import atomic_path, load_npz, save_json, save_npz
+
+# Evaluation sets: name -> how to select faces. "test" is every non-Training face
+# (the course's Kaggle test set: PublicTest + PrivateTest, or test.csv).
+SETS = ("validation", "public", "private", "test")
+_USAGE_OF = {"public": "PublicTest", "private": "PrivateTest"}
+
+
+def eval_indices(faces: dict, split: dict) -> dict:
+    usage = faces["usage"]
+    return {
+        "validation": split["validation"],
+        "public": np.flatnonzero(usage == "PublicTest"),
+        "private": np.flatnonzero(usage == "PrivateTest"),
+        "test": np.flatnonzero(usage != "Training"),
+    }
+
+
+def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
+            batch_size: int = 256) -> None:
+    """Class probabilities of every evaluation set -> ``out_path`` (.npz).
+
+    Keys: ``{set}_probs`` (n x 7 float32), ``{set}_labels`` (-1 = unknown),
+    ``{set}_index`` (rows of faces.npz) and ``test_ids``.
+    """
+    from ferflow.tfsetup import setup
+
+    tf, keras = setup()
+    model = keras.saving.load_model(model_path, safe_mode=True)
+    faces = load_npz(faces_path)
+    split = load_npz(split_path)
+    out = {}
+    for name, idx in eval_indices(faces, split).items():
+        x = faces["images"][idx][..., None].astype(np.float32)
+        probs = model.predict(x, batch_size=batch_size, verbose=0) if len(x) else \
+            np.zeros((0, len(CLASS_NAMES)), np.float32)
+        out[f"{name}_probs"] = probs.astype(np.float32)
+        out[f"{name}_labels"] = faces["labels"][idx].astype(np.int64)
+        out[f"{name}_index"] = idx.astype(np.int64)
+    out["test_ids"] = faces["ids"][out["test_index"]]
+    save_npz(out_path, **out)
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray):
+    known = labels >= 0
+    if not known.any():
+        return None
+    return float((probs[known].argmax(1) == labels[known]).mean())
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray):
+    known = labels >= 0
+    if not known.any():
+        return None
+    p = np.clip(probs[known, labels[known]], 1e-7, 1.0)
+    return float(-np.log(p).mean())
+
+
+def per_class_recall(probs: np.ndarray, labels: np.ndarray):
+    known = labels >= 0
+    if not known.any():
+        return None
+    pred = probs[known].argmax(1)
+    y = labels[known]
+    out = {}
+    for c, name in enumerate(CLASS_NAMES):
+        m = y == c
+        out[name] = float((pred[m] == c).mean()) if m.any() else None
+    return out
+
+
+def metrics(pred: dict, params: int | None) -> dict:
+    """Metrics of one prediction file (dict of arrays)."""
+    sets = ("validation", "public", "private")
+    return {
+        "params": params,
+        "accuracy": {s: accuracy(pred[f"{s}_probs"], pred[f"{s}_labels"]) for s in sets},
+        "log_loss": {s: log_loss(pred[f"{s}_probs"], pred[f"{s}_labels"]) for s in sets},
+        "recall": {s: per_class_recall(pred[f"{s}_probs"], pred[f"{s}_labels"]) for s in sets},
+        "n": {s: int(len(pred[f"{s}_labels"])) for s in (*sets, "test")},
+    }
+
+
+def write_metrics(pred_path: str, info_path: str, out_path: str) -> dict:
+    """metrics/{model}.json from the predictions and the training info (parameter count)."""
+    from ferflow.io import load_json
+
+    m = metrics(load_npz(pred_path), int(load_json(info_path)["params"]))
+    save_json(out_path, m)
+    return m
+
+
+def ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
+             out_submission: str, method: str = "mean") -> dict:
+    """Combine the members' probabilities; metrics and the Kaggle submission."""
+    if method != "mean":
+        raise ValueError(f"unknown ensemble method {method!r}")
+    preds = [load_npz(p) for p in pred_paths]
+    ref = preds[0]
+    for name, p in zip(names[1:], preds[1:]):
+        for s in SETS:
+            if not np.array_equal(p[f"{s}_index"], ref[f"{s}_index"]):
+                raise ValueError(f"ensemble member {name!r} was predicted on other faces "
+                                 f"({s} set differs from {names[0]!r})")
+    out = {k: v for k, v in ref.items() if not k.endswith("_probs")}
+    for s in SETS:
+        out[f"{s}_probs"] = np.mean([p[f"{s}_probs"] for p in preds], axis=0).astype(np.float32)
+    save_npz(out_pred, **out)
+    m = metrics(out, None)
+    m["members"] = list(names)
+    m["method"] = method
+    save_json(out_metrics, m)
+    write_submission(out["test_ids"], out["test_probs"], out_submission)
+    return m
+
+
+def write_submission(ids: np.ndarray, probs: np.ndarray, path: str) -> None:
+    """``id,label`` CSV, one row per test face (the course's Kaggle format)."""
+    import pandas as pd
+
+    df = pd.DataFrame({"id": ids.astype(np.int64), "label": probs.argmax(1).astype(np.int64)})
+    with atomic_path(path, ".csv") as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
+              which: str = "validation") -> np.ndarray:
+    """Confusion matrix normalised per true class (PNG) and raw counts (CSV)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+    pred = load_npz(pred_path)
+    labels = pred[f"{which}_labels"]
+    known = labels >= 0
+    if not known.any():
+        raise ValueError(f"{pred_path}: the {which} set has no labels")
+    y_pred = pred[f"{which}_probs"][known].argmax(1)
+    ks = list(range(len(CLASS_NAMES)))
+    counts = confusion_matrix(labels[known], y_pred, labels=ks)
+    norm = confusion_matrix(labels[known], y_pred, labels=ks, normalize="true")
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    ConfusionMatrixDisplay(norm, display_labels=CLASS_NAMES).plot(
+        ax=ax, cmap="Blues", values_format=".2f", colorbar=True)
+    acc = float(np.trace(counts) / counts.sum())
+    ax.set_title(f"{title}: {which} set, normalised per true class\n"
+                 f"(n = {int(counts.sum())}, accuracy {acc:.3f})")
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    plt.setp(ax.get_xticklabels(), rotation=35, ha="right")
+    fig.tight_layout()
+    with atomic_path(out_png, ".png") as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+    df = pd.DataFrame(counts, index=pd.Index(CLASS_NAMES, name="true"), columns=CLASS_NAMES)
+    with atomic_path(out_csv, ".csv") as tmp:
+        df.to_csv(tmp)
+    return counts

@@ -1,0 +1,485 @@
+"""Readers for FER2013-style CSV files, vectorised and streaming.
+
+Every reader returns a :class:`Faces` record (uint8 images N x 48 x 48, int labels
+with -1 for unknown, usage strings and integer ids). Parsing never loops in Python
+over pixels or over rows of pixel text: the file is decompressed in a background
+thread in blocks of whole lines while the main thread parses each block with a
+handful of NumPy passes (separator masks, token ends, digit arithmetic). The two
+overlap, so reading costs little more than decompressing.
+
+Any malformed input raises :class:`DataError` whose message is one line naming
+the file and the data row (0-based, header excluded) and the file line (1-based).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import queue
+import threading
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ferflow import CLASS_NAMES, IMAGE_SIZE, N_PIXELS
+
+USAGES = ("Training", "PublicTest", "PrivateTest")
+TEST_USAGE = "Test"  # course test.csv faces: labels unknown (-1)
+
+KAGGLE_COLUMNS = ("emotion", "pixels", "Usage")
+COURSE_TRAIN_COLUMNS = ("label", "feature")
+COURSE_TEST_COLUMNS = ("id", "feature")
+FERPLUS_COLUMNS = (
+    "Usage", "Image name", "neutral", "happiness", "surprise", "sadness",
+    "anger", "disgust", "fear", "contempt", "unknown", "NF",
+)
+# FER+ vote column -> FER2013 class index (contempt and unknown have none)
+FERPLUS_TO_FER = {"anger": 0, "disgust": 1, "fear": 2, "happiness": 3,
+                  "sadness": 4, "surprise": 5, "neutral": 6}
+
+_BLOCK_BYTES = 1 << 21  # parse in ~2 MB blocks: they stay in the CPU cache
+
+
+class DataError(ValueError):
+    """Malformed input data; the message is one line naming file and row."""
+
+
+@dataclass
+class Faces:
+    images: np.ndarray  # uint8 (N, 48, 48)
+    labels: np.ndarray  # int8 (N,), -1 = unknown
+    usage: np.ndarray  # '<U11' (N,)
+    ids: np.ndarray  # int64 (N,)
+    extra: dict = field(default_factory=dict)  # optional arrays (e.g. synthetic cue masks)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def arrays(self) -> dict:
+        return {"images": self.images, "labels": self.labels, "usage": self.usage,
+                "ids": self.ids, **self.extra}
+
+
+# ---------------------------------------------------------------- block reading
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _raw_chunks(path: str, size: int = 1 << 22):
+    """Yield decompressed bytes of a plain or gzip file (multi-member gzip too)."""
+    with open(path, "rb") as f:
+        if not _is_gzip(path):
+            while chunk := f.read(size):
+                yield chunk
+            return
+        dec = zlib.decompressobj(wbits=31)
+        started = False  # the current member has consumed input
+        while True:
+            data = f.read(size // 4)
+            if not data:
+                break
+            while data:
+                started = True
+                try:
+                    out = dec.decompress(data)
+                except zlib.error as exc:
+                    raise DataError(f"{path}: not a valid gzip file ({exc})") from None
+                if out:
+                    yield out
+                if dec.eof:  # next gzip member, if any
+                    data = dec.unused_data
+                    dec = zlib.decompressobj(wbits=31)
+                    started = False
+                else:
+                    data = b""
+        if started and not dec.eof:
+            raise DataError(f"{path}: truncated gzip file (unexpected end of data)")
+
+
+def _line_blocks(path: str, block: int = _BLOCK_BYTES):
+    """Yield blocks of whole lines (each ends with b'\\n')."""
+    carry = b""
+    for chunk in _raw_chunks(path):
+        buf = carry + chunk if carry else chunk
+        start = 0
+        while len(buf) - start >= block:
+            cut = buf.rfind(b"\n", start, start + block)
+            if cut < 0:
+                cut = buf.find(b"\n", start + block)
+                if cut < 0:
+                    break
+            yield buf[start:cut + 1]
+            start = cut + 1
+        carry = buf[start:]
+    if carry:
+        yield carry if carry.endswith(b"\n") else carry + b"\n"
+
+
+def _threaded(gen_fn, *args):
+    """Run a generator in a background thread, yielding its items (errors re-raised)."""
+    q: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for item in gen_fn(*args):
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # forwarded to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+# ---------------------------------------------------------------- block parsing
+class _RowError(Exception):
+    def __init__(self, row: int, msg: str):
+        self.row, self.msg = row, msg
+
+
+def _byte_strings(b: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Fields b[start:end] of every row as a fixed-width bytes array (vectorised)."""
+    lens = end - start
+    width = max(int(lens.max()) if len(lens) else 1, 1)
+    cols = np.arange(width)
+    idx = start[:, None] + cols
+    mask = cols < lens[:, None]
+    mat = np.where(mask, b[np.minimum(idx, len(b) - 1)], 0).astype(np.uint8)
+    return np.ascontiguousarray(mat).view(f"S{width}").ravel()
+
+
+def _small_ints(b, start, end, what: str, lo: int, hi: int) -> np.ndarray:
+    """Parse non-negative decimal integers in b[start:end] per row; check lo..hi."""
+    lens = end - start
+    bad = np.flatnonzero((lens < 1) | (lens > 9))
+    if len(bad):
+        raise _RowError(int(bad[0]), f"{what} is empty or too long")
+    width = int(lens.max())
+    cols = np.arange(width)
+    idx = start[:, None] + cols
+    mask = cols < lens[:, None]
+    dig = b[np.minimum(idx, len(b) - 1)].astype(np.int64) - 48
+    notdig = mask & ((dig < 0) | (dig > 9))
+    if notdig.any():
+        r = int(np.flatnonzero(notdig.any(axis=1))[0])
+        text = bytes(b[start[r]:end[r]]).decode("latin-1")
+        raise _RowError(r, f"{what} {text!r} is not an integer")
+    power = np.where(mask, 10 ** (lens[:, None] - 1 - cols), 0)
+    vals = (np.where(mask, dig, 0) * power).sum(axis=1)
+    bad = np.flatnonzero((vals < lo) | (vals > hi))
+    if len(bad):
+        raise _RowError(int(bad[0]), f"{what} {int(vals[bad[0]])} outside {lo}-{hi}")
+    return vals
+
+
+def _parse_block(buf: bytes, ncols: int, pix_col: int):
+    """Parse a block of complete CSV lines.
+
+    Returns (pixels uint8 (n, 2304), b, field_start, field_end) where field_* are
+    (n, ncols) byte offsets into ``b`` (the block as uint8) for the other columns.
+    Raises _RowError with a block-relative row index on malformed rows.
+    """
+    if b"\r" in buf:
+        buf = buf.replace(b"\r\n", b"\n")
+    if b'"' in buf:
+        buf = buf.replace(b'"', b"")
+    # two bytes of padding in front so that token arithmetic may look back 2 bytes
+    b = np.frombuffer(b"\n\n" + buf, dtype=np.uint8)
+    nl = np.flatnonzero(b == 10)[2:]
+    n = len(nl)
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = 2
+    starts[1:] = nl[:-1] + 1
+    commas = np.flatnonzero(b == 44)
+    counts = np.bincount(np.searchsorted(nl, commas), minlength=n)
+    bad = np.flatnonzero(counts != ncols - 1)
+    if len(bad):
+        r = int(bad[0])
+        if nl[r] == starts[r]:
+            raise _RowError(r, "empty row")
+        raise _RowError(r, f"expected {ncols} columns, found {int(counts[r]) + 1}")
+    c = commas.reshape(n, ncols - 1)
+    fstart = np.empty((n, ncols), dtype=np.int64)
+    fend = np.empty((n, ncols), dtype=np.int64)
+    fstart[:, 0] = starts
+    fstart[:, 1:] = c + 1
+    fend[:, :-1] = c
+    fend[:, -1] = nl
+
+    ps, pe = fstart[:, pix_col], fend[:, pix_col]
+    # region mask of the pixel fields
+    mark = np.zeros(len(b) + 1, dtype=np.int8)
+    mark[ps] = 1
+    mark[pe] -= 1
+    inreg = np.cumsum(mark[:-1], dtype=np.int8).view(np.bool_)
+    d = b - np.uint8(48)
+    isd = d < 10
+    issp = b == 32
+    badchar = inreg & ~(isd | issp)
+    if badchar.any():
+        pos = int(np.argmax(badchar))
+        r = int(np.searchsorted(nl, pos))
+        raise _RowError(r, f"invalid character {chr(b[pos])!r} in pixels "
+                           f"(pixel values must be integers 0-255)")
+    empty = pe <= ps
+    if empty.any():
+        raise _RowError(int(np.argmax(empty)), f"expected {N_PIXELS} pixels, found 0")
+    # a pixel field must start and end with a digit and never hold two spaces in a row
+    edge = ~isd[ps] | ~isd[pe - 1]
+    dbl = issp[:-1] & issp[1:] & inreg[:-1]
+    if edge.any() or dbl.any():
+        r = int(np.argmax(edge)) if edge.any() else int(np.searchsorted(nl, int(np.argmax(dbl))))
+        raise _RowError(r, "empty pixel value (stray space) in pixels")
+    # token ends: a digit whose next byte is not a digit
+    ends = np.flatnonzero(isd[:-1] & ~isd[1:] & inreg[:-1])
+    if len(ends) != n * N_PIXELS:
+        per = np.bincount(np.searchsorted(nl, ends), minlength=n)
+        r = int(np.flatnonzero(per != N_PIXELS)[0])
+        raise _RowError(r, f"expected {N_PIXELS} pixels, found {int(per[r])}")
+    line_of_end = ends.reshape(n, N_PIXELS)
+    ok = (line_of_end[:, -1] < pe) & (line_of_end[:, 0] >= ps)
+    if not ok.all():  # counts balanced across rows but wrong per row
+        per = np.bincount(np.searchsorted(nl, ends), minlength=n)
+        r = int(np.flatnonzero(per != N_PIXELS)[0])
+        raise _RowError(r, f"expected {N_PIXELS} pixels, found {int(per[r])}")
+    v = d * isd  # digit values, 0 elsewhere
+    d1 = isd[ends - 1]
+    d2 = isd[ends - 2] & d1
+    if (d2 & isd[ends - 3]).any():
+        k = int(np.argmax(d2 & isd[ends - 3]))
+        raise _RowError(k // N_PIXELS, f"pixel {k % N_PIXELS} is outside 0-255")
+    val = v[ends].astype(np.uint16)
+    val += v[ends - 1] * np.uint16(10)
+    val += (v[ends - 2] * d2) * np.uint16(100)
+    if val.max(initial=0) > 255:
+        k = int(np.argmax(val > 255))
+        raise _RowError(k // N_PIXELS, f"pixel {k % N_PIXELS} value {int(val[k])} is outside 0-255")
+    return val.astype(np.uint8).reshape(n, N_PIXELS), b, fstart, fend
+
+
+def _read_header(path: str) -> bytes:
+    for chunk in _raw_chunks(path, 1 << 16):
+        return chunk.split(b"\n", 1)[0]
+    return b""
+
+
+def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
+    """Stream-parse ``path`` whose header must equal ``columns``.
+
+    ``scalar_fn(b, fstart, fend)`` turns the other fields of a block into a dict
+    of per-row arrays (raising _RowError on bad values). Returns (pixels, dict).
+    """
+    if not os.path.exists(path):
+        raise DataError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise DataError(f"{path}: empty file")
+    header = _read_header(path).replace(b"\r", b"").replace(b'"', b"").decode("utf-8", "replace")
+    got = tuple(h.strip() for h in header.split(","))
+    if got != columns:
+        if header[:1].isdigit():
+            raise DataError(f"{path}: line 1: header missing (expected {','.join(columns)!r}, "
+                            f"found a data row)")
+        raise DataError(f"{path}: line 1: header {header[:80]!r} does not match the expected "
+                        f"columns {','.join(columns)!r}")
+    ncols = len(columns)
+    pix_col = columns.index(pix_name) if pix_name else None
+    pixel_parts, scalar_parts = [], []
+    row0 = 0
+    first = True
+    for block in _threaded(_line_blocks, path):
+        if first:  # drop the header line
+            block = block[block.index(b"\n") + 1:]
+            first = False
+            if not block:
+                continue
+        try:
+            if pix_col is None:
+                raise NotImplementedError
+            px, b, fs, fe = _parse_block(block, ncols, pix_col)
+            scalar_parts.append(scalar_fn(b, fs, fe))
+        except _RowError as err:
+            row = row0 + err.row
+            raise DataError(f"{path}: row {row} (line {row + 2}): {err.msg}") from None
+        pixel_parts.append(px)
+        row0 += len(px)
+    if row0 == 0:
+        raise DataError(f"{path}: no data rows after the header")
+    pixels = np.concatenate(pixel_parts) if len(pixel_parts) > 1 else pixel_parts[0]
+    scalars = {k: np.concatenate([p[k] for p in scalar_parts]) for k in scalar_parts[0]}
+    return pixels.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), scalars
+
+
+# ---------------------------------------------------------------- public readers
+def read_fer2013(path: str) -> Faces:
+    """Kaggle ``fer2013.csv`` (``emotion,pixels,Usage``), plain or gzip."""
+    def scalars(b, fs, fe):
+        labels = _small_ints(b, fs[:, 0], fe[:, 0], "emotion", 0, len(CLASS_NAMES) - 1)
+        usage = _byte_strings(b, fs[:, 2], fe[:, 2])
+        known = np.isin(usage, np.array(USAGES, dtype="S"))
+        if not known.all():
+            r = int(np.argmin(known))
+            raise _RowError(r, f"unknown Usage {usage[r].decode('latin-1')!r} "
+                               f"(expected one of {', '.join(USAGES)})")
+        return {"labels": labels, "usage": usage}
+
+    px, sc = _parse_csv(path, KAGGLE_COLUMNS, "pixels", scalars)
+    n = len(px)
+    return Faces(px, sc["labels"].astype(np.int8), sc["usage"].astype("U11"),
+                 np.arange(n, dtype=np.int64))
+
+
+def read_course(train_csv: str, test_csv: str | None = None) -> Faces:
+    """Course format: ``train.csv`` (``label,feature``) and ``test.csv`` (``id,feature``)."""
+    def train_scalars(b, fs, fe):
+        return {"labels": _small_ints(b, fs[:, 0], fe[:, 0], "label", 0, len(CLASS_NAMES) - 1)}
+
+    def test_scalars(b, fs, fe):
+        return {"ids": _small_ints(b, fs[:, 0], fe[:, 0], "id", 0, 10**9)}
+
+    px, sc = _parse_csv(train_csv, COURSE_TRAIN_COLUMNS, "feature", train_scalars)
+    n = len(px)
+    images, labels = [px], [sc["labels"].astype(np.int8)]
+    usage, ids = [np.full(n, "Training", dtype="U11")], [np.arange(n, dtype=np.int64)]
+    if test_csv:
+        tpx, tsc = _parse_csv(test_csv, COURSE_TEST_COLUMNS, "feature", test_scalars)
+        tid = tsc["ids"].astype(np.int64)
+        uniq, counts = np.unique(tid, return_counts=True)
+        if (counts > 1).any():
+            dup = int(uniq[np.argmax(counts > 1)])
+            r = int(np.flatnonzero(tid == dup)[1])
+            raise DataError(f"{test_csv}: row {r} (line {r + 2}): duplicate id {dup}")
+        images.append(tpx)
+        labels.append(np.full(len(tpx), -1, dtype=np.int8))
+        usage.append(np.full(len(tpx), TEST_USAGE, dtype="U11"))
+        ids.append(tid)
+    return Faces(np.concatenate(images), np.concatenate(labels), np.concatenate(usage),
+                 np.concatenate(ids))
+
+
+def ferplus_labels(votes_csv: str) -> tuple[np.ndarray, np.ndarray]:
+    """FER+ majority labels from ``fer2013new.csv``.
+
+    Rule (the same that built ``fer2013_ferplus7.csv.gz``): drop rows with an empty
+    image name (FER+ non-faces); take the votes of the nine columns neutral..unknown
+    (NF excluded); drop the row when the maximum is shared (a tie) or when the
+    winner is ``contempt`` or ``unknown``; otherwise map the winner to the FER2013
+    class. Returns (labels with -1 for dropped rows, usage strings).
+    """
+    import pandas as pd
+
+    if not os.path.exists(votes_csv):
+        raise DataError(f"{votes_csv}: file not found")
+    if os.path.getsize(votes_csv) == 0:
+        raise DataError(f"{votes_csv}: empty file")
+    header = _read_header(votes_csv).replace(b"\r", b"").decode("utf-8", "replace")
+    if tuple(header.split(",")) != FERPLUS_COLUMNS:
+        raise DataError(f"{votes_csv}: line 1: header {header[:80]!r} does not match the "
+                        f"FER+ columns {','.join(FERPLUS_COLUMNS)!r}")
+    try:
+        df = pd.read_csv(votes_csv, dtype={"Usage": str, "Image name": str},
+                         keep_default_na=False)
+    except Exception as exc:  # pandas names the line in its message
+        raise DataError(f"{votes_csv}: {str(exc).splitlines()[0]}") from None
+    votes_cols = list(FERPLUS_COLUMNS[2:11])
+    for col in [*votes_cols, "NF"]:
+        v = pd.to_numeric(df[col], errors="coerce")
+        bad = v.isna() | (v < 0) | (v > 10) | (v != v.round())
+        if bad.any():
+            r = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"{votes_csv}: row {r} (line {r + 2}): vote {col}={df[col].iloc[r]!r} "
+                            f"is not an integer 0-10")
+    usage = df["Usage"].to_numpy().astype("U11")
+    known = np.isin(usage, USAGES)
+    if not known.all():
+        r = int(np.argmin(known))
+        raise DataError(f"{votes_csv}: row {r} (line {r + 2}): unknown Usage {usage[r]!r}")
+    votes = df[votes_cols].to_numpy(dtype=np.int64)
+    top = votes.max(axis=1)
+    winner = votes.argmax(axis=1)
+    tie = (votes == top[:, None]).sum(axis=1) > 1
+    mapping = np.array([FERPLUS_TO_FER.get(c, -1) for c in votes_cols])
+    labels = mapping[winner]
+    labels[tie | (df["Image name"].to_numpy() == "")] = -1
+    return labels.astype(np.int8), usage
+
+
+def read_ferplus(fer_csv: str, votes_csv: str) -> Faces:
+    """FER2013 pixels with FER+ majority labels; dropped rows are left out."""
+    faces = read_fer2013(fer_csv)
+    labels, usage = ferplus_labels(votes_csv)
+    if len(labels) != len(faces):
+        raise DataError(f"{votes_csv}: has {len(labels)} rows but {fer_csv} has {len(faces)}; "
+                        f"the FER+ file must list the same rows in the same order")
+    mismatch = usage != faces.usage
+    if mismatch.any():
+        r = int(np.argmax(mismatch))
+        raise DataError(f"{votes_csv}: row {r} (line {r + 2}): Usage {usage[r]!r} differs from "
+                        f"{faces.usage[r]!r} in {fer_csv}")
+    keep = labels >= 0
+    return Faces(faces.images[keep], labels[keep], faces.usage[keep], faces.ids[keep])
+
+
+# ---------------------------------------------------------------- npz storage
+def save_faces(faces: Faces, path: str) -> None:
+    """Write faces atomically (temp file + rename): no partial file on failure."""
+    from ferflow.io import save_npz
+    save_npz(path, **faces.arrays())
+
+
+def load_faces(path: str) -> Faces:
+    from ferflow.io import load_npz
+    arrs = load_npz(path)
+    base = {k: arrs.pop(k) for k in ("images", "labels", "usage", "ids")}
+    return Faces(**base, extra=arrs)
+
+
+def read_gzip_bytes(path: str) -> bytes:  # baseline for the ingest benchmark
+    with gzip.open(path, "rb") as f:
+        return f.read()
+
+
+def read_source(data: dict, synthetic: dict | None = None) -> Faces:
+    """Read the faces the ``data`` config section names (see config/README.md)."""
+    fmt = data["format"]
+    if fmt == "synthetic":
+        from ferflow.synthetic import generate
+        return generate(**(synthetic or {}))
+    if fmt == "fer2013":
+        return read_fer2013(data["path"])
+    if fmt == "ferplus":
+        return read_ferplus(data["path"], data["votes"])
+    if fmt == "course":
+        return read_course(data["train_csv"], data.get("test_csv"))
+    raise DataError(f"config key data.format: unknown format {fmt!r}")
+
+
+def ingest(data: dict, synthetic: dict | None, out_path: str, log=print) -> Faces:
+    faces = read_source(data, synthetic)
+    counts = {str(u): int((faces.usage == u).sum()) for u in np.unique(faces.usage)}
+    log(f"read {len(faces)} faces ({data['format']}): {counts}")
+    known = faces.labels >= 0
+    log("classes: " + ", ".join(f"{n} {int((faces.labels[known] == i).sum())}"
+                                for i, n in enumerate(CLASS_NAMES)))
+    save_faces(faces, out_path)
+    return faces

@@ -1,0 +1,65 @@
+"""Registry of architectures.
+
+An architecture is a function ``build(x) -> y`` from the (already normalised)
+48x48x1 input tensor to 7 softmax probabilities, registered under a name with
+:func:`register`. Builders import Keras inside the function, so listing or
+validating names never loads TensorFlow. :func:`build_model` wraps a builder with
+the input layer and the per-model normalisation, so every saved model takes raw
+0-255 pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ferflow import CLASS_NAMES, IMAGE_SIZE
+
+_REGISTRY: dict[str, Callable] = {}
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+
+
+def register(name: str):
+    def deco(fn: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"architecture {name!r} registered twice")
+        _REGISTRY[name] = fn
+        return fn
+    return deco
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def builder(name: str) -> Callable:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(names())}") from None
+
+
+def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: float = 1.0):
+    """Input (raw pixels) -> normalisation -> architecture, as a Keras model.
+
+    ``normalize=True`` subtracts the training mean and divides by the training std
+    (seed 000's normalisation); ``False`` only scales pixels to [0, 1]. Both are a
+    weightless ``Rescaling`` layer named ``preprocess``, so parameter counts are
+    those of the architecture alone.
+    """
+    import keras
+
+    fn = builder(arch)
+    inp = keras.Input(INPUT_SHAPE, name="pixels")
+    if normalize:
+        std = float(std) if std > 0 else 1.0
+        pre = keras.layers.Rescaling(1.0 / std, offset=-float(mean) / std, name="preprocess")
+    else:
+        pre = keras.layers.Rescaling(1.0 / 255.0, name="preprocess")
+    out = fn(pre(inp))
+    if tuple(out.shape[1:]) != (len(CLASS_NAMES),):
+        raise ValueError(f"architecture {arch!r} must output {len(CLASS_NAMES)} classes, "
+                         f"got shape {tuple(out.shape)}")
+    return keras.Model(inp, out, name=arch)
+
+
+from ferflow.models import zoo  # noqa: E402,F401  (registers the architectures)

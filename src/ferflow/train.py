@@ -1,0 +1,242 @@
+"""Training of one configured model.
+
+The loop runs one ``model.fit`` epoch at a time and keeps its own state (epoch,
+learning rate, plateau and early-stopping counters, best score, history) so that
+it can be checkpointed after every epoch and resumed after a kill. Every random
+choice of an epoch is derived from ``(seed, epoch)``, so a resumed run follows the
+same path as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+
+import numpy as np
+
+from ferflow import CLASS_NAMES
+from ferflow.io import atomic_path, load_json, load_npz, save_json
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+# Defaults of every training setting (the config schema carries the same defaults).
+DEFAULTS = {
+    "arch": None,
+    "epochs": 10,
+    "batch_size": 64,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "plateau_factor": 0.5,
+    "plateau_patience": 3,
+    "min_learning_rate": 1e-6,
+    "early_stopping_patience": None,
+    "label_smoothing": 0.0,
+    "class_weight": "none",
+    "monitor": "val_loss",
+    "keep_best": True,
+    "normalize": True,
+    "seed": 0,
+    "deterministic": True,
+}
+
+
+def settings_with_defaults(settings: dict) -> dict:
+    unknown = set(settings) - set(DEFAULTS)
+    if unknown:
+        raise KeyError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+    out = {**DEFAULTS, **settings}
+    if out["arch"] is None:
+        raise KeyError("training setting 'arch' is required")
+    return out
+
+
+def _fingerprint(settings: dict, *paths: str) -> str:
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{os.path.abspath(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _optimizer(keras, s):
+    if s["optimizer"] == "adam":
+        if s["weight_decay"]:
+            return keras.optimizers.AdamW(learning_rate=s["learning_rate"],
+                                          weight_decay=s["weight_decay"])
+        return keras.optimizers.Adam(learning_rate=s["learning_rate"])
+    if s["optimizer"] == "sgd":
+        return keras.optimizers.SGD(learning_rate=s["learning_rate"], momentum=s["momentum"],
+                                    nesterov=True, weight_decay=s["weight_decay"] or None)
+    raise ValueError(f"unknown optimizer {s['optimizer']!r} (adam or sgd)")
+
+
+def class_weights(labels: np.ndarray, mode: str) -> dict | None:
+    if mode == "none":
+        return None
+    if mode == "balanced":
+        counts = np.bincount(labels, minlength=len(CLASS_NAMES)).astype(float)
+        w = len(labels) / (len(CLASS_NAMES) * np.maximum(counts, 1))
+        return {i: float(w[i]) for i in range(len(CLASS_NAMES))}
+    raise ValueError(f"unknown class_weight {mode!r} (none or balanced)")
+
+
+def _is_better(monitor: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor.endswith("loss") else value > best
+
+
+def _lr_for_epoch(s: dict, state: dict, epoch: int) -> float:
+    if s["schedule"] == "cosine":
+        t = epoch / max(1, s["epochs"])
+        lo = s["min_learning_rate"]
+        return lo + 0.5 * (s["learning_rate"] - lo) * (1 + math.cos(math.pi * t))
+    return state["lr"]
+
+
+def load_training_data(train_path: str, faces_path: str, split_path: str):
+    """(x_train, y_train, x_val, y_val) with x uint8 (N, 48, 48)."""
+    tr = load_npz(train_path)
+    faces = load_npz(faces_path)
+    split = load_npz(split_path)
+    val = split["validation"]
+    return tr["images"], tr["labels"].astype(np.int64), faces["images"][val], \
+        faces["labels"][val].astype(np.int64)
+
+
+def train(settings: dict, train_path: str, faces_path: str, split_path: str,
+          model_out: str, history_out: str, summary_out: str, info_out: str,
+          state_dir: str, log=print) -> dict:
+    """Train one model and write its outputs.
+
+    ``model_out`` (.keras, raw pixels in, probabilities out), ``history_out`` (one CSV
+    row per epoch), ``summary_out`` (layer table and settings) and ``info_out`` (JSON: parameter
+    count, best epoch, seconds per epoch and in all, images per second, device).
+
+    ``state_dir`` holds the per-epoch checkpoint (outside the rule's outputs); a
+    rerun with the same settings and inputs resumes from it.
+    """
+    s = settings_with_defaults(settings)
+    from ferflow.tfsetup import device_summary, setup
+
+    tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
+    from ferflow.models import build_model
+
+    log(f"device: {device_summary()}")
+    x_tr, y_tr, x_val, y_val = load_training_data(train_path, faces_path, split_path)
+    log(f"training on {len(x_tr)} images, validating on {len(x_val)}")
+    k = len(CLASS_NAMES)
+    fp = _fingerprint(s, train_path, faces_path, split_path)
+    state_file = os.path.join(state_dir, "state.json")
+    last_ckpt = os.path.join(state_dir, "last.keras")
+    best_ckpt = os.path.join(state_dir, "best.weights.h5")
+
+    state = None
+    if os.path.exists(state_file) and os.path.exists(last_ckpt):
+        prev = load_json(state_file)
+        if prev.get("fingerprint") == fp:
+            state = prev
+            model = keras.saving.load_model(last_ckpt, safe_mode=True)
+            log(f"resuming from the checkpoint after epoch {state['epoch']}")
+        else:
+            log("checkpoint belongs to other settings or data; starting over")
+    if state is None:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        os.makedirs(state_dir, exist_ok=True)
+        mean, std = float(x_tr.mean()), float(x_tr.std())
+        model = build_model(s["arch"], normalize=s["normalize"], mean=mean, std=std)
+        model.compile(
+            optimizer=_optimizer(keras, s),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"]),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
+        state = {"fingerprint": fp, "epoch": 0, "lr": s["learning_rate"], "best": None,
+                 "best_epoch": None, "wait_plateau": 0, "wait_stop": 0, "stopped": False,
+                 "history": [], "seconds": []}
+    cw = class_weights(y_tr, s["class_weight"])
+    val_ds = tf.data.Dataset.from_tensor_slices(
+        (x_val[..., None].astype(np.float32), np.eye(k, dtype=np.float32)[y_val])
+    ).batch(256).prefetch(tf.data.AUTOTUNE)
+    y_tr_1h = np.eye(k, dtype=np.float32)[y_tr]
+
+    def epoch_ds(epoch: int):
+        perm = np.random.default_rng([s["seed"], epoch]).permutation(len(x_tr))
+        ds = tf.data.Dataset.from_tensor_slices((x_tr[perm], y_tr_1h[perm]))
+        ds = ds.batch(s["batch_size"])
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32)[..., None], y),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    monitor = s["monitor"]
+    while state["epoch"] < s["epochs"] and not state["stopped"]:
+        epoch = state["epoch"]
+        keras.utils.set_random_seed(s["seed"] * 100003 + epoch)
+        lr = _lr_for_epoch(s, state, epoch)
+        model.optimizer.learning_rate.assign(lr)
+        t0 = time.perf_counter()
+        h = model.fit(epoch_ds(epoch), validation_data=val_ds, epochs=1, verbose=0,
+                      class_weight=cw, shuffle=False)
+        secs = time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "loss": h.history["loss"][0],
+               "accuracy": h.history["accuracy"][0], "val_loss": h.history["val_loss"][0],
+               "val_accuracy": h.history["val_accuracy"][0], "learning_rate": lr}
+        state["history"].append(row)
+        state["seconds"].append(round(secs, 3))
+        log("epoch {epoch}: loss {loss:.4f} acc {accuracy:.4f} val_loss {val_loss:.4f} "
+            "val_acc {val_accuracy:.4f} lr {learning_rate:.2e}".format(**row) + f" ({secs:.1f}s)")
+        value = row[monitor]
+        if _is_better(monitor, value, state["best"]):
+            state.update(best=value, best_epoch=epoch + 1, wait_plateau=0, wait_stop=0)
+            with atomic_path(best_ckpt, ".weights.h5") as tmp:
+                model.save_weights(tmp)
+        else:
+            state["wait_plateau"] += 1
+            state["wait_stop"] += 1
+            if s["schedule"] == "plateau" and state["wait_plateau"] >= s["plateau_patience"]:
+                state["lr"] = max(s["min_learning_rate"], state["lr"] * s["plateau_factor"])
+                state["wait_plateau"] = 0
+                log(f"reducing the learning rate to {state['lr']:.2e}")
+            pat = s["early_stopping_patience"]
+            if pat is not None and state["wait_stop"] >= pat:
+                state["stopped"] = True
+                log(f"early stopping after epoch {epoch + 1}")
+        state["epoch"] = epoch + 1
+        with atomic_path(last_ckpt, ".keras") as tmp:
+            model.save(tmp)
+        save_json(state_file, state)
+
+    if s["keep_best"] and os.path.exists(best_ckpt):
+        model.load_weights(best_ckpt)
+        log(f"kept the weights of epoch {state['best_epoch']} ({monitor} {state['best']:.4f})")
+    write_history(state["history"], history_out)
+    with atomic_path(summary_out) as tmp, open(tmp, "w") as f:
+        model.summary(print_fn=lambda line, **kw: f.write(line + "\n"))
+        f.write(f"\nsettings: {json.dumps(s, sort_keys=True)}\n")
+        f.write(f"best epoch: {state['best_epoch']} ({monitor} = {state['best']})\n")
+    with atomic_path(model_out, ".keras") as tmp:
+        model.save(tmp)
+    total = float(sum(state["seconds"]))
+    save_json(info_out, {
+        "params": int(model.count_params()), "best_epoch": state["best_epoch"],
+        "monitor": monitor, "best": state["best"],
+        "device": device_summary(), "epochs_run": state["epoch"],
+        "seconds_per_epoch": state["seconds"], "seconds": round(total, 3),
+        "train_images": int(len(x_tr)),
+        "images_per_second": round(len(x_tr) * len(state["seconds"]) / total, 1) if total else None,
+    })
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return state
+
+
+def write_history(rows: list[dict], path: str) -> None:
+    import pandas as pd
+
+    with atomic_path(path, ".csv") as tmp:
+        pd.DataFrame(rows, columns=list(HISTORY_COLUMNS)).to_csv(tmp, index=False)

@@ -1,0 +1,179 @@
+"""Readers: exact parsing, every malformed-input case, vectorised block boundaries."""
+
+import gzip
+import os
+import re
+
+import numpy as np
+import pytest
+
+import ferflow.ingest as ing
+from ferflow.ingest import DataError, ingest, read_course, read_fer2013, read_ferplus
+from tests.conftest import fer_csv_text, write_fer_csv
+
+
+def test_fer2013_roundtrip_plain_and_gz(tmp_path, small_faces):
+    labels, images, usage = small_faces
+    for gz in (False, True):
+        p = write_fer_csv(tmp_path / f"f{gz}.csv", labels, images, usage, gz=gz)
+        f = read_fer2013(str(p))
+        assert f.images.dtype == np.uint8 and f.images.shape == (40, 48, 48)
+        np.testing.assert_array_equal(f.images, images)
+        np.testing.assert_array_equal(f.labels, labels)
+        np.testing.assert_array_equal(f.usage, usage)
+        np.testing.assert_array_equal(f.ids, np.arange(40))
+
+
+def test_many_small_blocks_and_multimember_gzip(tmp_path, small_faces, monkeypatch):
+    labels, images, usage = small_faces
+    text = fer_csv_text(labels, images, usage).encode()
+    p = tmp_path / "multi.csv.gz"
+    half = len(text) // 2
+    p.write_bytes(gzip.compress(text[:half]) + gzip.compress(text[half:]))  # two gzip members
+    monkeypatch.setattr(ing, "_BLOCK_BYTES", 20000)  # ~2 rows per block
+    f = read_fer2013(str(p))
+    np.testing.assert_array_equal(f.images, images)
+    np.testing.assert_array_equal(f.labels, labels)
+
+
+def test_crlf_and_missing_final_newline(tmp_path, small_faces):
+    labels, images, usage = small_faces
+    text = fer_csv_text(labels, images, usage).rstrip("\n").replace("\n", "\r\n")
+    p = tmp_path / "crlf.csv"
+    p.write_bytes(text.encode())
+    f = read_fer2013(str(p))
+    np.testing.assert_array_equal(f.images, images)
+
+
+def test_course_format(tmp_path, small_faces):
+    labels, images, _ = small_faces
+    px = [" ".join(map(str, im.ravel().tolist())) for im in images]
+    (tmp_path / "train.csv").write_text("label,feature\n" + "".join(
+        f"{lab},{p}\n" for lab, p in zip(labels[:30], px[:30])))
+    (tmp_path / "test.csv").write_text("id,feature\n" + "".join(
+        f"{i},{p}\n" for i, p in zip(range(100, 110), px[30:])))
+    f = read_course(str(tmp_path / "train.csv"), str(tmp_path / "test.csv"))
+    np.testing.assert_array_equal(f.images, images)
+    assert list(f.labels[30:]) == [-1] * 10
+    assert (f.usage[:30] == "Training").all() and (f.usage[30:] == "Test").all()
+    assert list(f.ids[30:]) == list(range(100, 110))
+
+
+def test_ferplus_majority_rule(tmp_path, small_faces):
+    labels, images, usage = small_faces
+    n = 8
+    fer = write_fer_csv(tmp_path / "fer.csv", labels[:n], images[:n], ["Training"] * n)
+    head = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+    rows = [
+        "Training,a.png,6,1,0,0,3,0,0,0,0,0",  # neutral -> 6
+        "Training,b.png,0,7,0,0,0,0,0,0,3,0",  # happiness -> 3
+        "Training,c.png,4,4,0,0,0,0,0,0,2,0",  # tie -> dropped
+        "Training,d.png,0,0,0,0,0,0,0,8,2,0",  # contempt -> dropped
+        "Training,e.png,0,0,0,0,0,0,0,0,9,1",  # unknown -> dropped
+        "Training,,0,0,0,0,0,0,0,0,0,10",  # not a face (no image name) -> dropped
+        "Training,g.png,0,0,0,0,4,0,2,0,0,4",  # anger 4 wins (NF not counted) -> 0
+        "Training,h.png,0,0,1,0,0,0,5,0,0,4",  # fear -> 2
+    ]
+    votes = tmp_path / "new.csv"
+    votes.write_text(head + "\n" + "\n".join(rows) + "\n")
+    f = read_ferplus(str(fer), str(votes))
+    assert list(f.labels) == [6, 3, 0, 2]
+    assert list(f.ids) == [0, 1, 6, 7]
+    np.testing.assert_array_equal(f.images, images[[0, 1, 6, 7]])
+
+
+def _bad_cases():
+    good = " ".join(["12"] * 2304)
+    return {
+        "too few pixels": ("0," + " ".join(["1"] * 2303) + ",Training", r"row 1 .*expected 2304 pixels, found 2303"),
+        "too many pixels": ("0," + " ".join(["1"] * 2305) + ",Training", r"row 1 .*expected 2304 pixels, found 2305"),
+        "non-integer pixel": ("0," + good.replace("12", "1.5", 1) + ",Training", r"row 1 .*invalid character '\.'"),
+        "letter in pixels": ("0," + good[:-2] + "x2,Training", r"row 1 .*invalid character 'x'"),
+        "negative pixel": ("0," + good.replace("12", "-3", 1) + ",Training", r"row 1 .*invalid character '-'"),
+        "pixel over 255": ("0," + good.replace("12", "256", 1) + ",Training", r"row 1 .*pixel 0 value 256 is outside 0-255"),
+        "pixel 4 digits": ("0," + good[:-2] + "1000,Training", r"row 1 .*pixel 2303 is outside 0-255"),
+        "double space": ("0," + good.replace(" ", "  ", 1) + ",Training", r"row 1 .*stray space"),
+        "missing column": ("0," + good, r"row 1 .*expected 3 columns, found 2"),
+        "extra column": ("0," + good + ",Training,x", r"row 1 .*expected 3 columns, found 4"),
+        "label 7": ("7," + good + ",Training", r"row 1 .*emotion 7 outside 0-6"),
+        "label -1": ("-1," + good + ",Training", r"row 1 .*emotion '-1' is not an integer"),
+        "label empty": ("," + good + ",Training", r"row 1 .*emotion is empty"),
+        "unknown usage": ("0," + good + ",Train", r"row 1 .*unknown Usage 'Train'"),
+        "empty row": ("", r"row 1 .*empty row"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_cases()))
+def test_malformed_rows_name_file_and_row(tmp_path, case):
+    line, pattern = _bad_cases()[case]
+    good = "3," + " ".join(["200"] * 2304) + ",PublicTest"
+    p = tmp_path / "bad.csv"
+    p.write_text("emotion,pixels,Usage\n" + good + "\n" + line + "\n" + good + "\n")
+    with pytest.raises(DataError) as err:
+        read_fer2013(str(p))
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(str(p) + ": ")
+    assert re.search(pattern, msg), msg
+    assert "(line 3)" in msg
+
+
+def test_bad_row_deep_in_a_later_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(ing, "_BLOCK_BYTES", 30000)
+    good = "3," + " ".join(["200"] * 2304) + ",PublicTest\n"
+    bad = "3," + " ".join(["200"] * 2303) + " 300,PublicTest\n"
+    p = tmp_path / "late.csv"
+    p.write_text("emotion,pixels,Usage\n" + good * 57 + bad + good * 5)
+    with pytest.raises(DataError, match=r"row 57 \(line 59\): pixel 2303 value 300"):
+        read_fer2013(str(p))
+
+
+@pytest.mark.parametrize("content,pattern", [
+    ("", "empty file"),
+    ("0," + " ".join(["1"] * 2304) + ",Training\n", "line 1: header missing"),
+    ("emotion,pixels\n", "line 1: header 'emotion,pixels' does not match"),
+    ("emotion,pixels,Usage\n", "no data rows"),
+])
+def test_file_level_errors(tmp_path, content, pattern):
+    p = tmp_path / "f.csv"
+    p.write_text(content)
+    with pytest.raises(DataError, match=pattern):
+        read_fer2013(str(p))
+
+
+def test_truncated_gzip(tmp_path, small_faces):
+    labels, images, usage = small_faces
+    p = write_fer_csv(tmp_path / "t.csv.gz", labels, images, usage, gz=True)
+    p.write_bytes(p.read_bytes()[:-300])
+    with pytest.raises(DataError, match="truncated gzip"):
+        read_fer2013(str(p))
+
+
+def test_course_errors(tmp_path):
+    px = " ".join(["5"] * 2304)
+    (tmp_path / "train.csv").write_text(f"label,feature\n1,{px}\n9,{px}\n")
+    with pytest.raises(DataError, match=r"train.csv: row 1 \(line 3\): label 9 outside 0-6"):
+        read_course(str(tmp_path / "train.csv"))
+    (tmp_path / "train.csv").write_text(f"label,feature\n1,{px}\n")
+    (tmp_path / "test.csv").write_text(f"id,feature\n4,{px}\n4,{px}\n")
+    with pytest.raises(DataError, match=r"test.csv: row 1 \(line 3\): duplicate id 4"):
+        read_course(str(tmp_path / "train.csv"), str(tmp_path / "test.csv"))
+
+
+def test_ingest_leaves_no_output_on_error(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
+    out = tmp_path / "out" / "faces.npz"
+    with pytest.raises(DataError):
+        ingest({"format": "fer2013", "path": str(p)}, None, str(out), log=lambda m: None)
+    assert not out.exists()
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
+
+
+def test_parser_has_no_python_loop_over_rows():
+    """The block parser works on whole arrays: no for/while over rows or pixels."""
+    import inspect
+
+    for fn in (ing._parse_block, ing._small_ints, ing._byte_strings):
+        src = inspect.getsource(fn)
+        assert not re.search(r"^\s*(for|while)\b", src, re.M), fn.__name__

@@ -1,0 +1,28 @@
+# Data stage: ingest -> split (Training only, stratified, seeded) -> flip (train part only).
+
+
+rule ingest:
+    input:
+        unpack(ingest_inputs),
+    output:
+        faces=f"{R}/data/faces.npz",
+    params:
+        source=ingest_params(),
+    log:
+        f"{R}/logs/ingest.log",
+    script:
+        "../scripts/ingest.py"
+
+
+rule split:
+    input:
+        faces=rules.ingest.output.faces,
+    output:
+        split=f"{R}/data/split.npz",
+        train=f"{R}/data/train_flipped.npz",
+    params:
+        split=config["split"],
+    log:
+        f"{R}/logs/split.log",
+    script:
+        "../scripts/split.py"

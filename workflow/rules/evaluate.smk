@@ -1,0 +1,60 @@
+# Evaluation: predictions, metrics, ensembles + Kaggle submission, confusion matrices.
+
+
+rule predict:
+    input:
+        model=rules.train.output.model,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        pred=f"{R}/predictions/{{model}}.npz",
+    params:
+        batch_size=config["evaluate"]["predict_batch_size"],
+    log:
+        f"{R}/logs/predict/{{model}}.log",
+    script:
+        "../scripts/predict.py"
+
+
+rule metrics:
+    input:
+        pred=rules.predict.output.pred,
+        info=rules.train.output.info,
+    output:
+        metrics=f"{R}/metrics/{{model}}.json",
+    log:
+        f"{R}/logs/metrics/{{model}}.log",
+    script:
+        "../scripts/metrics.py"
+
+
+rule ensemble:
+    input:
+        preds=lambda wc: expand(
+            f"{R}/predictions/{{m}}.npz", m=config["ensembles"][wc.ensemble]["members"]
+        ),
+    output:
+        pred=f"{R}/predictions/{{ensemble}}.npz",
+        metrics=f"{R}/ensemble/{{ensemble}}/metrics.json",
+        submission=f"{R}/ensemble/{{ensemble}}/submission.csv",
+    params:
+        members=lambda wc: config["ensembles"][wc.ensemble]["members"],
+        method=lambda wc: config["ensembles"][wc.ensemble]["method"],
+    log:
+        f"{R}/logs/ensemble/{{ensemble}}.log",
+    script:
+        "../scripts/ensemble.py"
+
+
+rule confusion:
+    input:
+        pred=f"{R}/predictions/{{name}}.npz",
+    output:
+        png=f"{R}/figures/{{name}}/confusion.png",
+        counts=f"{R}/figures/{{name}}/confusion_counts.csv",
+    params:
+        which=config["evaluate"]["confusion_set"],
+    log:
+        f"{R}/logs/confusion/{{name}}.log",
+    script:
+        "../scripts/confusion.py"

@@ -1,0 +1,21 @@
+# Training: one generic rule over {model}; the settings come from the config.
+
+
+rule train:
+    input:
+        train=rules.split.output.train,
+        split=rules.split.output.split,
+        faces=rules.ingest.output.faces,
+    output:
+        model=f"{R}/models/{{model}}/model.keras",
+        history=f"{R}/models/{{model}}/history.csv",
+        summary=f"{R}/models/{{model}}/summary.txt",
+        info=f"{R}/models/{{model}}/training.json",
+    params:
+        settings=lambda wc: model_settings(config, wc.model),
+        state_dir=lambda wc: f"{R}/checkpoints/{wc.model}",
+    threads: workflow.cores
+    log:
+        f"{R}/logs/train/{{model}}.log",
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,7 @@
+"""Adapter: combine the members' probabilities; metrics and the Kaggle submission."""
+from ferflow.evaluate import ensemble
+from ferflow.runlog import run
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+run(sm.log[0], ensemble, list(sm.input.preds), list(sm.params.members), sm.output.pred,
+    sm.output.metrics, sm.output.submission, method=sm.params.method)

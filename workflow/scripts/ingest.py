@@ -1,0 +1,7 @@
+"""Adapter: read the configured faces -> faces.npz."""
+from ferflow.ingest import ingest
+from ferflow.runlog import run
+
+src = snakemake.params.source  # noqa: F821 (injected by Snakemake)
+data = {"format": src["format"], **dict(snakemake.input)}  # noqa: F821
+run(snakemake.log[0], ingest, data, src.get("synthetic"), snakemake.output.faces)  # noqa: F821
