@@ -38,15 +38,26 @@ def _resolve(schema: dict, root: dict) -> dict:
 
 
 def fill_defaults(instance: dict, schema: dict, root: dict | None = None) -> dict:
-    """Set missing properties to their schema defaults, recursing through ``properties``."""
+    """Set missing properties to their schema defaults, recursively.
+
+    Recurses through ``properties`` and ``additionalProperties``, except into
+    objects whose schema says ``x-fill-defaults: false`` (the model entries: a
+    model takes its missing settings from ``training``, not from the schema).
+    """
     root = root or schema
     schema = _resolve(schema, root)
-    for name, sub in schema.get("properties", {}).items():
+    if schema.get("x-fill-defaults") is False:
+        return instance
+    props = schema.get("properties", {})
+    for name, sub in props.items():
         sub_r = _resolve(sub, root)
         if name not in instance and "default" in sub_r:
             instance[name] = copy.deepcopy(sub_r["default"])
-        if isinstance(instance.get(name), dict):
-            fill_defaults(instance[name], sub_r, root)
+    extra = schema.get("additionalProperties")
+    for name, value in instance.items():
+        sub = props.get(name, extra if isinstance(extra, dict) else None)
+        if sub is not None and isinstance(value, dict):
+            fill_defaults(value, sub, root)
     return instance
 
 

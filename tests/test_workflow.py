@@ -1,0 +1,141 @@
+"""The Snakemake workflow end to end, in a temporary directory, and its rebuild rules."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ferflow.synthetic import generate
+from tests.conftest import write_fer_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir, *args, configfile="config.yaml", check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+           str(workdir), "--cores", "2", "--configfile", str(Path(workdir) / configfile), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if check and res.returncode != 0:
+        raise AssertionError(f"snakemake failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def planned_jobs(res) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"\n(?=\[.*\]\n(?:local)?rule )|\n(?=(?:local)?rule )", res.stdout):
+        m = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if not m or m.group(1) == "all":
+            continue
+        w = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        jobs.append((m.group(1), w.group(1).strip() if w else ""))
+    return sorted(jobs)
+
+
+def tiny_config(csv: str) -> dict:
+    return {
+        "dataset": "tiny",
+        "data": {"format": "fer2013", "path": csv},
+        "split": {"validation_fraction": 0.2, "seed": 1},
+        "training": {"epochs": 2, "batch_size": 32, "seed": 0},
+        "models": {"cnn": {"arch": "small_cnn"}, "dnn": {"arch": "dnn_seed003", "epochs": 1}},
+        "ensembles": {"both": {"members": ["cnn", "dnn"]}},
+    }
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wf")
+    f = generate(seed=5, train_per_class=25, public_per_class=4, private_per_class=4)
+    write_fer_csv(d / "faces.csv", f.labels, f.images, f.usage)
+    (d / "config.yaml").write_text(yaml.safe_dump(tiny_config("faces.csv")))
+    snakemake(d)
+    return d
+
+
+def test_end_to_end_outputs(run_dir):
+    r = run_dir / "results" / "tiny"
+    for name in ("cnn", "dnn"):
+        for f in ("model.keras", "history.csv", "summary.txt", "training.json"):
+            assert (r / "models" / name / f).stat().st_size > 0
+        hist = pd.read_csv(r / "models" / name / "history.csv")
+        assert list(hist.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+        m = yaml.safe_load((r / "metrics" / f"{name}.json").read_text())
+        assert isinstance(m["params"], int) and m["params"] > 0
+        for s in ("validation", "public", "private"):
+            assert 0.0 <= m["accuracy"][s] <= 1.0
+        with np.load(r / "predictions" / f"{name}.npz", allow_pickle=False) as p:
+            assert p["test_probs"].shape == (56, 7)
+            with np.load(r / "data" / "split.npz", allow_pickle=False) as sp:
+                np.testing.assert_array_equal(p["validation_index"], sp["validation"])
+            assert 30 <= len(p["validation_probs"]) <= 40  # 20% of 175 Training faces
+        assert (r / "figures" / name / "confusion.png").stat().st_size > 10_000
+        assert (r / "logs" / "train" / f"{name}.log").read_text().count("epoch ") >= 1
+    assert not (r / "checkpoints" / "cnn").exists()  # removed once training completed
+    em = yaml.safe_load((r / "ensemble" / "both" / "metrics.json").read_text())
+    assert em["members"] == ["cnn", "dnn"] and em["accuracy"]["validation"] is not None
+    sub = pd.read_csv(r / "ensemble" / "both" / "submission.csv")
+    assert list(sub.columns) == ["id", "label"] and len(sub) == 56
+    assert sub["id"].is_unique and sub["label"].between(0, 6).all()
+    assert (r / "figures" / "both" / "confusion.png").exists()
+
+
+def test_incremental_rebuilds(run_dir):
+    # 1. nothing changed: no job
+    res = snakemake(run_dir, "-n")
+    assert planned_jobs(res) == [], res.stdout
+    # 2. one model's training setting changed: that model and the ensemble, nothing else
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["models"]["cnn"]["epochs"] = 3
+    (run_dir / "changed.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="changed.yaml")
+    assert planned_jobs(res) == sorted([
+        ("train", "model=cnn"), ("predict", "model=cnn"), ("metrics", "model=cnn"),
+        ("confusion", "name=cnn"), ("ensemble", "ensemble=both"), ("confusion", "name=both"),
+    ]), res.stdout
+    # 3. input data touched: everything downstream
+    time.sleep(1)
+    os.utime(run_dir / "faces.csv")
+    res = snakemake(run_dir, "-n")
+    rules = [r for r, _ in planned_jobs(res)]
+    assert sorted(rules) == sorted(["ingest", "split", "train", "train", "predict", "predict",
+                                    "metrics", "metrics", "ensemble", "confusion", "confusion",
+                                    "confusion"]), res.stdout
+
+
+def test_bad_input_fails_with_one_line_and_no_output(tmp_path):
+    px = " ".join(["9"] * 2304)
+    (tmp_path / "bad.csv").write_text(f"emotion,pixels,Usage\n0,{px},Training\n1,{px[:-2]},Training\n")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config("bad.csv")))
+    res = snakemake(tmp_path, check=False)
+    assert res.returncode != 0
+    err = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("ferflow: error:")]
+    assert err == ["ferflow: error: bad.csv: row 1 (line 3): expected 2304 pixels, found 2303"]
+    assert not (tmp_path / "results" / "tiny" / "data" / "faces.npz").exists()
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    cfg = tiny_config("faces.csv")
+    cfg["models"]["cnn"]["learning_rat"] = 0.1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(tmp_path, check=False)
+    assert res.returncode != 0
+    assert "config key models.cnn.learning_rat: unknown key" in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_default_config_dry_run_lists_every_stage(tmp_path):
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--directory", str(tmp_path),
+           "-s", str(ROOT / "Snakefile")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rules = {r for r, _ in planned_jobs(res)}
+    assert {"ingest", "split", "train", "predict", "metrics", "ensemble", "confusion"} <= rules
