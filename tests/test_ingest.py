@@ -174,6 +174,70 @@ def test_parser_has_no_python_loop_over_rows():
     """The block parser works on whole arrays: no for/while over rows or pixels."""
     import inspect
 
-    for fn in (ing._parse_block, ing._small_ints, ing._byte_strings):
+    for fn in (ing._parse_block, ing._diagnose_block, ing._small_ints, ing._byte_strings):
         src = inspect.getsource(fn)
         assert not re.search(r"^\s*(for|while)\b", src, re.M), fn.__name__
+
+
+def _reference_parse(text: str):
+    """A plain, obviously-correct parser: (labels, pixels) or None if invalid."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines = lines[:-1]
+    labels, pixels = [], []
+    for line in lines[1:]:
+        parts = line.split(",")
+        if len(parts) != 3 or parts[2] not in ("Training", "PublicTest", "PrivateTest"):
+            return None
+        if not parts[0].isdigit() or not 0 <= int(parts[0]) <= 6:
+            return None
+        toks = parts[1].split(" ")
+        if len(toks) != 2304 or not all(t.isdigit() and len(t) <= 3 and int(t) <= 255 for t in toks):
+            return None
+        labels.append(int(parts[0]))
+        pixels.append([int(t) for t in toks])
+    return labels, pixels
+
+
+def test_random_corruptions_never_parse_wrong(tmp_path):
+    """Mutate single bytes of a valid file: the reader must either fail or agree exactly."""
+    rng = np.random.default_rng(11)
+    images = rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    base = fer_csv_text([1, 2, 3], images, ["Training", "PublicTest", "PrivateTest"])
+    alphabet = list("0123456789 ,\n.-xT") + ["\t", "\u00e9"]
+    accepted = rejected = 0
+    for trial in range(300):
+        chars = list(base)
+        for _ in range(rng.integers(1, 3)):
+            pos = int(rng.integers(len("emotion,pixels,Usage\n"), len(chars)))
+            op = rng.integers(0, 3)
+            if op == 0:
+                chars[pos] = str(rng.choice(alphabet))
+            elif op == 1:
+                chars.insert(pos, str(rng.choice(alphabet)))
+            else:
+                del chars[pos]
+        text = "".join(chars)
+        p = tmp_path / "m.csv"
+        p.write_text(text)
+        ref = _reference_parse(text)
+        try:
+            f = read_fer2013(str(p))
+        except DataError as err:
+            assert ref is None, f"rejected a valid file: {err}"
+            rejected += 1
+            continue
+        assert ref is not None, f"accepted an invalid file (trial {trial})"
+        assert f.labels.tolist() == ref[0]
+        np.testing.assert_array_equal(f.images.reshape(len(f), -1), np.array(ref[1]))
+        accepted += 1
+    assert rejected > 100 and accepted > 10
+
+
+def test_fast_path_and_diagnosis_agree(small_faces):
+    labels, images, usage = small_faces
+    body = fer_csv_text(labels, images, usage).split("\n", 1)[1].encode()
+    fast = ing._parse_block(body, 3, 1)[0]
+    slow = ing._diagnose_block(body, 3, 1)[0]
+    np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(fast.reshape(-1, 48, 48), images)

@@ -193,17 +193,105 @@ def _small_ints(b, start, end, what: str, lo: int, hi: int) -> np.ndarray:
     return vals
 
 
-def _parse_block(buf: bytes, ncols: int, pix_col: int):
-    """Parse a block of complete CSV lines.
+_U48, _U10 = np.uint8(48), np.uint8(10)
+_SPACE_48, _COMMA_48 = np.uint8(32 - 48 + 256), np.uint8(44 - 48 + 256)
 
-    Returns (pixels uint8 (n, 2304), b, field_start, field_end) where field_* are
-    (n, ncols) byte offsets into ``b`` (the block as uint8) for the other columns.
-    Raises _RowError with a block-relative row index on malformed rows.
-    """
+
+def _prepare(buf: bytes) -> bytes:
     if b"\r" in buf:
         buf = buf.replace(b"\r\n", b"\n")
     if b'"' in buf:
         buf = buf.replace(b'"', b"")
+    return buf
+
+
+def _fast_pixels(b: np.ndarray, nl: np.ndarray, fstart, fend, pix_col: int):
+    """Pixels of a well-formed block, or None if anything is off (then diagnose).
+
+    Works on the separator positions P (every space, plus the byte ending each
+    pixel field): each token is the 1-3 bytes before a separator. The checks below
+    are sound: P must hold exactly 2304 separators per row, the last one at the end
+    of the row's pixel field and the first after its start; the byte before each
+    separator is a digit; the token's own start is preceded by a space or a comma;
+    values are at most 255. Any space outside the pixel fields breaks the per-row
+    count, and scalar fields are validated separately.
+    """
+    n = len(nl)
+    ps, pe = fstart[:, pix_col], fend[:, pix_col]
+    sep = b == 32
+    sep[pe] = True
+    P = np.flatnonzero(sep)
+    if len(P) != n * N_PIXELS:
+        return None
+    rows = P.reshape(n, N_PIXELS)
+    if not ((rows[:, -1] == pe).all() and (rows[:, 0] > ps).all()):
+        return None
+    P -= 1
+    d1 = b[P]
+    P -= 1
+    d2 = b[P]
+    P -= 1
+    d3 = b[P]
+    P -= 1
+    d4 = b[P]
+    for d in (d1, d2, d3, d4):
+        d -= _U48  # digits -> 0..9; space -> 240, comma -> 252 (uint8 wrap-around)
+    if not (d1 < _U10).all():
+        return None
+    i2 = d2 < _U10
+    i3 = d3 < _U10
+    i3 &= i2
+    before = np.where(i2, np.where(i3, d4, d3), d2)  # the byte before the token
+    if not ((before == _SPACE_48) | (before == _COMMA_48)).all():
+        return None
+    val = d1.astype(np.uint16)
+    d2 *= i2
+    d3 *= i3
+    val += np.uint16(10) * d2
+    val += np.uint16(100) * d3
+    if val.max(initial=0) > 255:
+        return None
+    return val.astype(np.uint8).reshape(n, N_PIXELS)
+
+
+def _parse_block(buf: bytes, ncols: int, pix_col: int):
+    """Parse a block of complete CSV lines.
+
+    Returns (pixels uint8 (n, 2304), b, field_start, field_end) where field_* are
+    (n, ncols) byte offsets into ``b`` (the block as uint8) of every column. A fast
+    path handles well-formed blocks; anything else goes to :func:`_diagnose_block`,
+    which raises _RowError (block-relative row) naming the first bad row.
+    """
+    buf = _prepare(buf)
+    b = np.frombuffer(b"\n\n\n\n" + buf, dtype=np.uint8)  # padding: tokens look back 4 bytes
+    nl = np.flatnonzero(b == 10)[4:]
+    n = len(nl)
+    commas = np.flatnonzero(b == 44)
+    if len(commas) == n * (ncols - 1):
+        starts = np.empty(n, dtype=np.int64)
+        starts[0] = 4
+        starts[1:] = nl[:-1] + 1
+        c = commas.reshape(n, ncols - 1)
+        if ncols == 1 or ((c[:, 0] >= starts).all() and (c[:, -1] < nl).all()):
+            fstart = np.empty((n, ncols), dtype=np.int64)
+            fend = np.empty((n, ncols), dtype=np.int64)
+            fstart[:, 0] = starts
+            fstart[:, 1:] = c + 1
+            fend[:, :-1] = c
+            fend[:, -1] = nl
+            if (fend[:, pix_col] > fstart[:, pix_col]).all():
+                px = _fast_pixels(b, nl, fstart, fend, pix_col)
+                if px is not None:
+                    return px, b, fstart, fend
+    return _diagnose_block(buf, ncols, pix_col)
+
+
+def _diagnose_block(buf: bytes, ncols: int, pix_col: int):
+    """Slow, thorough parse of a block: finds the first malformed row and says why.
+
+    Same result as :func:`_parse_block`; used when its fast path rejects a block.
+    Raises _RowError with a block-relative row index on malformed rows.
+    """
     # two bytes of padding in front so that token arithmetic may look back 2 bytes
     b = np.frombuffer(b"\n\n" + buf, dtype=np.uint8)
     nl = np.flatnonzero(b == 10)[2:]
