@@ -71,7 +71,7 @@ DEFAULTS = {
     "public_per_class": 60,
     "private_per_class": 60,
     "label_noise": 0.05,
-    "pose_jitter": 1.0,
+    "pose_jitter": 1.5,
     "noise": 0.06,
 }
 
@@ -178,7 +178,7 @@ def _render(p: np.ndarray, pose: np.ndarray, light: np.ndarray, rng, noise: floa
 
 def generate(seed: int = 0, train_per_class: int = 260, public_per_class: int = 60,
              private_per_class: int = 60, label_noise: float = 0.05,
-             pose_jitter: float = 1.0, noise: float = 0.06, batch: int = 256) -> Faces:
+             pose_jitter: float = 1.5, noise: float = 0.06, batch: int = 256) -> Faces:
     """Draw a FER2013-like data set (Training, PublicTest, PrivateTest blocks).
 
     Deterministic in ``seed``. ``extra['cue_mask']`` holds, per image, the union of
