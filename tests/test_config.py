@@ -32,12 +32,15 @@ def test_model_entries_take_training_defaults_not_schema_defaults():
 
 
 def test_schema_defaults_match_the_trainer():
-    props = load_schema()["$defs"]["settings"]["properties"]
-    for key, value in DEFAULTS.items():
-        if key == "arch":
-            continue
-        assert props[key]["default"] == value, key
-    assert set(props) == set(DEFAULTS)
+    filled = validate({})["training"]
+    assert filled == {k: v for k, v in DEFAULTS.items() if k != "arch"}
+
+
+def test_nested_settings_merge_key_by_key():
+    cfg = validate({"training": {"augment": {"enabled": True, "rotation": 20}},
+                    "models": {"a": {"arch": "small_cnn", "augment": {"enabled": False}}}})
+    aug = model_settings(cfg, "a")["augment"]
+    assert aug["enabled"] is False and aug["rotation"] == 20 and aug["shift"] == 0.1
 
 
 def test_schema_is_draft_2020_12():

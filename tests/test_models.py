@@ -70,3 +70,72 @@ def test_ferflow_models_command():
                          text=True, check=True).stdout
     assert "seed003" in out and "4,087,323" in out and "48x48x1" in out
     assert "dnn_seed003" in out and "5,447,687" in out
+    from ferflow.models import names as registered
+    rows = [line.split()[0] for line in out.strip().splitlines()[1:]]
+    assert rows == registered()
+
+
+def _layers(model):
+    return model.layers[2:]
+
+
+def test_seed000_block_structure(keras):
+    m = build_model("seed000")
+    kinds = [type(layer).__name__ for layer in _layers(m)]
+    assert kinds[:14] == ["Conv2D", "PReLU", "BatchNormalization", "MaxPooling2D", "Dropout", "PReLU",
+                          "SeparableConv2D", "PReLU", "BatchNormalization", "AveragePooling2D",
+                          "Dropout", "PReLU", "MaxPooling2D", "Conv2D"]
+    assert m.get_layer("conv1").kernel_size == (6, 6)
+    assert m.get_layer("sepconv2").kernel_size == (5, 5)
+    assert m.get_layer("conv3").kernel_size == (5, 5)
+    assert m.get_layer("elu3").alpha == pytest.approx(0.01)
+    rates = [layer.rate for layer in _layers(m) if type(layer).__name__ == "Dropout"]
+    assert rates[:3] == [0.28, 0.35, 0.52]
+
+
+def test_seed001_nine_convs_within_one_percent(keras):
+    m = build_model("seed001")
+    convs = [layer for layer in _layers(m) if type(layer).__name__ == "Conv2D"]
+    assert len(convs) == 9
+    pools = [layer for layer in _layers(m) if type(layer).__name__ == "MaxPooling2D"]
+    assert len(pools) == 3
+    assert abs(m.count_params() - 787_143) / 787_143 < 0.01
+    assert any(type(layer).__name__ == "BatchNormalization" for layer in _layers(m))
+    assert any(type(layer).__name__ == "Dropout" for layer in _layers(m))
+
+
+def test_dnn_seed001_within_one_percent(keras):
+    m = build_model("dnn_seed001")
+    assert all(type(layer).__name__ in ("Flatten", "Dense", "Dropout") for layer in _layers(m))
+    assert abs(m.count_params() - 799_525) / 799_525 < 0.01
+
+
+def test_seed004_layer_plan(keras):
+    m = build_model("seed004")
+    convs = [layer for layer in _layers(m) if type(layer).__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [16, 32, 64, 128, 256, 512, 512]
+    assert all(c.kernel_size == (3, 3) and c.strides == (1, 1) and c.padding == "same" for c in convs)
+    # after each conv: BatchNorm, LeakyReLU, then the listed pool / dropout
+    plan = {1: (False, None), 2: (True, 0.1), 3: (False, 0.2), 4: (True, 0.3), 5: (True, 0.3),
+            6: (True, 0.5), 7: (True, 0.5)}
+    names = [layer.name for layer in _layers(m)]
+    for i, (pool, drop) in plan.items():
+        assert names[names.index(f"conv{i}") + 1] == f"bn{i}"
+        assert names[names.index(f"conv{i}") + 2] == f"lrelu{i}"
+        assert (f"pool{i}" in names) == pool
+        if drop:
+            assert m.get_layer(f"dropout{i}").rate == drop
+        else:
+            assert f"dropout{i}" not in names
+    dense = [layer for layer in _layers(m) if type(layer).__name__ == "Dense"]
+    assert [d.kernel.shape[0] for d in dense] == [512, 256, 128]
+    assert [d.units for d in dense] == [256, 128, 7]
+    assert [m.get_layer(f"dropout_dense{i}").rate for i in (1, 2)] == [0.7, 0.7]
+    assert tuple(m.get_layer("flatten").output.shape[1:]) == (512,)
+
+
+def test_ferflow_vgg_builds(keras):
+    m = build_model("ferflow_vgg")
+    assert 4_000_000 < m.count_params() < 6_000_000
+    convs = [layer for layer in _layers(m) if type(layer).__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]

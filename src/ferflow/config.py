@@ -129,4 +129,8 @@ def model_settings(config: dict, name: str) -> dict:
         entry = config["models"][name]
     except KeyError:
         raise ConfigError(f"config key models.{name}: no such model") from None
-    return {**config["training"], **entry}
+    merged = {**config["training"], **entry}
+    for key, value in config["training"].items():  # nested settings merge key by key
+        if isinstance(value, dict) and isinstance(entry.get(key), dict):
+            merged[key] = {**value, **entry[key]}
+    return merged

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from ferflow import CLASS_NAMES
+from ferflow.augment import DEFAULTS as AUGMENT_DEFAULTS
 from ferflow.io import atomic_path, load_json, load_npz, save_json
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -44,6 +45,8 @@ DEFAULTS = {
     "normalize": True,
     "seed": 0,
     "deterministic": True,
+    "precise_bn": 512,
+    "augment": dict(AUGMENT_DEFAULTS),
 }
 
 
@@ -52,6 +55,7 @@ def settings_with_defaults(settings: dict) -> dict:
     if unknown:
         raise KeyError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
     out = {**DEFAULTS, **settings}
+    out["augment"] = {**AUGMENT_DEFAULTS, **(settings.get("augment") or {})}
     if out["arch"] is None:
         raise KeyError("training setting 'arch' is required")
     return out
@@ -101,6 +105,49 @@ def _lr_for_epoch(s: dict, state: dict, epoch: int) -> float:
     return state["lr"]
 
 
+def reseed_layers(model, seed: int, epoch: int) -> int:
+    """Set the state of every layer's random generator (dropout masks) from (seed, epoch).
+
+    Keras draws these states at random when a model is built or loaded and does not
+    save them, so without this a resumed training would draw other dropout masks.
+    Returns the number of generators set.
+    """
+    n = 0
+    for i, layer in enumerate(model._flatten_layers()):
+        for j, gen in enumerate(getattr(layer, "_seed_generators", [])):
+            value = (seed * 1_000_003 + epoch * 10_007 + i * 101 + j) % (2**31 - 1)
+            gen.state.assign(np.array([value, 0]).astype(gen.state.dtype))
+            n += 1
+    return n
+
+
+def precise_batchnorm(keras, model, x: np.ndarray, batch_size: int = 128) -> int:
+    """Set every BatchNorm layer's moving statistics to their average over ``x``.
+
+    Keras keeps an exponential moving average (momentum 0.99) of the batch
+    statistics; after few training steps it still remembers its initial values and
+    the model predicts at chance in inference mode although it has learnt. Like
+    "precise BN" (Wu & Johnson, 2021), this runs the training-mode forward pass over
+    a fixed sample of training images with the momentum set so that the moving
+    statistics become the plain average of the per-batch statistics. Weights are
+    not touched. Returns the number of BatchNorm layers updated.
+    """
+    bns = [layer for layer in model._flatten_layers()
+           if isinstance(layer, keras.layers.BatchNormalization)]
+    if not bns or len(x) == 0:
+        return 0
+    saved = [layer.momentum for layer in bns]
+    try:
+        for k, start in enumerate(range(0, len(x), batch_size), start=1):
+            for layer in bns:
+                layer.momentum = (k - 1) / k
+            model(x[start:start + batch_size, ..., None].astype(np.float32), training=True)
+    finally:
+        for layer, m in zip(bns, saved):
+            layer.momentum = m
+    return len(bns)
+
+
 def load_training_data(train_path: str, faces_path: str, split_path: str):
     """(x_train, y_train, x_val, y_val) with x uint8 (N, 48, 48)."""
     tr = load_npz(train_path)
@@ -127,6 +174,7 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
     from ferflow.tfsetup import device_summary, setup
 
     tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
+    from ferflow.augment import make_dataset
     from ferflow.models import build_model
 
     log(f"device: {device_summary()}")
@@ -165,28 +213,28 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
         (x_val[..., None].astype(np.float32), np.eye(k, dtype=np.float32)[y_val])
     ).batch(256).prefetch(tf.data.AUTOTUNE)
     y_tr_1h = np.eye(k, dtype=np.float32)[y_tr]
+    n_bn = min(len(x_tr), int(s["precise_bn"] or 0))
+    x_bn = x_tr[np.random.default_rng([s["seed"], 7]).permutation(len(x_tr))[:n_bn]]
 
     def epoch_ds(epoch: int):
-        perm = np.random.default_rng([s["seed"], epoch]).permutation(len(x_tr))
-        ds = tf.data.Dataset.from_tensor_slices((x_tr[perm], y_tr_1h[perm]))
-        ds = ds.batch(s["batch_size"])
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32)[..., None], y),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return make_dataset(tf, x_tr, y_tr_1h, s["batch_size"], s["seed"], epoch, s["augment"])
 
     monitor = s["monitor"]
     while state["epoch"] < s["epochs"] and not state["stopped"]:
         epoch = state["epoch"]
         keras.utils.set_random_seed(s["seed"] * 100003 + epoch)
+        reseed_layers(model, s["seed"], epoch)
         lr = _lr_for_epoch(s, state, epoch)
         model.optimizer.learning_rate.assign(lr)
         t0 = time.perf_counter()
-        h = model.fit(epoch_ds(epoch), validation_data=val_ds, epochs=1, verbose=0,
-                      class_weight=cw, shuffle=False)
+        h = model.fit(epoch_ds(epoch), epochs=1, verbose=0, class_weight=cw, shuffle=False)
+        if s["precise_bn"]:
+            precise_batchnorm(keras, model, x_bn)
+        val = model.evaluate(val_ds, verbose=0, return_dict=True)
         secs = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": h.history["loss"][0],
-               "accuracy": h.history["accuracy"][0], "val_loss": h.history["val_loss"][0],
-               "val_accuracy": h.history["val_accuracy"][0], "learning_rate": lr}
+               "accuracy": h.history["accuracy"][0], "val_loss": val["loss"],
+               "val_accuracy": val["accuracy"], "learning_rate": lr}
         state["history"].append(row)
         state["seconds"].append(round(secs, 3))
         log("epoch {epoch}: loss {loss:.4f} acc {accuracy:.4f} val_loss {val_loss:.4f} "

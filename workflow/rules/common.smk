@@ -36,6 +36,7 @@ def all_targets():
     targets = [f"{R}/data/faces.npz", f"{R}/data/split.npz", f"{R}/data/train_flipped.npz"]
     targets += expand(f"{R}/metrics/{{name}}.json", name=MODELS)
     targets += expand(f"{R}/figures/{{name}}/confusion.png", name=MODELS + ENSEMBLES)
+    targets += expand(f"{R}/figures/{{name}}/training_curves.png", name=MODELS)
     targets += expand(f"{R}/ensemble/{{ens}}/{{f}}", ens=ENSEMBLES,
                       f=["metrics.json", "submission.csv"])
     return targets

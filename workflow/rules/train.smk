@@ -19,3 +19,16 @@ rule train:
         f"{R}/logs/train/{{model}}.log",
     script:
         "../scripts/train.py"
+
+
+rule training_curves:
+    input:
+        history=rules.train.output.history,
+    output:
+        png=f"{R}/figures/{{model}}/training_curves.png",
+    params:
+        monitor=lambda wc: model_settings(config, wc.model)["monitor"],
+    log:
+        f"{R}/logs/training_curves/{{model}}.log",
+    script:
+        "../scripts/training_curves.py"

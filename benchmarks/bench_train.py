@@ -1,0 +1,69 @@
+"""Training throughput per architecture, and the cost of the input pipeline.
+
+For every registered architecture (or those named with --arch) this trains on
+synthetic faces and reports, on the current device:
+
+- images/s with the full pipeline: uint8 arrays -> shuffle -> batch -> float ->
+  online augmentation (shift, rotation, zoom, flip) -> prefetch;
+- the same with pre-materialised tensors: the batches of one augmented epoch held
+  in memory as float32 tensors (``Dataset.cache()``), so no input work remains;
+- the overhead of the pipeline: full / pre-materialised epoch time - 1 (goal <= 5%).
+
+Both variants alternate within one process after a warm-up epoch each; figures are
+medians over --repeats epochs.
+
+    .venv/bin/python benchmarks/bench_train.py [--images 1024] [--repeats 3] [--arch seed003 ...]
+"""
+
+import argparse
+import statistics
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=1024)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--arch", nargs="*")
+    args = ap.parse_args()
+
+    import numpy as np
+
+    from ferflow.augment import make_dataset
+    from ferflow.models import build_model, names
+    from ferflow.synthetic import generate
+    from ferflow.tfsetup import device_summary, setup
+
+    tf, keras = setup(seed=0)
+    per_class = args.images // 7 + 1
+    faces = generate(seed=0, train_per_class=per_class, public_per_class=1, private_per_class=1)
+    x = faces.images[: args.images]
+    y = np.eye(7, dtype=np.float32)[faces.labels[: args.images]]
+    aug = {"enabled": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True}
+    print(f"device: {device_summary()}")
+    print(f"{args.images} images per epoch, batch {args.batch_size}, median of {args.repeats} epochs")
+    print(f"{'model':<12} {'params':>10} {'img/s full':>11} {'img/s pre':>10} {'overhead':>9}")
+    for arch in args.arch or names():
+        model = build_model(arch, mean=float(x.mean()), std=float(x.std()))
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        pre = make_dataset(tf, x, y, args.batch_size, 0, 0, aug).cache()
+        model.fit(pre, epochs=1, verbose=0)  # warm-up; fills the cache
+        full_t, pre_t = [], []
+        for r in range(args.repeats + 1):
+            full = make_dataset(tf, x, y, args.batch_size, 0, r + 1, aug)
+            t = time.perf_counter()
+            model.fit(full, epochs=1, verbose=0)
+            if r:
+                full_t.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            model.fit(pre, epochs=1, verbose=0)
+            if r:
+                pre_t.append(time.perf_counter() - t)
+        f, p = statistics.median(full_t), statistics.median(pre_t)
+        print(f"{arch:<12} {model.count_params():>10,} {args.images / f:>11.0f} "
+              f"{args.images / p:>10.0f} {100 * (f / p - 1):>8.1f}%", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Online augmentation: stateless, per batch, correct geometry."""
+
+import numpy as np
+import pytest
+
+from ferflow.augment import make_dataset
+
+
+@pytest.fixture(scope="module")
+def tf():
+    from ferflow.tfsetup import setup
+
+    return setup()[0]
+
+
+def _faces(n=20):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (n, 48, 48), dtype=np.uint8)
+    y = np.eye(7, dtype=np.float32)[np.arange(n) % 7]
+    return x, y
+
+
+def _epoch(ds):
+    xs, ys = zip(*[(a.numpy(), b.numpy()) for a, b in ds])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def test_every_image_once_per_epoch_and_deterministic_order(tf):
+    x, y = _faces()
+    a, ya = _epoch(make_dataset(tf, x, y, 6, seed=1, epoch=0, augment=None))
+    b, _ = _epoch(make_dataset(tf, x, y, 6, seed=1, epoch=0, augment=None))
+    c, _ = _epoch(make_dataset(tf, x, y, 6, seed=1, epoch=1, augment=None))
+    assert a.shape == (20, 48, 48, 1) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert sorted(map(bytes, a[..., 0].astype(np.uint8))) == sorted(map(bytes, x))
+    # labels travel with their images
+    for img, lab in zip(a[..., 0].astype(np.uint8), ya):
+        i = next(k for k in range(20) if np.array_equal(x[k], img))
+        np.testing.assert_array_equal(y[i], lab)
+
+
+def test_zero_strength_is_identity(tf):
+    x, y = _faces()
+    aug = {"enabled": True, "shift": 0.0, "rotation": 0.0, "zoom": 0.0, "flip": False}
+    a, _ = _epoch(make_dataset(tf, x, y, 8, 0, 0, aug, shuffle=False))
+    np.testing.assert_array_equal(a[..., 0], x.astype(np.float32))
+
+
+def test_flip_only_gives_originals_or_exact_mirrors(tf):
+    x, y = _faces()
+    aug = {"enabled": True, "shift": 0.0, "rotation": 0.0, "zoom": 0.0, "flip": True}
+    a, _ = _epoch(make_dataset(tf, x, y, 20, 3, 0, aug, shuffle=False))
+    mirrored = [np.array_equal(a[i, ..., 0], x[i, :, ::-1]) for i in range(20)]
+    same = [np.array_equal(a[i, ..., 0], x[i]) for i in range(20)]
+    assert all(m or s for m, s in zip(mirrored, same))
+    assert 3 <= sum(mirrored) <= 17
+
+
+def test_shift_moves_content(tf):
+    x = np.zeros((64, 48, 48), np.uint8)
+    x[:, 20:28, 20:28] = 255  # a bright square in the middle
+    y = np.zeros((64, 7), np.float32)
+    aug = {"enabled": True, "shift": 0.2, "rotation": 0.0, "zoom": 0.0, "flip": False}
+    a, _ = _epoch(make_dataset(tf, x, y, 64, 0, 0, aug, shuffle=False))
+    ys, xs = np.nonzero(a[..., 0] > 128)[1:]
+    centres = np.array([np.argwhere(img[..., 0] > 128).mean(axis=0) for img in a])
+    assert centres.std(axis=0).min() > 2.0  # squares moved by several pixels
+    assert np.abs(centres - 23.5).max() <= 0.2 * 48 + 1
+    assert len(ys) > 0 and len(xs) > 0
+
+
+def test_augmentation_is_stateless_per_epoch(tf):
+    x, y = _faces()
+    aug = {"enabled": True}
+    a, _ = _epoch(make_dataset(tf, x, y, 8, 5, 3, aug))
+    b, _ = _epoch(make_dataset(tf, x, y, 8, 5, 3, aug))
+    c, _ = _epoch(make_dataset(tf, x, y, 8, 5, 4, aug))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)

@@ -1,0 +1,153 @@
+"""Training: determinism, kill-and-resume through the workflow, schedules, augmentation."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+import yaml
+
+from ferflow.train import _lr_for_epoch, class_weights, settings_with_defaults
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(epochs=6):
+    return {
+        "dataset": "t",
+        "synthetic": {"seed": 3, "train_per_class": 50, "public_per_class": 3, "private_per_class": 3},
+        "training": {"epochs": epochs, "batch_size": 16, "seed": 4,
+                     "augment": {"enabled": True}},
+        "models": {"cnn": {"arch": "small_cnn"}},
+        "ensembles": {},
+    }
+
+
+def _snakemake_cmd(workdir):
+    return [sys.executable, "-m", "snakemake", "results/t/models/cnn/history.csv",
+            "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+            "--configfile", str(workdir / "config.yaml")]
+
+
+def _run(workdir, check=True):
+    res = subprocess.run(_snakemake_cmd(workdir), capture_output=True, text=True, timeout=600)
+    if check:
+        assert res.returncode == 0, res.stdout + res.stderr
+    return res
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted training run."""
+    d = tmp_path_factory.mktemp("ref")
+    (d / "config.yaml").write_text(yaml.safe_dump(_config()))
+    _run(d)
+    return d
+
+
+@pytest.mark.slow
+def test_two_runs_give_identical_history(reference, tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_config()))
+    _run(tmp_path)
+    a = (reference / "results/t/models/cnn/history.csv").read_bytes()
+    b = (tmp_path / "results/t/models/cnn/history.csv").read_bytes()
+    assert a == b
+    assert len(pd.read_csv(tmp_path / "results/t/models/cnn/history.csv")) == 6
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_rerun_resumes(reference, tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_config()))
+    state = tmp_path / "results/t/checkpoints/cnn/state.json"
+    proc = subprocess.Popen(_snakemake_cmd(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    epoch = 0
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists():
+            epoch = yaml.safe_load(state.read_text())["epoch"]
+            if epoch >= 2:
+                break
+        time.sleep(0.05)
+    assert epoch >= 2, "training never reached epoch 2"
+    time.sleep(0.3)  # into the next epoch
+    trainers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                if any("train.py" in part for part in p.cmdline())]
+    assert trainers, "no training process found"
+    for p in trainers:
+        p.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    done = yaml.safe_load(state.read_text())["epoch"]
+    assert 2 <= done < 6
+    assert not (tmp_path / "results/t/models/cnn/model.keras").exists()
+
+    _run(tmp_path)  # the rerun resumes
+    log = (tmp_path / "results/t/logs/train/cnn.log").read_text()
+    assert f"resuming from the checkpoint after epoch {done}" in log
+    ran = re.findall(r"^epoch (\d+):", log, re.M)
+    assert ran == [str(e) for e in range(done + 1, 7)]  # only the missing epochs ran
+    hist = pd.read_csv(tmp_path / "results/t/models/cnn/history.csv")
+    assert hist["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+    ref = pd.read_csv(reference / "results/t/models/cnn/history.csv")
+    pd.testing.assert_frame_equal(hist, ref)  # the same path as without the kill
+    assert not state.exists()
+
+
+@pytest.mark.slow
+def test_changed_settings_do_not_resume_a_stale_checkpoint(tmp_path):
+    from ferflow.io import save_json
+
+    cfg = _config(epochs=2)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    stale = tmp_path / "results/t/checkpoints/cnn"
+    stale.mkdir(parents=True)
+    save_json(str(stale / "state.json"), {"fingerprint": "other", "epoch": 1})
+    (stale / "last.keras").write_bytes(b"not a model")
+    _run(tmp_path)
+    log = (tmp_path / "results/t/logs/train/cnn.log").read_text()
+    assert "starting over" in log and "resuming" not in log
+
+
+def test_schedules():
+    s = settings_with_defaults({"arch": "x", "schedule": "cosine", "epochs": 10,
+                                "learning_rate": 0.1, "min_learning_rate": 0.0})
+    lrs = [_lr_for_epoch(s, {"lr": 0.1}, e) for e in range(10)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[5] == pytest.approx(0.05)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    s = settings_with_defaults({"arch": "x", "schedule": "plateau"})
+    assert _lr_for_epoch(s, {"lr": 0.0123}, 7) == 0.0123
+
+
+def test_class_weights_balanced():
+    w = class_weights(np.array([0, 0, 0, 1] + list(range(7))), "balanced")
+    assert w[0] < w[1] < w[2]
+    assert class_weights(np.arange(7), "none") is None
+
+
+def test_unknown_setting_is_rejected():
+    with pytest.raises(KeyError, match="unknown training setting"):
+        settings_with_defaults({"arch": "x", "epochz": 3})
+
+
+def test_precise_batchnorm_sets_average_batch_statistics():
+    from ferflow.tfsetup import setup
+    from ferflow.train import precise_batchnorm
+
+    _, keras = setup()
+    inp = keras.Input((48, 48, 1))
+    bn = keras.layers.BatchNormalization(axis=-1)
+    model = keras.Model(inp, bn(inp))
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (256, 48, 48), dtype=np.uint8)
+    assert precise_batchnorm(keras, model, x, batch_size=64) == 1
+    batches = x.astype(np.float64).reshape(4, 64, -1)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean)[0], batches.mean(axis=(1, 2)).mean(), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance)[0], batches.var(axis=(1, 2)).mean(), rtol=1e-3)
+    assert bn.momentum == 0.99  # restored
