@@ -254,6 +254,18 @@ def _fast_pixels(b: np.ndarray, nl: np.ndarray, fstart, fend, pix_col: int):
     return val.astype(np.uint8).reshape(n, N_PIXELS)
 
 
+def _field_bounds(starts, commas, nl):
+    """(n, ncols) start and end offsets of every field from row starts, commas, newlines."""
+    n, ncols = len(nl), commas.shape[1] + 1
+    fstart = np.empty((n, ncols), dtype=np.int64)
+    fend = np.empty((n, ncols), dtype=np.int64)
+    fstart[:, 0] = starts
+    fstart[:, 1:] = commas + 1
+    fend[:, :-1] = commas
+    fend[:, -1] = nl
+    return fstart, fend
+
+
 def _parse_block(buf: bytes, ncols: int, pix_col: int):
     """Parse a block of complete CSV lines.
 
@@ -273,12 +285,7 @@ def _parse_block(buf: bytes, ncols: int, pix_col: int):
         starts[1:] = nl[:-1] + 1
         c = commas.reshape(n, ncols - 1)
         if ncols == 1 or ((c[:, 0] >= starts).all() and (c[:, -1] < nl).all()):
-            fstart = np.empty((n, ncols), dtype=np.int64)
-            fend = np.empty((n, ncols), dtype=np.int64)
-            fstart[:, 0] = starts
-            fstart[:, 1:] = c + 1
-            fend[:, :-1] = c
-            fend[:, -1] = nl
+            fstart, fend = _field_bounds(starts, c, nl)
             if (fend[:, pix_col] > fstart[:, pix_col]).all():
                 px = _fast_pixels(b, nl, fstart, fend, pix_col)
                 if px is not None:
@@ -307,14 +314,7 @@ def _diagnose_block(buf: bytes, ncols: int, pix_col: int):
         if nl[r] == starts[r]:
             raise _RowError(r, "empty row")
         raise _RowError(r, f"expected {ncols} columns, found {int(counts[r]) + 1}")
-    c = commas.reshape(n, ncols - 1)
-    fstart = np.empty((n, ncols), dtype=np.int64)
-    fend = np.empty((n, ncols), dtype=np.int64)
-    fstart[:, 0] = starts
-    fstart[:, 1:] = c + 1
-    fend[:, :-1] = c
-    fend[:, -1] = nl
-
+    fstart, fend = _field_bounds(starts, commas.reshape(n, ncols - 1), nl)
     ps, pe = fstart[:, pix_col], fend[:, pix_col]
     # region mask of the pixel fields
     mark = np.zeros(len(b) + 1, dtype=np.int8)

@@ -45,7 +45,7 @@ DEFAULTS = {
     "normalize": True,
     "seed": 0,
     "deterministic": True,
-    "precise_bn": 512,
+    "precise_bn": 256,
     "augment": dict(AUGMENT_DEFAULTS),
 }
 
