@@ -9,8 +9,9 @@ synthetic faces and reports, on the current device:
   in memory as float32 tensors (``Dataset.cache()``), so no input work remains;
 - the overhead of the pipeline: full / pre-materialised epoch time - 1 (goal <= 5%).
 
-Both variants alternate within one process after a warm-up epoch each; figures are
-medians over --repeats epochs.
+Both variants alternate epoch by epoch within one process after a warm-up epoch
+each. The machines are noisy (shared virtual CPUs), so the overhead is the median
+of the *paired* ratios of neighbouring epochs, and its spread (min..max) is printed.
 
     .venv/bin/python benchmarks/bench_train.py [--images 1024] [--repeats 3] [--arch seed003 ...]
 """
@@ -43,7 +44,8 @@ def main() -> None:
     aug = {"enabled": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True}
     print(f"device: {device_summary()}")
     print(f"{args.images} images per epoch, batch {args.batch_size}, median of {args.repeats} epochs")
-    print(f"{'model':<12} {'params':>10} {'img/s full':>11} {'img/s pre':>10} {'overhead':>9}")
+    print(f"{'model':<12} {'params':>10} {'img/s full':>11} {'img/s pre':>10} {'overhead':>9}  "
+          f"{'(min..max of pairs)':>20}")
     for arch in args.arch or names():
         model = build_model(arch, mean=float(x.mean()), std=float(x.std()))
         model.compile(optimizer="adam", loss="categorical_crossentropy")
@@ -61,8 +63,10 @@ def main() -> None:
             if r:
                 pre_t.append(time.perf_counter() - t)
         f, p = statistics.median(full_t), statistics.median(pre_t)
+        ratios = [a / b - 1 for a, b in zip(full_t, pre_t)]
         print(f"{arch:<12} {model.count_params():>10,} {args.images / f:>11.0f} "
-              f"{args.images / p:>10.0f} {100 * (f / p - 1):>8.1f}%", flush=True)
+              f"{args.images / p:>10.0f} {100 * statistics.median(ratios):>8.1f}%  "
+              f"({100 * min(ratios):+.1f}%..{100 * max(ratios):+.1f}%)", flush=True)
 
 
 if __name__ == "__main__":
