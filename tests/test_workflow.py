@@ -78,6 +78,7 @@ def test_end_to_end_outputs(run_dir):
                 np.testing.assert_array_equal(p["validation_index"], sp["validation"])
             assert 30 <= len(p["validation_probs"]) <= 40  # 20% of 175 Training faces
         assert (r / "figures" / name / "confusion.png").stat().st_size > 10_000
+        assert (r / "figures" / name / "training_curves.png").stat().st_size > 10_000
         assert (r / "logs" / "train" / f"{name}.log").read_text().count("epoch ") >= 1
     assert not (r / "checkpoints" / "cnn").exists()  # removed once training completed
     em = yaml.safe_load((r / "ensemble" / "both" / "metrics.json").read_text())
@@ -99,7 +100,8 @@ def test_incremental_rebuilds(run_dir):
     res = snakemake(run_dir, "-n", configfile="changed.yaml")
     assert planned_jobs(res) == sorted([
         ("train", "model=cnn"), ("predict", "model=cnn"), ("metrics", "model=cnn"),
-        ("confusion", "name=cnn"), ("ensemble", "ensemble=both"), ("confusion", "name=both"),
+        ("confusion", "name=cnn"), ("training_curves", "model=cnn"),
+        ("ensemble", "ensemble=both"), ("confusion", "name=both"),
     ]), res.stdout
     # 3. input data touched: everything downstream
     time.sleep(1)
@@ -108,7 +110,7 @@ def test_incremental_rebuilds(run_dir):
     rules = [r for r, _ in planned_jobs(res)]
     assert sorted(rules) == sorted(["ingest", "split", "train", "train", "predict", "predict",
                                     "metrics", "metrics", "ensemble", "confusion", "confusion",
-                                    "confusion"]), res.stdout
+                                    "confusion", "training_curves", "training_curves"]), res.stdout
 
 
 def test_bad_input_fails_with_one_line_and_no_output(tmp_path):
