@@ -11,6 +11,14 @@ validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.s
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    model=_alternatives(MODELS),
+    ensemble=_alternatives(ENSEMBLES),
+    name=_alternatives(MODELS + ENSEMBLES),
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

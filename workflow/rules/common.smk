@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: output paths, model names, input functions.
+# Helpers shared by every stage (output paths, model names, input functions).
 from ferflow.config import model_settings
 
 R = f"results/{config['dataset']}"
@@ -8,12 +8,6 @@ ENSEMBLES = list(config["ensembles"])
 
 def _alternatives(names):
     return "|".join(names) if names else "(?!x)x"  # a regex that matches nothing
-
-
-wildcard_constraints:
-    model=_alternatives(MODELS),
-    ensemble=_alternatives(ENSEMBLES),
-    name=_alternatives(MODELS + ENSEMBLES),
 
 
 def ingest_inputs(wildcards):
