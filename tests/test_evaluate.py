@@ -76,3 +76,76 @@ def test_confusion_png_and_counts(tmp_path):
 
     img = mpimg.imread(tmp_path / "c.png")
     assert img.shape[0] > 400 and img[..., :3].std() > 0.05
+
+
+def _members(rng, n=300, m=3):
+    """Members of different quality on the same labelled faces."""
+    labels = rng.integers(0, 7, n)
+    members = []
+    for strength in (2.5, 1.0, 0.0)[:m]:
+        logits = rng.normal(0, 1, (n, 7))
+        logits[np.arange(n), labels] += strength
+        p = np.exp(logits)
+        members.append((p / p.sum(1, keepdims=True)).astype(np.float32))
+    return members, labels
+
+
+def test_fitted_weights_are_a_simplex_and_never_lose_to_a_member():
+    from ferflow.ensemble import _log_loss, fit_weights
+
+    rng = np.random.default_rng(3)
+    for trial in range(5):
+        members, labels = _members(rng)
+        w = fit_weights(members, labels)
+        assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
+        ens = np.tensordot(w, np.stack(members), axes=1)
+        best = min(_log_loss(p, labels) for p in members)
+        assert _log_loss(ens, labels) <= best + 1e-6  # float32 members
+        assert _log_loss(ens, labels) <= _log_loss(np.mean(members, axis=0), labels) + 1e-6
+        assert w[0] == w.max()  # the strongest member gets the largest weight
+
+
+def test_weighted_ensemble_of_identical_members_equals_member():
+    from ferflow.ensemble import combine
+
+    rng = np.random.default_rng(4)
+    members, labels = _members(rng, m=1)
+    probs = {"validation": [members[0]] * 3, "test": [members[0]] * 3}
+    out, info = combine("weighted", probs, labels)
+    assert sum(info["weights"]) == pytest.approx(1.0)
+    np.testing.assert_allclose(out["test"], members[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["mean", "weighted", "stacking"])
+def test_ensemble_methods_write_everything(tmp_path, method):
+    rng = np.random.default_rng(5)
+    paths = []
+    for i in range(3):
+        pred = fake_pred(np.random.default_rng(0), n=120)  # same labels and indices
+        for s in SETS:
+            p = pred[f"{s}_probs"] + rng.random((120, 7)) * (i + 1)
+            p[np.arange(120), np.maximum(pred[f"{s}_labels"], 0)] += 2.0 / (i + 1)
+            pred[f"{s}_probs"] = (p / p.sum(1, keepdims=True)).astype(np.float32)
+        paths.append(str(tmp_path / f"m{i}.npz"))
+        save_npz(paths[-1], **pred)
+    m = ensemble(paths, ["a", "b", "c"], str(tmp_path / "e.npz"), str(tmp_path / "m.json"),
+                 str(tmp_path / "sub.csv"), str(tmp_path / "w.json"), method=method)
+    e = load_npz(str(tmp_path / "e.npz"))
+    for s in SETS:
+        np.testing.assert_allclose(e[f"{s}_probs"].sum(1), 1.0, rtol=1e-4)
+    assert load_json(str(tmp_path / "w.json"))["method"] == method
+    sub = pd.read_csv(tmp_path / "sub.csv")
+    assert len(sub) == 120 and sub["label"].between(0, 6).all()
+    assert m["method"] == method and m["accuracy"]["validation"] is not None
+    if method == "weighted":
+        w = load_json(str(tmp_path / "w.json"))["weights"]
+        assert min(w) >= 0 and sum(w) == pytest.approx(1.0)
+        member_ll = [metrics(load_npz(p), None)["log_loss"]["validation"] for p in paths]
+        assert m["log_loss"]["validation"] <= min(member_ll) + 1e-6
+
+
+def test_unknown_ensemble_method():
+    from ferflow.ensemble import combine
+
+    with pytest.raises(ValueError, match="unknown ensemble method"):
+        combine("median", {"validation": [np.ones((2, 7)) / 7]}, np.array([0, 1]))

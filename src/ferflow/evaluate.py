@@ -98,10 +98,11 @@ def write_metrics(pred_path: str, info_path: str, out_path: str) -> dict:
 
 
 def ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
-             out_submission: str, method: str = "mean") -> dict:
-    """Combine the members' probabilities; metrics and the Kaggle submission."""
-    if method != "mean":
-        raise ValueError(f"unknown ensemble method {method!r}")
+             out_submission: str, out_weights: str | None = None, method: str = "mean",
+             seed: int = 0) -> dict:
+    """Combine the members' probabilities (see ferflow.ensemble); metrics and submission."""
+    from ferflow.ensemble import combine
+
     preds = [load_npz(p) for p in pred_paths]
     ref = preds[0]
     for name, p in zip(names[1:], preds[1:]):
@@ -109,14 +110,20 @@ def ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics
             if not np.array_equal(p[f"{s}_index"], ref[f"{s}_index"]):
                 raise ValueError(f"ensemble member {name!r} was predicted on other faces "
                                  f"({s} set differs from {names[0]!r})")
+    combined, info = combine(method, {s: [p[f"{s}_probs"] for p in preds] for s in SETS},
+                             ref["validation_labels"], seed=seed)
     out = {k: v for k, v in ref.items() if not k.endswith("_probs")}
     for s in SETS:
-        out[f"{s}_probs"] = np.mean([p[f"{s}_probs"] for p in preds], axis=0).astype(np.float32)
-    save_npz(out_pred, **out)
+        out[f"{s}_probs"] = combined[s].astype(np.float32)
     m = metrics(out, None)
     m["members"] = list(names)
     m["method"] = method
+    if "weights" in info:
+        m["weights"] = dict(zip(names, info["weights"]))
+    save_npz(out_pred, **out)
     save_json(out_metrics, m)
+    if out_weights:
+        save_json(out_weights, {"method": method, "members": list(names), **info})
     write_submission(out["test_ids"], out["test_probs"], out_submission)
     return m
 

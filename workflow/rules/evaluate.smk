@@ -37,9 +37,11 @@ rule ensemble:
         pred=f"{R}/predictions/{{ensemble}}.npz",
         metrics=f"{R}/ensemble/{{ensemble}}/metrics.json",
         submission=f"{R}/ensemble/{{ensemble}}/submission.csv",
+        weights=f"{R}/ensemble/{{ensemble}}/weights.json",
     params:
         members=lambda wc: config["ensembles"][wc.ensemble]["members"],
         method=lambda wc: config["ensembles"][wc.ensemble]["method"],
+        seed=lambda wc: config["ensembles"][wc.ensemble]["seed"],
     log:
         f"{R}/logs/ensemble/{{ensemble}}.log",
     script:

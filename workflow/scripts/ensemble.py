@@ -4,4 +4,5 @@ from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], ensemble, list(sm.input.preds), list(sm.params.members), sm.output.pred,
-    sm.output.metrics, sm.output.submission, method=sm.params.method)
+    sm.output.metrics, sm.output.submission, sm.output.weights, method=sm.params.method,
+    seed=sm.params.seed)
