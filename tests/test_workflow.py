@@ -103,7 +103,16 @@ def test_incremental_rebuilds(run_dir):
         ("confusion", "name=cnn"), ("training_curves", "model=cnn"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"),
     ]), res.stdout
-    # 3. input data touched: everything downstream
+    # 3. test-time augmentation switched on for one model: its predictions, not its training
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["models"]["dnn"]["tta"] = "flip"
+    (run_dir / "tta.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="tta.yaml")
+    assert planned_jobs(res) == sorted([
+        ("predict", "model=dnn"), ("metrics", "model=dnn"), ("confusion", "name=dnn"),
+        ("ensemble", "ensemble=both"), ("confusion", "name=both"),
+    ]), res.stdout
+    # 4. input data touched: everything downstream
     time.sleep(1)
     os.utime(run_dir / "faces.csv")
     res = snakemake(run_dir, "-n")

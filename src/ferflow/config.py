@@ -123,13 +123,21 @@ def check(config: dict, registered: list[str] | None = None) -> None:
                               f"{data['format']!r}")
 
 
+MODEL_ONLY = ("tta",)  # model keys that are not training settings (no retraining)
+
+
+def model_tta(config: dict, name: str) -> str:
+    """Test-time augmentation of model ``name``: its own ``tta`` or ``evaluate.tta``."""
+    return config["models"][name].get("tta", config["evaluate"]["tta"])
+
+
 def model_settings(config: dict, name: str) -> dict:
     """Effective training settings of model ``name``: training defaults + its overrides."""
     try:
         entry = config["models"][name]
     except KeyError:
         raise ConfigError(f"config key models.{name}: no such model") from None
-    merged = {**config["training"], **entry}
+    merged = {**config["training"], **{k: v for k, v in entry.items() if k not in MODEL_ONLY}}
     for key, value in config["training"].items():  # nested settings merge key by key
         if isinstance(value, dict) and isinstance(entry.get(key), dict):
             merged[key] = {**value, **entry[key]}

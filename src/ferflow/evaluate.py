@@ -23,25 +23,55 @@ def eval_indices(faces: dict, split: dict) -> dict:
     }
 
 
+TTA_MODES = ("none", "flip", "tencrop")
+TENCROP_SIZE = 42  # crops of 42x42 (corners and centre) resized back to 48x48
+
+
+def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
+    """The test-time views of a float32 batch (N, 48, 48, 1) for ``mode``.
+
+    ``flip``: the image and its mirror. ``tencrop`` (as usef-kh/fer): four corner
+    crops and the centre crop, each resized back to 48x48, and their mirrors.
+    """
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x[:, :, ::-1]]
+    if mode == "tencrop":
+        import tensorflow as tf
+
+        size, c = x.shape[1], TENCROP_SIZE
+        o = (size - c) // 2
+        crops = [x[:, :c, :c], x[:, :c, -c:], x[:, -c:, :c], x[:, -c:, -c:], x[:, o:o + c, o:o + c]]
+        views = [tf.image.resize(v, (size, size), method="bilinear").numpy() for v in crops]
+        return views + [v[:, :, ::-1] for v in views]
+    raise ValueError(f"unknown test-time augmentation {mode!r} ({', '.join(TTA_MODES)})")
+
+
 def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
-            batch_size: int = 256) -> None:
+            batch_size: int = 256, tta: str = "none") -> None:
     """Class probabilities of every evaluation set -> ``out_path`` (.npz).
 
-    Keys: ``{set}_probs`` (n x 7 float32), ``{set}_labels`` (-1 = unknown),
-    ``{set}_index`` (rows of faces.npz) and ``test_ids``.
+    Keys: ``{set}_probs`` (n x 7 float32; averaged over the test-time views when
+    ``tta`` is not ``none``), ``{set}_probs_no_tta`` (the plain prediction, always),
+    ``{set}_labels`` (-1 = unknown), ``{set}_index`` (rows of faces.npz), ``test_ids``.
     """
     from ferflow.tfsetup import setup
 
     tf, keras = setup()
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
     model = keras.saving.load_model(model_path, safe_mode=True)
     faces = load_npz(faces_path)
     split = load_npz(split_path)
-    out = {}
+    out = {"tta": np.array(tta)}
+    k = len(CLASS_NAMES)
     for name, idx in eval_indices(faces, split).items():
         x = faces["images"][idx][..., None].astype(np.float32)
-        probs = model.predict(x, batch_size=batch_size, verbose=0) if len(x) else \
-            np.zeros((0, len(CLASS_NAMES)), np.float32)
-        out[f"{name}_probs"] = probs.astype(np.float32)
+        views = [model.predict(v, batch_size=batch_size, verbose=0) if len(v) else
+                 np.zeros((0, k), np.float32) for v in tta_views(x, tta)]
+        out[f"{name}_probs"] = np.mean(views, axis=0).astype(np.float32)
+        out[f"{name}_probs_no_tta"] = views[0].astype(np.float32)
         out[f"{name}_labels"] = faces["labels"][idx].astype(np.int64)
         out[f"{name}_index"] = idx.astype(np.int64)
     out["test_ids"] = faces["ids"][out["test_index"]]
@@ -79,13 +109,20 @@ def per_class_recall(probs: np.ndarray, labels: np.ndarray):
 def metrics(pred: dict, params: int | None) -> dict:
     """Metrics of one prediction file (dict of arrays)."""
     sets = ("validation", "public", "private")
-    return {
+    out = {
         "params": params,
         "accuracy": {s: accuracy(pred[f"{s}_probs"], pred[f"{s}_labels"]) for s in sets},
         "log_loss": {s: log_loss(pred[f"{s}_probs"], pred[f"{s}_labels"]) for s in sets},
         "recall": {s: per_class_recall(pred[f"{s}_probs"], pred[f"{s}_labels"]) for s in sets},
         "n": {s: int(len(pred[f"{s}_labels"])) for s in (*sets, "test")},
     }
+    if "tta" in pred:
+        out["tta"] = str(pred["tta"])
+        out["accuracy_no_tta"] = {s: accuracy(pred[f"{s}_probs_no_tta"], pred[f"{s}_labels"])
+                                  for s in sets}
+        out["log_loss_no_tta"] = {s: log_loss(pred[f"{s}_probs_no_tta"], pred[f"{s}_labels"])
+                                  for s in sets}
+    return out
 
 
 def write_metrics(pred_path: str, info_path: str, out_path: str) -> dict:
@@ -112,7 +149,7 @@ def ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics
                                  f"({s} set differs from {names[0]!r})")
     combined, info = combine(method, {s: [p[f"{s}_probs"] for p in preds] for s in SETS},
                              ref["validation_labels"], seed=seed)
-    out = {k: v for k, v in ref.items() if not k.endswith("_probs")}
+    out = {k: v for k, v in ref.items() if not k.endswith(("_probs", "_no_tta")) and k != "tta"}
     for s in SETS:
         out[f"{s}_probs"] = combined[s].astype(np.float32)
     m = metrics(out, None)

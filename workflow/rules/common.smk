@@ -1,5 +1,5 @@
 # Helpers shared by every stage (output paths, model names, input functions).
-from ferflow.config import model_settings
+from ferflow.config import model_settings, model_tta
 
 R = f"results/{config['dataset']}"
 MODELS = list(config["models"])

@@ -10,6 +10,7 @@ rule predict:
         pred=f"{R}/predictions/{{model}}.npz",
     params:
         batch_size=config["evaluate"]["predict_batch_size"],
+        tta=lambda wc: model_tta(config, wc.model),
     log:
         f"{R}/logs/predict/{{model}}.log",
     script:

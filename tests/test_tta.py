@@ -1,0 +1,63 @@
+"""Test-time augmentation: views, predictions with and without, metrics of both."""
+
+import numpy as np
+import pytest
+
+from ferflow.evaluate import metrics, predict, tta_views
+from ferflow.io import load_npz
+
+
+def test_views():
+    x = np.random.default_rng(0).random((3, 48, 48, 1)).astype(np.float32)
+    assert len(tta_views(x, "none")) == 1
+    a, b = tta_views(x, "flip")
+    np.testing.assert_array_equal(a, x)
+    np.testing.assert_array_equal(b, x[:, :, ::-1])
+    ten = tta_views(x, "tencrop")
+    assert len(ten) == 10 and all(v.shape == x.shape for v in ten)
+    np.testing.assert_allclose(ten[5], ten[0][:, :, ::-1])
+    const = np.full((1, 48, 48, 1), 7.0, np.float32)
+    assert all(np.allclose(v, 7.0) for v in tta_views(const, "tencrop"))
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        tta_views(x, "rot90")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    from ferflow.ingest import save_faces
+    from ferflow.io import save_npz
+    from ferflow.models import build_model
+    from ferflow.split import split_validation
+    from ferflow.synthetic import generate
+    from ferflow.tfsetup import setup
+
+    setup(seed=0)
+    d = tmp_path_factory.mktemp("tta")
+    faces = generate(seed=1, train_per_class=6, public_per_class=2, private_per_class=2)
+    save_faces(faces, str(d / "faces.npz"))
+    save_npz(str(d / "split.npz"), **split_validation(faces, 0.3, 1))
+    build_model("small_cnn", mean=100, std=50).save(str(d / "m.keras"))
+    return d
+
+
+def test_flip_tta_is_the_mean_of_both_views(saved):
+    from ferflow.tfsetup import setup
+
+    _, keras = setup()
+    predict(str(saved / "m.keras"), str(saved / "faces.npz"), str(saved / "split.npz"),
+            str(saved / "none.npz"), tta="none")
+    predict(str(saved / "m.keras"), str(saved / "faces.npz"), str(saved / "split.npz"),
+            str(saved / "flip.npz"), tta="flip")
+    plain, flip = load_npz(str(saved / "none.npz")), load_npz(str(saved / "flip.npz"))
+    np.testing.assert_allclose(plain["test_probs"], plain["test_probs_no_tta"])
+    np.testing.assert_allclose(flip["test_probs_no_tta"], plain["test_probs"], rtol=1e-5)
+    model = keras.saving.load_model(str(saved / "m.keras"), safe_mode=True)
+    faces = load_npz(str(saved / "faces.npz"))
+    x = faces["images"][flip["test_index"]][..., None].astype(np.float32)
+    mirrored = model.predict(x[:, :, ::-1], verbose=0)
+    np.testing.assert_allclose(flip["test_probs"], (plain["test_probs"] + mirrored) / 2, rtol=1e-4,
+                               atol=1e-6)
+    m = metrics(flip, 10)
+    assert m["tta"] == "flip"
+    assert set(m["accuracy_no_tta"]) == {"validation", "public", "private"}
+    assert m["accuracy_no_tta"]["public"] == metrics(plain, 10)["accuracy"]["public"]
