@@ -22,11 +22,14 @@ def training_curves(history_csv: str, out_png: str, title: str, monitor: str = "
     if h.empty:
         raise ValueError(f"{history_csv}: no epochs recorded")
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     for ax, metric, label in ((axes[0], "accuracy", "accuracy"), (axes[1], "loss", "loss")):
         ax.plot(h["epoch"], h[metric], "o-", ms=3, label=f"training {label}")
         ax.plot(h["epoch"], h[f"val_{metric}"], "s-", ms=3, label=f"validation {label}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.set_title(label.capitalize())
         ax.grid(alpha=0.3)
