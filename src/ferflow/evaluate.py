@@ -36,7 +36,7 @@ def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
     if mode == "none":
         return [x]
     if mode == "flip":
-        return [x, x[:, :, ::-1]]
+        return [x, np.ascontiguousarray(x[:, :, ::-1])]
     if mode == "tencrop":
         import tensorflow as tf
 
@@ -44,7 +44,7 @@ def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
         o = (size - c) // 2
         crops = [x[:, :c, :c], x[:, :c, -c:], x[:, -c:, :c], x[:, -c:, -c:], x[:, o:o + c, o:o + c]]
         views = [tf.image.resize(v, (size, size), method="bilinear").numpy() for v in crops]
-        return views + [v[:, :, ::-1] for v in views]
+        return views + [np.ascontiguousarray(v[:, :, ::-1]) for v in views]
     raise ValueError(f"unknown test-time augmentation {mode!r} ({', '.join(TTA_MODES)})")
 
 
