@@ -63,11 +63,10 @@ def test_shift_moves_content(tf):
     y = np.zeros((64, 7), np.float32)
     aug = {"enabled": True, "shift": 0.2, "rotation": 0.0, "zoom": 0.0, "flip": False}
     a, _ = _epoch(make_dataset(tf, x, y, 64, 0, 0, aug, shuffle=False))
-    ys, xs = np.nonzero(a[..., 0] > 128)[1:]
+    assert (a[..., 0] > 128).any(axis=(1, 2)).all()  # the square stays in every image
     centres = np.array([np.argwhere(img[..., 0] > 128).mean(axis=0) for img in a])
     assert centres.std(axis=0).min() > 2.0  # squares moved by several pixels
-    assert np.abs(centres - 23.5).max() <= 0.2 * 48 + 1
-    assert len(ys) > 0 and len(xs) > 0
+    assert np.abs(centres - 23.5).max() <= 0.2 * 48 + 1  # but by at most the shift range
 
 
 def test_augmentation_is_stateless_per_epoch(tf):

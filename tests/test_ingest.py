@@ -31,6 +31,7 @@ def test_many_small_blocks_and_multimember_gzip(tmp_path, small_faces, monkeypat
     half = len(text) // 2
     p.write_bytes(gzip.compress(text[:half]) + gzip.compress(text[half:]))  # two gzip members
     monkeypatch.setattr(ing, "_BLOCK_BYTES", 20000)  # ~2 rows per block
+    assert len(list(ing._line_blocks(str(p)))) >= 15
     f = read_fer2013(str(p))
     np.testing.assert_array_equal(f.images, images)
     np.testing.assert_array_equal(f.labels, labels)
@@ -124,6 +125,7 @@ def test_bad_row_deep_in_a_later_block(tmp_path, monkeypatch):
     bad = "3," + " ".join(["200"] * 2303) + " 300,PublicTest\n"
     p = tmp_path / "late.csv"
     p.write_text("emotion,pixels,Usage\n" + good * 57 + bad + good * 5)
+    assert len(list(ing._line_blocks(str(p)))) >= 10  # the bad row is not in the first block
     with pytest.raises(DataError, match=r"row 57 \(line 59\): pixel 2303 value 300"):
         read_fer2013(str(p))
 

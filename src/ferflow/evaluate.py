@@ -10,7 +10,6 @@ from ferflow.io import atomic_path, load_npz, save_json, save_npz
 # Evaluation sets: name -> how to select faces. "test" is every non-Training face
 # (the course's Kaggle test set: PublicTest + PrivateTest, or test.csv).
 SETS = ("validation", "public", "private", "test")
-_USAGE_OF = {"public": "PublicTest", "private": "PrivateTest"}
 
 
 def eval_indices(faces: dict, split: dict) -> dict:

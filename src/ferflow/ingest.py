@@ -98,8 +98,9 @@ def _raw_chunks(path: str, size: int = 1 << 22):
             raise DataError(f"{path}: truncated gzip file (unexpected end of data)")
 
 
-def _line_blocks(path: str, block: int = _BLOCK_BYTES):
-    """Yield blocks of whole lines (each ends with b'\\n')."""
+def _line_blocks(path: str, block: int | None = None):
+    """Yield blocks of about ``block`` bytes of whole lines, each ending with a newline."""
+    block = block or _BLOCK_BYTES  # read at call time, so tests can shrink it
     carry = b""
     for chunk in _raw_chunks(path):
         buf = carry + chunk if carry else chunk
