@@ -17,11 +17,14 @@ wildcard_constraints:
     model=_alternatives(MODELS),
     ensemble=_alternatives(ENSEMBLES),
     name=_alternatives(MODELS + ENSEMBLES),
+    ablation=_alternatives(ABLATIONS),
+    comparison=_alternatives(COMPARISONS),
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/tables.smk"
 
 
 rule all:

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferflow.config import ConfigError, load_schema, model_settings, validate
+from ferflow.config import (ConfigError, ablation_variants, ensemble_members, load_schema,
+                            model_entries, model_groups, model_settings, model_tta, validate)
 from ferflow.train import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +63,23 @@ def test_schema_is_draft_2020_12():
     ({"data": {"format": "fer2013"}}, "config key data.path: required when data.format is 'fer2013'"),
     ({"ensembles": {"e": {"members": ["nope"]}}}, "config key ensembles.e.members: 'nope' is not a model"),
     ({"data": {"format": "csv"}}, "config key data.format"),
+    ({"models": {"m": {"arch": "small_cnn", "repeats": 0}}}, "config key models.m.repeats"),
+    ({"ablations": {"a": {"base": "nope", "factors": {"normalize": [False]}}}},
+     "config key ablations.a.base: 'nope' is not a model"),
+    ({"ablations": {"a": {"base": "small_cnn", "factors": {"normalise": [False]}}}},
+     "config key ablations.a.factors.normalise: not a training setting"),
+    ({"ablations": {"a": {"base": "small_cnn", "factors": {"augment": [False]}}}},
+     "config key ablations.a.factors.augment: not a training setting"),
+    ({"ablations": {"a": {"base": "small_cnn", "factors": {"augment.enable": [False]}}}},
+     "config key ablations.a.factors.augment.enable: not a training setting"),
+    ({"ablations": {"a": {"base": "small_cnn", "factors": {"normalize": ["no"]}}}},
+     "config key ablations.a.factors.normalize: value 'no': 'no' is not of type 'boolean'"),
+    ({"ablations": {"a": {"base": "small_cnn", "factors": {"epochs": [0]}}}},
+     "config key ablations.a.factors.epochs: value 0: 0 is less than the minimum of 1"),
+    ({"ablations": {"a": {"base": "small_cnn", "factors": {}}}}, "config key ablations.a.factors"),
+    ({"comparisons": {"c": ["small_cnn", "nope"]}}, "config key comparisons.c: 'nope' is not a model"),
+    ({"comparisons": {"small_cnn": ["small_cnn", "seed000"]}},
+     "config key comparisons.small_cnn: the name is already used in config key models"),
 ])
 def test_bad_config_names_the_key(patch, key):
     cfg = default_config()
@@ -76,3 +94,65 @@ def test_bad_config_names_the_key(patch, key):
         validate(cfg)
     assert key in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_repeats_are_runs_with_consecutive_seeds():
+    cfg = validate({"training": {"seed": 7},
+                    "models": {"a": {"arch": "small_cnn", "repeats": 3, "tta": "flip"},
+                               "b": {"arch": "small_cnn"}}})
+    assert model_groups(cfg) == {"a": ["a", "a.r1", "a.r2"], "b": ["b"]}
+    assert [model_settings(cfg, r)["seed"] for r in ("a", "a.r1", "a.r2")] == [7, 8, 9]
+    assert model_tta(cfg, "a.r2") == "flip"
+    for r in ("a.r1", "a.r2"):  # a repeat differs from the model in its seed only
+        diff = {k for k, v in model_settings(cfg, r).items() if model_settings(cfg, "a")[k] != v}
+        assert diff == {"seed"}
+        assert "repeats" not in model_settings(cfg, r)
+
+
+def test_ensembles_use_every_repeat_only_when_asked():
+    cfg = validate({"models": {"a": {"arch": "small_cnn", "repeats": 2}, "b": {"arch": "small_cnn"}},
+                    "ensembles": {"firsts": {"members": ["a", "b"]},
+                                  "all": {"members": ["a", "b"], "use_repeats": True},
+                                  "named": {"members": ["a.r1", "b"]}}})
+    assert ensemble_members(cfg, "firsts") == ["a", "b"]
+    assert ensemble_members(cfg, "all") == ["a", "a.r1", "b"]
+    assert ensemble_members(cfg, "named") == ["a.r1", "b"]
+
+
+def _switched(cfg, run, base):
+    s, b = model_settings(cfg, run), model_settings(cfg, base)
+    out = {k for k in s if s[k] != b[k] and not isinstance(s[k], dict)}
+    out |= {f"{k}.{kk}" for k in s if isinstance(s[k], dict) for kk in s[k] if s[k][kk] != b[k][kk]}
+    return out
+
+
+@pytest.mark.parametrize("design", ["one_at_a_time", "factorial"])
+def test_ablation_variants_differ_from_the_base_only_in_the_switched_setting(design):
+    cfg = default_config()
+    cfg["ablations"]["normalize_augment"]["design"] = design
+    cfg = validate(cfg)
+    rows = ablation_variants(cfg, "normalize_augment")
+    base = cfg["ablations"]["normalize_augment"]["base"]
+    assert len(rows) == 4
+    for row in rows:
+        wanted = {k for k, v in row["values"].items()
+                  if v != {"normalize": True, "augment.enabled": True}[k]}  # the base's values
+        assert _switched(cfg, row["model"], base) == wanted
+        assert (row["model"] == base) == (not wanted)  # the unswitched variant is the base
+    names = [r["model"] for r in rows]
+    if design == "one_at_a_time":  # seed 000's four rows, two of them the base itself
+        assert names == [f"{base}.normalize-off", base, f"{base}.augment-off", base]
+    else:
+        assert names == [f"{base}.normalize-off.augment-off", f"{base}.normalize-off",
+                         f"{base}.augment-off", base]
+    trained = set(model_entries(cfg))
+    assert set(names) <= trained
+
+
+def test_ablation_variants_inherit_repeats_and_seeds():
+    cfg = validate({"models": {"a": {"arch": "small_cnn", "repeats": 2, "seed": 4}},
+                    "ablations": {"x": {"base": "a", "factors": {"learning_rate": [0.01, 0.1]}}}})
+    groups = model_groups(cfg)
+    assert groups["a.learning_rate-0.01"] == ["a.learning_rate-0.01", "a.learning_rate-0.01.r1"]
+    assert model_settings(cfg, "a.learning_rate-0.1.r1")["seed"] == 5
+    assert _switched(cfg, "a.learning_rate-0.1.r1", "a.r1") == {"learning_rate"}

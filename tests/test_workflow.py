@@ -46,8 +46,11 @@ def tiny_config(csv: str) -> dict:
         "data": {"format": "fer2013", "path": csv},
         "split": {"validation_fraction": 0.2, "seed": 1},
         "training": {"epochs": 2, "batch_size": 32, "seed": 0},
-        "models": {"cnn": {"arch": "small_cnn"}, "dnn": {"arch": "dnn_seed003", "epochs": 1}},
-        "ensembles": {"both": {"members": ["cnn", "dnn"]}},
+        "models": {"cnn": {"arch": "small_cnn", "repeats": 2},
+                   "dnn": {"arch": "dnn_seed003", "epochs": 1}},
+        "ensembles": {"both": {"members": ["cnn", "dnn"], "use_repeats": True}},
+        "ablations": {"norm": {"base": "dnn", "factors": {"normalize": [False, True]}}},
+        "comparisons": {"cnn_vs_dnn": ["cnn", "dnn"]},
     }
 
 
@@ -61,9 +64,12 @@ def run_dir(tmp_path_factory):
     return d
 
 
+RUNS = ("cnn", "cnn.r1", "dnn", "dnn.normalize-off")
+
+
 def test_end_to_end_outputs(run_dir):
     r = run_dir / "results" / "tiny"
-    for name in ("cnn", "dnn"):
+    for name in RUNS:
         for f in ("model.keras", "history.csv", "summary.txt", "training.json"):
             assert (r / "models" / name / f).stat().st_size > 0
         hist = pd.read_csv(r / "models" / name / "history.csv")
@@ -82,44 +88,91 @@ def test_end_to_end_outputs(run_dir):
         assert (r / "logs" / "train" / f"{name}.log").read_text().count("epoch ") >= 1
     assert not (r / "checkpoints" / "cnn").exists()  # removed once training completed
     em = yaml.safe_load((r / "ensemble" / "both" / "metrics.json").read_text())
-    assert em["members"] == ["cnn", "dnn"] and em["accuracy"]["validation"] is not None
+    assert em["members"] == ["cnn", "cnn.r1", "dnn"] and em["accuracy"]["validation"] is not None
     sub = pd.read_csv(r / "ensemble" / "both" / "submission.csv")
     assert list(sub.columns) == ["id", "label"] and len(sub) == 56
     assert sub["id"].is_unique and sub["label"].between(0, 6).all()
     assert (r / "figures" / "both" / "confusion.png").exists()
 
 
+def test_tables_agree_with_the_metrics(run_dir):
+    r = run_dir / "results" / "tiny"
+    metric = {n: yaml.safe_load((r / "metrics" / f"{n}.json").read_text()) for n in RUNS}
+    acc = pd.read_csv(r / "tables" / "accuracy.csv").set_index("name")
+    assert list(acc.index) == ["cnn", "dnn", "dnn.normalize-off", "both"]
+    assert acc.at["cnn", "runs"] == 2
+    vals = [metric[n]["accuracy"]["private"] for n in ("cnn", "cnn.r1")]
+    assert acc.at["cnn", "private_acc"] == pytest.approx(np.mean(vals), abs=1e-6)
+    assert acc.at["cnn", "private_acc_std"] == pytest.approx(np.std(vals, ddof=1), abs=1e-6)
+    assert acc.at["dnn", "params"] == metric["dnn"]["params"]
+    assert (acc.at["cnn", "family"], acc.at["dnn", "family"]) == ("CNN", "DNN")
+    ens = pd.read_csv(r / "tables" / "ensembles.csv").set_index("name")
+    best = max(("cnn", "cnn.r1", "dnn"), key=lambda n: metric[n]["accuracy"]["validation"])
+    assert ens.at["both", "best_member_val_acc"] == pytest.approx(
+        metric[best]["accuracy"]["validation"], abs=1e-6)
+    abl = pd.read_csv(r / "tables" / "ablation_norm.csv")
+    assert abl["model"].tolist() == ["dnn.normalize-off", "dnn"]
+    assert abl["val_acc"].tolist() == pytest.approx(
+        [metric[n]["accuracy"]["validation"] for n in ("dnn.normalize-off", "dnn")], abs=1e-6)
+    cmp = pd.read_csv(r / "tables" / "compare_cnn_vs_dnn.csv")
+    assert cmp["model"].tolist() == ["cnn", "dnn"]
+    for f in ("accuracy", "ensembles", "ablation_norm", "compare_cnn_vs_dnn"):
+        assert (r / "tables" / f"{f}.md").read_text().startswith("# ")
+    assert (r / "figures" / "cnn_vs_dnn" / "validation_curves.png").stat().st_size > 10_000
+    same = subprocess.run([sys.executable, "-m", "ferflow.cli", "diff", str(r), str(r)],
+                          capture_output=True, text=True)
+    assert same.returncode == 0 and same.stdout == "no metric changed\n"
+
+
 def test_incremental_rebuilds(run_dir):
     # 1. nothing changed: no job
     res = snakemake(run_dir, "-n")
     assert planned_jobs(res) == [], res.stdout
-    # 2. one model's training setting changed: that model and the ensemble, nothing else
+    # 2. one model's training setting changed: that model's runs and what reads them
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["models"]["cnn"]["epochs"] = 3
     (run_dir / "changed.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="changed.yaml")
-    assert planned_jobs(res) == sorted([
-        ("train", "model=cnn"), ("predict", "model=cnn"), ("metrics", "model=cnn"),
-        ("confusion", "name=cnn"), ("training_curves", "model=cnn"),
-        ("ensemble", "ensemble=both"), ("confusion", "name=both"),
+    cnn_runs = [(rule, f"model={m}") for m in ("cnn", "cnn.r1")
+                for rule in ("train", "predict", "metrics", "training_curves")]
+    assert planned_jobs(res) == sorted(cnn_runs + [
+        ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
+        ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
+        ("comparison_table", "comparison=cnn_vs_dnn"),
+        ("validation_curves", "comparison=cnn_vs_dnn"),
     ]), res.stdout
-    # 3. test-time augmentation switched on for one model: its predictions, not its training
+    # 3. test-time augmentation switched on for one model: its predictions (and its
+    # ablation variant's), not its training; not the curves
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["models"]["dnn"]["tta"] = "flip"
     (run_dir / "tta.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="tta.yaml")
     assert planned_jobs(res) == sorted([
         ("predict", "model=dnn"), ("metrics", "model=dnn"), ("confusion", "name=dnn"),
-        ("ensemble", "ensemble=both"), ("confusion", "name=both"),
+        ("predict", "model=dnn.normalize-off"), ("metrics", "model=dnn.normalize-off"),
+        ("confusion", "name=dnn.normalize-off"),
+        ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
+        ("ablation_table", "ablation=norm"), ("comparison_table", "comparison=cnn_vs_dnn"),
     ]), res.stdout
-    # 4. input data touched: everything downstream
+    # 4. a factor added to the ablation: the new variant and the tables that list it
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["ablations"]["norm"]["factors"]["learning_rate"] = [0.01]
+    (run_dir / "abl.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="abl.yaml")
+    new = "dnn.learning_rate-0.01"
+    assert planned_jobs(res) == sorted(
+        [(rule, f"model={new}") for rule in ("train", "predict", "metrics", "training_curves")]
+        + [("confusion", f"name={new}"), ("accuracy_table", ""),
+           ("ablation_table", "ablation=norm")]), res.stdout
+    # 5. input data touched: everything downstream
     time.sleep(1)
     os.utime(run_dir / "faces.csv")
     res = snakemake(run_dir, "-n")
     rules = [r for r, _ in planned_jobs(res)]
-    assert sorted(rules) == sorted(["ingest", "split", "train", "train", "predict", "predict",
-                                    "metrics", "metrics", "ensemble", "confusion", "confusion",
-                                    "confusion", "training_curves", "training_curves"]), res.stdout
+    per_run = ["train", "predict", "metrics", "training_curves", "confusion"]
+    assert sorted(rules) == sorted(["ingest", "split", "ensemble", "confusion", "accuracy_table",
+                                    "ablation_table", "comparison_table", "validation_curves"]
+                                   + per_run * len(RUNS)), res.stdout
 
 
 def test_bad_input_fails_with_one_line_and_no_output(tmp_path):
@@ -149,4 +202,6 @@ def test_default_config_dry_run_lists_every_stage(tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     rules = {r for r, _ in planned_jobs(res)}
-    assert {"ingest", "split", "train", "predict", "metrics", "ensemble", "confusion"} <= rules
+    assert {"ingest", "split", "train", "predict", "metrics", "ensemble", "confusion",
+            "training_curves", "accuracy_table", "ablation_table", "comparison_table",
+            "validation_curves"} <= rules

@@ -19,10 +19,41 @@ def _models(args) -> int:
     return 0
 
 
+def _diff(args) -> int:
+    from ferflow.diff import METRICS, DiffError, diff, load, render
+
+    metrics = args.metrics.split(",") if args.metrics else list(METRICS)
+    try:
+        a, b = load(args.a), load(args.b)
+    except DiffError as e:
+        print(f"ferflow: error: {e}", file=sys.stderr)
+        return 1
+    unknown = [m for m in metrics if m not in a.columns and m not in b.columns]
+    if unknown:
+        print(f"ferflow: error: --metrics: unknown column {unknown[0]!r} (columns: "
+              f"{', '.join(c for c in a.columns if a[c].dtype.kind == 'f')})", file=sys.stderr)
+        return 1
+    rows = diff(a, b, metrics, show_all=args.all)
+    sys.stdout.write(render(rows, args.a, args.b, fmt=args.format, digits=args.precision))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ferflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the registered architectures").set_defaults(fn=_models)
+    d = sub.add_parser("diff", help="per-model metric deltas between two runs",
+                       description="Compare the accuracy tables of two runs. A and B: a results "
+                       "directory (results/synthetic), a tables directory, an accuracy CSV, "
+                       "or REV:PATH for the same in a git revision.")
+    d.add_argument("a")
+    d.add_argument("b")
+    d.add_argument("--metrics", help="comma-separated columns (default: val_acc, public_acc, "
+                   "private_acc, val_log_loss, private_log_loss)")
+    d.add_argument("--all", action="store_true", help="also list unchanged metrics")
+    d.add_argument("--format", choices=("text", "md", "csv"), default="text")
+    d.add_argument("--precision", type=int, default=4)
+    d.set_defaults(fn=_diff)
     args = parser.parse_args(argv)
     return args.fn(args)
 

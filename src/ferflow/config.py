@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 
 import yaml
 
@@ -94,12 +95,13 @@ def validate(config: dict, schema_path: str | None = None, registered: list[str]
         err = max(errors, key=lambda e: len(e.absolute_path))
         raise ConfigError(_message(err, schema))
     fill_defaults(config, schema)
-    check(config, registered)
+    check(config, registered, schema)
     return config
 
 
-def check(config: dict, registered: list[str] | None = None) -> None:
-    """Checks beyond the schema: registered architectures, ensemble members, data paths."""
+def check(config: dict, registered: list[str] | None = None, schema: dict | None = None) -> None:
+    """Checks beyond the schema: architectures, ensemble members, ablations, comparisons,
+    data paths."""
     if registered is None:
         from ferflow.models import names
         registered = names()
@@ -107,13 +109,26 @@ def check(config: dict, registered: list[str] | None = None) -> None:
         if entry["arch"] not in registered:
             raise ConfigError(f"config key models.{name}.arch: architecture {entry['arch']!r} is not "
                               f"registered (registered: {', '.join(registered)})")
+    _check_ablations(config, schema or load_schema())
+    groups = model_groups(config)
+    runs = model_entries(config)
     for ens, entry in config["ensembles"].items():
         for m in entry["members"]:
-            if m not in config["models"]:
+            if m not in runs and m not in groups:
                 raise ConfigError(f"config key ensembles.{ens}.members: {m!r} is not a model "
-                                  f"in config key models")
-        if ens in config["models"]:
-            raise ConfigError(f"config key ensembles.{ens}: the name is already a model's name")
+                                  f"(models: {', '.join(runs)})")
+    for name, members in config["comparisons"].items():
+        for m in members:
+            if m not in groups:
+                raise ConfigError(f"config key comparisons.{name}: {m!r} is not a model "
+                                  f"(models: {', '.join(groups)})")
+    seen = {}
+    for kind in ("models", "ensembles", "comparisons"):
+        for name in config[kind]:
+            if name in seen:
+                raise ConfigError(f"config key {kind}.{name}: the name is already used in "
+                                  f"config key {seen[name]}")
+            seen[name] = kind
     data = config["data"]
     need = {"fer2013": ["path"], "ferplus": ["path", "votes"], "course": ["train_csv"],
             "synthetic": []}[data["format"]]
@@ -123,22 +138,159 @@ def check(config: dict, registered: list[str] | None = None) -> None:
                               f"{data['format']!r}")
 
 
-MODEL_ONLY = ("tta",)  # model keys that are not training settings (no retraining)
+def _check_ablations(config: dict, schema: dict) -> None:
+    from jsonschema import Draft202012Validator
+
+    settings = _resolve(schema["$defs"]["settings"], schema)["properties"]
+    model_schema = Draft202012Validator({"$ref": "#/$defs/model", "$defs": schema["$defs"]})
+    for name, abl in config["ablations"].items():
+        key = f"config key ablations.{name}"
+        base = abl["base"]
+        if base not in config["models"]:
+            raise ConfigError(f"{key}.base: {base!r} is not a model in config key models")
+        for path, values in abl["factors"].items():
+            head, _, rest = path.partition(".")
+            sub = _resolve(settings.get(head, {}), schema).get("properties", {})
+            if head not in settings or (rest and rest not in sub) or (sub and not rest):
+                known = sorted([k for k, v in settings.items() if "properties" not in v]
+                               + [f"{k}.{p}" for k, v in settings.items()
+                                  for p in v.get("properties", {})])
+                raise ConfigError(f"{key}.factors.{path}: not a training setting "
+                                  f"(settings: {', '.join(known)})")
+            for v in values:
+                err = next(iter(model_schema.iter_errors(_set(config["models"][base], path, v))),
+                           None)
+                if err is not None:
+                    raise ConfigError(f"{key}.factors.{path}: value {v!r}: {err.message}")
+
+
+MODEL_ONLY = ("tta", "repeats")  # model keys that are not training settings
 
 
 def model_tta(config: dict, name: str) -> str:
     """Test-time augmentation of model ``name``: its own ``tta`` or ``evaluate.tta``."""
-    return config["models"][name].get("tta", config["evaluate"]["tta"])
+    return model_entries(config)[name].get("tta", config["evaluate"]["tta"])
 
 
-def model_settings(config: dict, name: str) -> dict:
-    """Effective training settings of model ``name``: training defaults + its overrides."""
-    try:
-        entry = config["models"][name]
-    except KeyError:
-        raise ConfigError(f"config key models.{name}: no such model") from None
+def _merge(config: dict, entry: dict) -> dict:
     merged = {**config["training"], **{k: v for k, v in entry.items() if k not in MODEL_ONLY}}
     for key, value in config["training"].items():  # nested settings merge key by key
         if isinstance(value, dict) and isinstance(entry.get(key), dict):
             merged[key] = {**value, **entry[key]}
     return merged
+
+
+def model_settings(config: dict, name: str) -> dict:
+    """Effective training settings of model ``name``: training defaults + its overrides."""
+    entries = model_entries(config)
+    if name not in entries:
+        raise ConfigError(f"config key models.{name}: no such model")
+    return _merge(config, entries[name])
+
+
+# --- derived models: repeats and ablation variants ---------------------------------
+# A configured model with ``repeats: N`` trains N runs: the model itself (its own seed)
+# and ``{name}.r1`` .. ``{name}.r{N-1}`` (seed + i). An ablation variant is the base
+# model's entry with one (or, for a factorial design, several) settings switched, named
+# ``{base}.{key}-{value}[...]``; a variant whose settings equal the base's is the base.
+# Configured names cannot contain "." (schema), so derived names never collide.
+
+
+def _set(entry: dict, path: str, value) -> dict:
+    out = copy.deepcopy(entry)
+    head, _, rest = path.partition(".")
+    if rest:
+        out[head] = {**out.get(head, {}), rest: value}
+    else:
+        out[head] = value
+    return out
+
+
+def _label(path: str, value) -> str:
+    key = path[: -len(".enabled")] if path.endswith(".enabled") else path
+    key = key.replace(".", "_")
+    val = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    return f"{key}-{re.sub(r'[^A-Za-z0-9_.+-]', '_', val)}"
+
+
+def _repeat_entries(config: dict, name: str, entry: dict) -> dict:
+    n = int(entry.get("repeats", 1))
+    seed = _merge(config, entry)["seed"]
+    out = {name: entry}
+    for i in range(1, n):
+        out[f"{name}.r{i}"] = {**entry, "seed": seed + i}
+    return out
+
+
+def ablation_variants(config: dict, name: str) -> list[dict]:
+    """The rows of ablation ``name``: ``{"values": {key: value}, "model": group}``.
+
+    ``one_at_a_time`` switches each factor alone (seed 000's design: the "on" rows are
+    the base model); ``factorial`` crosses every factor's values.
+    """
+    import itertools
+
+    abl = config["ablations"][name]
+    base = abl["base"]
+    base_entry = config["models"][base]
+    base_settings = _merge(config, base_entry)
+    factors = abl["factors"]
+    if abl.get("design", "one_at_a_time") == "factorial":
+        combos = [dict(zip(factors, vals)) for vals in itertools.product(*factors.values())]
+    else:
+        combos = [{k: v} for k, values in factors.items() for v in values]
+    rows = []
+    for values in combos:
+        entry = base_entry
+        for path, v in values.items():
+            entry = _set(entry, path, v)
+        if _merge(config, entry) == base_settings:
+            group = base
+        else:
+            changed = [(p, v) for p, v in values.items() if _get(base_settings, p) != v]
+            group = ".".join([base] + [_label(p, v) for p, v in changed])
+        rows.append({"values": values, "model": group, "entry": entry})
+    return rows
+
+
+def _get(settings: dict, path: str):
+    head, _, rest = path.partition(".")
+    value = settings.get(head)
+    return value.get(rest) if rest and isinstance(value, dict) else value
+
+
+def model_groups(config: dict) -> dict[str, list[str]]:
+    """Every model group (configured models, then ablation variants) -> its run names."""
+    return {g: list(runs) for g, runs in _expand(config)[1].items()}
+
+
+def model_entries(config: dict) -> dict[str, dict]:
+    """Every model to train (runs of every group) -> its model entry."""
+    return _expand(config)[0]
+
+
+def _expand(config: dict):
+    entries, groups = {}, {}
+    for name, entry in config["models"].items():
+        runs = _repeat_entries(config, name, entry)
+        entries.update(runs)
+        groups[name] = list(runs)
+    for abl in config.get("ablations", {}):
+        for row in ablation_variants(config, abl):
+            if row["model"] not in groups:
+                runs = _repeat_entries(config, row["model"], row["entry"])
+                entries.update(runs)
+                groups[row["model"]] = list(runs)
+    return entries, groups
+
+
+def ensemble_members(config: dict, name: str) -> list[str]:
+    """The runs an ensemble combines (every repeat of a member when ``use_repeats``)."""
+    ens = config["ensembles"][name]
+    groups = model_groups(config)
+    out = []
+    for m in ens["members"]:
+        for run in (groups.get(m, [m]) if ens.get("use_repeats") else [m]):
+            if run not in out:
+                out.append(run)
+    return out

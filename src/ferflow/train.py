@@ -273,6 +273,7 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
     total = float(sum(state["seconds"]))
     save_json(info_out, {
         "params": int(model.count_params()), "best_epoch": state["best_epoch"],
+        "conv_layers": sum("Conv" in type(layer).__name__ for layer in model.layers),
         "monitor": monitor, "best": state["best"],
         "device": device_summary(), "epochs_run": state["epoch"],
         "seconds_per_epoch": state["seconds"], "seconds": round(total, 3),

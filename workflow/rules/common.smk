@@ -1,13 +1,20 @@
 # Helpers shared by every stage (output paths, model names, input functions).
-from ferflow.config import model_settings, model_tta
+import re
+
+from ferflow.config import (ablation_variants, ensemble_members, model_entries, model_groups,
+                            model_settings, model_tta)
 
 R = f"results/{config['dataset']}"
-MODELS = list(config["models"])
+GROUPS = model_groups(config)  # configured models and ablation variants -> their runs
+MODELS = list(model_entries(config))  # every run to train (repeats included)
 ENSEMBLES = list(config["ensembles"])
+ABLATIONS = list(config["ablations"])
+COMPARISONS = list(config["comparisons"])
 
 
 def _alternatives(names):
-    return "|".join(names) if names else "(?!x)x"  # a regex that matches nothing
+    # derived model names contain "." (small_cnn.r1), hence re.escape
+    return "|".join(map(re.escape, names)) if names else "(?!x)x"  # (?!x)x matches nothing
 
 
 def ingest_inputs(wildcards):
@@ -33,4 +40,63 @@ def all_targets():
     targets += expand(f"{R}/figures/{{name}}/training_curves.png", name=MODELS)
     targets += expand(f"{R}/ensemble/{{ens}}/{{f}}", ens=ENSEMBLES,
                       f=["metrics.json", "submission.csv"])
+    targets += expand(f"{R}/tables/{{t}}.{{ext}}", t=["accuracy", "ensembles"], ext=["csv", "md"])
+    targets += expand(f"{R}/tables/ablation_{{a}}.{{ext}}", a=ABLATIONS, ext=["csv", "md"])
+    targets += expand(f"{R}/tables/compare_{{c}}.{{ext}}", c=COMPARISONS, ext=["csv", "md"])
+    targets += expand(f"{R}/figures/{{c}}/validation_curves.png", c=COMPARISONS)
     return targets
+
+
+# --- table layouts: names and files of what a table reads (see ferflow.tables) -------
+
+
+def run_files(run):
+    return {"metrics": f"{R}/metrics/{run}.json", "info": f"{R}/models/{run}/training.json",
+            "history": f"{R}/models/{run}/history.csv"}
+
+
+def group_layout(group):
+    first = GROUPS[group][0]
+    s = model_settings(config, first)
+    return {"arch": s["arch"], "epochs": s["epochs"], "tta": model_tta(config, first),
+            "runs": {run: run_files(run) for run in GROUPS[group]}}
+
+
+def accuracy_layout():
+    return {
+        "models": {g: group_layout(g) for g in GROUPS},
+        "ensembles": {e: {"method": config["ensembles"][e]["method"],
+                          "members": ensemble_members(config, e),
+                          "metrics": f"{R}/ensemble/{e}/metrics.json"} for e in ENSEMBLES},
+    }
+
+
+def ablation_layout(name):
+    abl = config["ablations"][name]
+    base = model_settings(config, abl["base"])
+    get = lambda path: (base[path.split(".")[0]][path.split(".")[1]] if "." in path
+                        else base[path])
+    return {"base": abl["base"], "design": abl["design"], "factors": list(abl["factors"]),
+            "levels": abl["factors"], "base_values": {f: get(f) for f in abl["factors"]},
+            "rows": [{"values": r["values"], "model": r["model"],
+                      "runs": group_layout(r["model"])["runs"]}
+                     for r in ablation_variants(config, name)]}
+
+
+def comparison_layout(name):
+    return {g: group_layout(g) for g in config["comparisons"][name]}
+
+
+def curves_layout(name):
+    """What the validation-curve overlay reads: runs only (no tta: a TTA change keeps it)."""
+    return {g: {"runs": group_layout(g)["runs"]} for g in config["comparisons"][name]}
+
+
+def layout_files(layout, keys=("metrics", "info", "history")):
+    """Every file path in a layout (the table rule's inputs)."""
+    if isinstance(layout, dict):
+        found = [v for k, v in layout.items() if k in keys and isinstance(v, str)]
+        return found + [f for k, v in layout.items() if k not in keys for f in layout_files(v, keys)]
+    if isinstance(layout, list):
+        return [f for v in layout for f in layout_files(v, keys)]
+    return []

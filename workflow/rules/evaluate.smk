@@ -32,7 +32,7 @@ rule metrics:
 rule ensemble:
     input:
         preds=lambda wc: expand(
-            f"{R}/predictions/{{m}}.npz", m=config["ensembles"][wc.ensemble]["members"]
+            f"{R}/predictions/{{m}}.npz", m=ensemble_members(config, wc.ensemble)
         ),
     output:
         pred=f"{R}/predictions/{{ensemble}}.npz",
@@ -40,7 +40,7 @@ rule ensemble:
         submission=f"{R}/ensemble/{{ensemble}}/submission.csv",
         weights=f"{R}/ensemble/{{ensemble}}/weights.json",
     params:
-        members=lambda wc: config["ensembles"][wc.ensemble]["members"],
+        members=lambda wc: ensemble_members(config, wc.ensemble),
         method=lambda wc: config["ensembles"][wc.ensemble]["method"],
         seed=lambda wc: config["ensembles"][wc.ensemble]["seed"],
     log:

@@ -1,0 +1,182 @@
+"""The report tables (accuracy, ensembles, ablation, comparison) and `ferflow diff`."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from ferflow import CLASS_NAMES
+from ferflow.diff import diff, load, render
+from ferflow.io import save_json
+from ferflow.tables import (ablation_table, accuracy_tables, aggregate, comparison_table,
+                            validation_curves)
+
+
+def write_run(d, name, acc, params=1000, seconds=10.0, conv=2, epochs=3, no_tta=None):
+    """metrics.json / training.json / history.csv of a fake run; val/public/private = acc."""
+    d.mkdir(parents=True, exist_ok=True)
+    sets = ("validation", "public", "private")
+    m = {"params": params, "accuracy": {s: acc for s in sets},
+         "log_loss": {s: 1.0 - acc for s in sets},
+         "recall": {s: {c: acc for c in CLASS_NAMES} for s in sets}, "n": {s: 10 for s in sets}}
+    if no_tta is not None:
+        m["tta"] = "flip"
+        m["accuracy_no_tta"] = {s: no_tta for s in sets}
+    save_json(str(d / f"{name}.metrics.json"), m)
+    save_json(str(d / f"{name}.training.json"),
+              {"params": params, "seconds": seconds, "best_epoch": epochs, "conv_layers": conv})
+    pd.DataFrame({"epoch": range(1, epochs + 1), "val_accuracy": np.linspace(0.2, acc, epochs),
+                  "val_loss": np.linspace(2.0, 1.0 - acc, epochs)}).to_csv(
+        d / f"{name}.history.csv", index=False)
+    return {"metrics": str(d / f"{name}.metrics.json"), "info": str(d / f"{name}.training.json"),
+            "history": str(d / f"{name}.history.csv")}
+
+
+def group(runs, arch="small_cnn", epochs=3, tta="none"):
+    return {"arch": arch, "epochs": epochs, "tta": tta, "runs": runs}
+
+
+def test_aggregate_mean_and_sample_std():
+    r = aggregate([{"val_acc": 0.5, "params": 10, "family": "CNN"},
+                   {"val_acc": 0.7, "params": 10, "family": "CNN"}])
+    assert r["runs"] == 2 and r["val_acc"] == pytest.approx(0.6)
+    assert r["val_acc_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert r["params"] == 10 and r["family"] == "CNN"
+    one = aggregate([{"val_acc": 0.5}])
+    assert one["val_acc_std"] is None
+
+
+@pytest.fixture
+def acc_layout(tmp_path):
+    cnn = {n: write_run(tmp_path, n, a, seconds=s, no_tta=a - 0.01)
+           for n, a, s in (("cnn", 0.6, 10), ("cnn.r1", 0.7, 20), ("cnn.r2", 0.8, 30))}
+    dnn = {"dnn": write_run(tmp_path, "dnn", 0.3, params=5000, conv=0)}
+    ens = write_run(tmp_path, "ens", 0.75)
+    return {"models": {"cnn": group(cnn, tta="flip"), "dnn": group(dnn, arch="dnn_seed001")},
+            "ensembles": {"ens": {"method": "mean", "members": ["cnn", "cnn.r1", "dnn"],
+                                  "metrics": ens["metrics"]}}}
+
+
+def test_accuracy_and_ensemble_tables(tmp_path, acc_layout):
+    out = {k: str(tmp_path / f"t.{k}") for k in ("csv", "md", "ecsv", "emd")}
+    accuracy_tables(acc_layout, out["csv"], out["md"], out["ecsv"], out["emd"])
+    df = pd.read_csv(out["csv"]).set_index("name")
+    assert list(df.index) == ["cnn", "dnn", "ens"]
+    assert df.at["cnn", "runs"] == 3 and df.at["cnn", "val_acc"] == pytest.approx(0.7)
+    assert df.at["cnn", "val_acc_std"] == pytest.approx(0.1)
+    assert df.at["cnn", "private_acc_no_tta"] == pytest.approx(0.69)
+    assert df.at["cnn", "train_seconds"] == pytest.approx(20)
+    assert df.at["cnn", "family"] == "CNN" and df.at["dnn", "family"] == "DNN"
+    assert np.isnan(df.at["dnn", "val_acc_std"])  # one run: no spread
+    assert df.at["ens", "kind"] == "ensemble"
+    assert df.at["ens", "params"] == 1000 + 1000 + 5000  # the members' sum
+    assert df.at["cnn", "recall_Happy"] == pytest.approx(0.7)
+    md = open(out["md"]).read()
+    assert "| cnn | CNN | 3 | 1,000 | 3 | 20 | 0.700 ± 0.100 |" in md
+    assert "Per-class recall (validation set)" in md and "| dnn | 0.300 |" in md
+    e = pd.read_csv(out["ecsv"]).set_index("name")
+    # best member by validation accuracy: cnn.r1 (0.7), not the group mean
+    assert e.at["ens", "best_member"] == "cnn.r1"
+    assert e.at["ens", "val_gain"] == pytest.approx(0.05)
+    assert e.at["ens", "private_gain"] == pytest.approx(0.05)
+    assert "| ens | mean | 3 | 0.750 | cnn.r1 | 0.700 | +0.050 |" in open(out["emd"]).read()
+
+
+def test_no_ensembles_gives_an_empty_table(tmp_path, acc_layout):
+    acc_layout["ensembles"] = {}
+    paths = [str(tmp_path / f) for f in ("a.csv", "a.md", "e.csv", "e.md")]
+    accuracy_tables(acc_layout, *paths)
+    assert pd.read_csv(paths[2]).empty
+    assert "No ensembles configured." in open(paths[3]).read()
+
+
+def test_ablation_table_one_at_a_time(tmp_path):
+    runs = {n: {n: write_run(tmp_path, n, a)} for n, a in
+            (("b", 0.55), ("b.normalize-off", 0.52), ("b.augment-off", 0.521))}
+    layout = {"base": "b", "design": "one_at_a_time", "factors": ["normalize", "augment.enabled"],
+              "levels": {"normalize": [False, True], "augment.enabled": [False, True]},
+              "base_values": {"normalize": True, "augment.enabled": True},
+              "rows": [{"values": {"normalize": False}, "model": "b.normalize-off",
+                        "runs": runs["b.normalize-off"]},
+                       {"values": {"normalize": True}, "model": "b", "runs": runs["b"]},
+                       {"values": {"augment.enabled": False}, "model": "b.augment-off",
+                        "runs": runs["b.augment-off"]},
+                       {"values": {"augment.enabled": True}, "model": "b", "runs": runs["b"]}]}
+    df = ablation_table(layout, str(tmp_path / "a.csv"), str(tmp_path / "a.md"), "x")
+    assert df["model"].tolist() == ["b.normalize-off", "b", "b.augment-off", "b"]
+    # unswitched settings show the base's value
+    assert df[["normalize", "augment.enabled"]].values.tolist() == [
+        [False, True], [True, True], [True, False], [True, True]]
+    md = open(tmp_path / "a.md").read()
+    # seed 000's layout: one line per setting, off / on
+    assert "| setting | off | on |" in md
+    assert "| normalize | 0.520 | 0.550 |" in md
+    assert "| augment.enabled | 0.521 | 0.550 |" in md
+
+
+def test_comparison_table_and_overlay(tmp_path):
+    layout = {"cnn": group({n: write_run(tmp_path, n, a, epochs=5) for n, a in
+                            (("cnn", 0.6), ("cnn.r1", 0.64))}),
+              "dnn": group({"dnn": write_run(tmp_path, "dnn", 0.35, params=799_719, conv=0,
+                                             epochs=4)}, arch="dnn_seed001")}
+    df = comparison_table(layout, str(tmp_path / "c.csv"), str(tmp_path / "c.md"), "CNN vs DNN")
+    assert df["family"].tolist() == ["CNN", "DNN"]
+    assert df["params"].tolist() == [1000, 799_719]
+    assert df["max_val_accuracy"].tolist() == pytest.approx([0.62, 0.35])
+    assert "| dnn | DNN | 799,719 | 3 | 0.350 |" in open(tmp_path / "c.md").read()
+    png = tmp_path / "v.png"
+    validation_curves(layout, str(png), "CNN vs DNN")
+    img = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert img.shape[1] > 1000 and img.std() > 10  # decodes, not blank
+
+
+def test_diff_of_two_result_directories(tmp_path, acc_layout):
+    a, b = tmp_path / "a" / "tables", tmp_path / "b" / "tables"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    accuracy_tables(acc_layout, str(a / "accuracy.csv"), str(a / "accuracy.md"),
+                    str(a / "e.csv"), str(a / "e.md"))
+    df = pd.read_csv(a / "accuracy.csv")
+    df.loc[df["name"] == "dnn", "private_acc"] = 0.4
+    df = df[df["name"] != "ens"]
+    df.to_csv(b / "accuracy.csv", index=False)
+    rows = diff(load(str(tmp_path / "a")), load(str(tmp_path / "b")), ["private_acc"])
+    assert [(r["name"], r["change"]) for r in rows] == [("dnn", pytest.approx(0.1)),
+                                                        ("ens", None)]
+    text = render(rows, "a", "b")
+    assert "+0.1000" in text and "removed" in text
+    assert len(diff(load(str(a / "accuracy.csv")), load(str(a)), show_all=False)) == 0
+
+
+def test_diff_reads_metrics_json_and_git_revisions(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    write_run(tmp_path / "scratch", "m", 0.5)
+    res = tmp_path / "results"
+    (res / "metrics").mkdir(parents=True)
+    (res / "metrics" / "m.json").write_text((tmp_path / "scratch" / "m.metrics.json").read_text())
+    assert load(str(res)).at["m", "val_acc"] == 0.5  # no tables yet: metrics/*.json
+    git("init", "-q")
+    git("add", "results")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    write_run(tmp_path / "scratch", "m", 0.6)
+    (res / "metrics" / "m.json").write_text((tmp_path / "scratch" / "m.metrics.json").read_text())
+    (res / "tables").mkdir()
+    pd.DataFrame({"name": ["m"], "val_acc": [0.6]}).to_csv(res / "tables" / "accuracy.csv",
+                                                           index=False)
+    git("add", "results")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
+    cli = [sys.executable, "-m", "ferflow.cli", "diff"]
+    out = subprocess.run(cli + ["HEAD~1:results", "HEAD:results", "--metrics", "val_acc"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1].split() == ["m", "val_acc", "0.5000", "0.6000", "+0.1000"]
+    bad = subprocess.run(cli + ["HEAD~5:results", "results"], cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == ("ferflow: error: HEAD~5:results: no such file, directory or "
+                                  "git REV:PATH")

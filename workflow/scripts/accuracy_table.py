@@ -1,0 +1,8 @@
+"""Adapter: the accuracy table of every model and ensemble, and the ensembles table."""
+from ferflow.runlog import run
+from ferflow.tables import accuracy_tables
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+o = sm.output
+run(sm.log[0], accuracy_tables, dict(sm.params.layout), o.csv, o.md, o.ens_csv, o.ens_md,
+    recall_set=sm.params.recall_set)

@@ -1,0 +1,7 @@
+"""Adapter: models side by side (CNN vs DNN): parameters and accuracies."""
+from ferflow.runlog import run
+from ferflow.tables import comparison_table
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+run(sm.log[0], comparison_table, dict(sm.params.layout), sm.output.csv, sm.output.md,
+    title=sm.wildcards.comparison.replace("_", " "))
