@@ -19,12 +19,15 @@ wildcard_constraints:
     name=_alternatives(MODELS + ENSEMBLES),
     ablation=_alternatives(ABLATIONS),
     comparison=_alternatives(COMPARISONS),
+    start="noise|image",
+    kind="heatmaps|activations",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

@@ -78,6 +78,11 @@ def test_schema_is_draft_2020_12():
      "config key ablations.a.factors.epochs: value 0: 0 is less than the minimum of 1"),
     ({"ablations": {"a": {"base": "small_cnn", "factors": {}}}}, "config key ablations.a.factors"),
     ({"comparisons": {"c": ["small_cnn", "nope"]}}, "config key comparisons.c: 'nope' is not a model"),
+    ({"analysis": {"models": ["nope"]}}, "config key analysis.models: 'nope' is not a model"),
+    ({"analysis": {"lime": {"models": ["x"]}}}, "config key analysis.lime.models: 'x' is not a model"),
+    ({"analysis": {"lime": {"segmentz": 3}}}, "config key analysis.lime.segmentz: unknown key"),
+    ({"analysis": {"filters": {"starts": ["blank"]}}}, "config key analysis.filters.starts.0"),
+    ({"analysis": {"filters": {"layers": []}}}, "config key analysis.filters.layers"),
     ({"comparisons": {"small_cnn": ["small_cnn", "seed000"]}},
      "config key comparisons.small_cnn: the name is already used in config key models"),
 ])
@@ -156,3 +161,11 @@ def test_ablation_variants_inherit_repeats_and_seeds():
     assert groups["a.learning_rate-0.01"] == ["a.learning_rate-0.01", "a.learning_rate-0.01.r1"]
     assert model_settings(cfg, "a.learning_rate-0.1.r1")["seed"] == 5
     assert _switched(cfg, "a.learning_rate-0.1.r1", "a.r1") == {"learning_rate"}
+
+
+def test_analysis_models_default_to_the_shared_list():
+    from ferflow.config import analysis_models
+
+    cfg = validate(default_config())
+    assert analysis_models(cfg, "saliency") == ["small_cnn", "seed000"]
+    assert analysis_models(cfg, "keract") == ["small_cnn"]

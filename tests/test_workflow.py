@@ -51,6 +51,8 @@ def tiny_config(csv: str) -> dict:
         "ensembles": {"both": {"members": ["cnn", "dnn"], "use_repeats": True}},
         "ablations": {"norm": {"base": "dnn", "factors": {"normalize": [False, True]}}},
         "comparisons": {"cnn_vs_dnn": ["cnn", "dnn"]},
+        "analysis": {"models": ["cnn"], "filters": {"steps": 10, "max_filters": 4},
+                     "lime": {"num_samples": 100}, "keract": {"models": []}},
     }
 
 
@@ -65,6 +67,9 @@ def run_dir(tmp_path_factory):
 
 
 RUNS = ("cnn", "cnn.r1", "dnn", "dnn.normalize-off")
+ANALYSIS_JOBS = [("saliency", "model=cnn"), ("filters", "model=cnn, start=noise"),
+                 ("filters", "model=cnn, start=image"), ("layer_outputs", "model=cnn"),
+                 ("lime", "model=cnn")]
 
 
 def test_end_to_end_outputs(run_dir):
@@ -93,6 +98,9 @@ def test_end_to_end_outputs(run_dir):
     assert list(sub.columns) == ["id", "label"] and len(sub) == 56
     assert sub["id"].is_unique and sub["label"].between(0, 6).all()
     assert (r / "figures" / "both" / "confusion.png").exists()
+    for f in ("saliency", "filters_noise", "filters_image", "layer_outputs", "lime"):
+        assert (r / "figures" / "cnn" / f"{f}.png").stat().st_size > 10_000
+    assert not (r / "figures" / "dnn" / "saliency.png").exists()
 
 
 def test_tables_agree_with_the_metrics(run_dir):
@@ -140,7 +148,7 @@ def test_incremental_rebuilds(run_dir):
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("comparison_table", "comparison=cnn_vs_dnn"),
         ("validation_curves", "comparison=cnn_vs_dnn"),
-    ]), res.stdout
+    ] + ANALYSIS_JOBS), res.stdout
     # 3. test-time augmentation switched on for one model: its predictions (and its
     # ablation variant's), not its training; not the curves
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -164,7 +172,13 @@ def test_incremental_rebuilds(run_dir):
         [(rule, f"model={new}") for rule in ("train", "predict", "metrics", "training_curves")]
         + [("confusion", f"name={new}"), ("accuracy_table", ""),
            ("ablation_table", "ablation=norm")]), res.stdout
-    # 5. input data touched: everything downstream
+    # 5. a LIME setting changed: the LIME figure only
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["analysis"]["lime"]["segments"] = 30
+    (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="lime.yaml")
+    assert planned_jobs(res) == [("lime", "model=cnn")], res.stdout
+    # 6. input data touched: everything downstream
     time.sleep(1)
     os.utime(run_dir / "faces.csv")
     res = snakemake(run_dir, "-n")
@@ -172,7 +186,7 @@ def test_incremental_rebuilds(run_dir):
     per_run = ["train", "predict", "metrics", "training_curves", "confusion"]
     assert sorted(rules) == sorted(["ingest", "split", "ensemble", "confusion", "accuracy_table",
                                     "ablation_table", "comparison_table", "validation_curves"]
-                                   + per_run * len(RUNS)), res.stdout
+                                   + per_run * len(RUNS) + [r for r, _ in ANALYSIS_JOBS]), res.stdout
 
 
 def test_bad_input_fails_with_one_line_and_no_output(tmp_path):
@@ -204,4 +218,4 @@ def test_default_config_dry_run_lists_every_stage(tmp_path):
     rules = {r for r, _ in planned_jobs(res)}
     assert {"ingest", "split", "train", "predict", "metrics", "ensemble", "confusion",
             "training_curves", "accuracy_table", "ablation_table", "comparison_table",
-            "validation_curves"} <= rules
+            "validation_curves", "saliency", "filters", "layer_outputs", "lime", "keract"} <= rules

@@ -122,6 +122,14 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
             if m not in groups:
                 raise ConfigError(f"config key comparisons.{name}: {m!r} is not a model "
                                   f"(models: {', '.join(groups)})")
+    analysis = config["analysis"]
+    for key in ("", *ANALYSES):
+        models = analysis["models"] if not key else analysis[key]["models"]
+        for m in models or []:
+            if m not in runs:
+                where = "analysis.models" if not key else f"analysis.{key}.models"
+                raise ConfigError(f"config key {where}: {m!r} is not a model "
+                                  f"(models: {', '.join(runs)})")
     seen = {}
     for kind in ("models", "ensembles", "comparisons"):
         for name in config[kind]:
@@ -162,6 +170,15 @@ def _check_ablations(config: dict, schema: dict) -> None:
                            None)
                 if err is not None:
                     raise ConfigError(f"{key}.factors.{path}: value {v!r}: {err.message}")
+
+
+ANALYSES = ("saliency", "filters", "layer_outputs", "lime", "keract")
+
+
+def analysis_models(config: dict, analysis: str) -> list[str]:
+    """The models analysis ``analysis`` runs for: its own list or ``analysis.models``."""
+    own = config["analysis"][analysis]["models"]
+    return list(config["analysis"]["models"] if own is None else own)
 
 
 MODEL_ONLY = ("tta", "repeats")  # model keys that are not training settings

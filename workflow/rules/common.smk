@@ -1,8 +1,8 @@
 # Helpers shared by every stage (output paths, model names, input functions).
 import re
 
-from ferflow.config import (ablation_variants, ensemble_members, model_entries, model_groups,
-                            model_settings, model_tta)
+from ferflow.config import (ablation_variants, analysis_models, ensemble_members,
+                            model_entries, model_groups, model_settings, model_tta)
 
 R = f"results/{config['dataset']}"
 GROUPS = model_groups(config)  # configured models and ablation variants -> their runs
@@ -44,6 +44,16 @@ def all_targets():
     targets += expand(f"{R}/tables/ablation_{{a}}.{{ext}}", a=ABLATIONS, ext=["csv", "md"])
     targets += expand(f"{R}/tables/compare_{{c}}.{{ext}}", c=COMPARISONS, ext=["csv", "md"])
     targets += expand(f"{R}/figures/{{c}}/validation_curves.png", c=COMPARISONS)
+    for m in analysis_models(config, "saliency"):
+        targets.append(f"{R}/figures/{m}/saliency.png")
+    for m in analysis_models(config, "filters"):
+        targets += expand(f"{R}/figures/{m}/filters_{{s}}.png", s=config["analysis"]["filters"]["starts"])
+    for m in analysis_models(config, "layer_outputs"):
+        targets.append(f"{R}/figures/{m}/layer_outputs.png")
+    for m in analysis_models(config, "lime"):
+        targets.append(f"{R}/figures/{m}/lime.png")
+    for m in analysis_models(config, "keract"):
+        targets += expand(f"{R}/figures/{m}/keract_{{k}}", k=["heatmaps", "activations"])
     return targets
 
 

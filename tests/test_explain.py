@@ -1,0 +1,257 @@
+"""Explanations: exact behaviour on tiny models, figure files, and ground truth on a
+trained model (the synthetic faces know where each class's cue is)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from ferflow.explain import (filter_ascent, layer_activations, mask_low_saliency, noise_start,
+                             pick_examples, resolve_layer, saliency, segment, top_superpixel_mask)
+from ferflow.io import load_npz, save_npz
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def keras():
+    from ferflow.tfsetup import setup
+
+    return setup()[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn(keras):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((48, 48, 1), name="pixels")
+    x = keras.layers.Rescaling(1 / 255.0, name="preprocess")(inp)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c1")(x)
+    x = keras.layers.Activation("relu", name="r1")(x)
+    x = keras.layers.MaxPooling2D(2, name="p1")(x)
+    x = keras.layers.SeparableConv2D(6, 3, padding="same", name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    out = keras.layers.Dense(7, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="tiny")
+
+
+def test_layer_selectors(tiny_cnn):
+    assert resolve_layer(tiny_cnn, "conv:1") == "c1"
+    assert resolve_layer(tiny_cnn, "conv:2") == resolve_layer(tiny_cnn, "conv:-1") == "c2"
+    assert resolve_layer(tiny_cnn, "pool:1") == "p1"  # global pooling is not counted
+    assert resolve_layer(tiny_cnn, "r1") == "r1"
+    for bad in ("conv:3", "conv:0", "relu:1", "nope"):
+        with pytest.raises(ValueError, match="layer"):
+            resolve_layer(tiny_cnn, bad)
+
+
+def test_saliency_is_the_absolute_logit_gradient(keras):
+    # a linear softmax model: d logit_c / d pixel = W[pixel, c] / 255 exactly
+    inp = keras.Input((48, 48, 1))
+    x = keras.layers.Rescaling(1 / 255.0)(inp)
+    x = keras.layers.Flatten()(x)
+    dense = keras.layers.Dense(7, activation="softmax")
+    model = keras.Model(inp, dense(x))
+    w = np.random.default_rng(0).normal(size=(48 * 48, 7)).astype(np.float32)
+    dense.set_weights([w, np.zeros(7, np.float32)])
+    images = np.random.default_rng(1).uniform(0, 255, (3, 48, 48, 1)).astype(np.float32)
+    classes = np.array([0, 3, 6])
+    sal = saliency(model, images, classes)
+    assert sal.shape == (3, 48, 48)
+    for k, c in enumerate(classes):
+        np.testing.assert_allclose(sal[k], np.abs(w[:, c]).reshape(48, 48) / 255.0, rtol=1e-4)
+
+
+def test_mask_keeps_pixels_at_or_above_the_quantile():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(1, 255, (2, 48, 48, 1)).astype(np.float32)
+    sal = rng.random((2, 48, 48))
+    masked = mask_low_saliency(images, sal, 0.75)
+    for k in range(2):
+        thr = np.quantile(sal[k], 0.75)
+        np.testing.assert_array_equal(masked[k][sal[k] >= thr], images[k, ..., 0][sal[k] >= thr])
+        assert (masked[k][sal[k] < thr] == 0).all()
+        assert abs((masked[k] > 0).mean() - 0.25) < 0.01
+
+
+def test_gradient_ascent_increases_every_filters_activation(tiny_cnn):
+    start = noise_start(4, seed=3)
+    imgs, a0, a1 = filter_ascent(tiny_cnn, "c1", [0, 1, 2, 3], start, steps=20, step_size=2.0)
+    assert imgs.shape == start.shape and imgs.min() >= 0 and imgs.max() <= 255
+    assert (a1 > a0).all()
+    # the reported activation is the filter's mean activation of the returned image
+    feat = np.asarray(layer_activations(tiny_cnn, imgs[2], ["c1"])["c1"])
+    assert feat[0, ..., 2].mean() == pytest.approx(a1[2], rel=1e-4, abs=1e-5)
+
+
+def test_pick_examples():
+    probs = np.array([[0.9, 0.1, 0, 0, 0, 0, 0], [0.6, 0.4, 0, 0, 0, 0, 0],
+                      [0.2, 0.8, 0, 0, 0, 0, 0], [0.3, 0.7, 0, 0, 0, 0, 0]])
+    labels = np.array([0, 0, 0, 1])
+    picks = pick_examples(probs, labels)
+    assert picks[0] == {"correct": 0, "wrong": 2}  # the most confident of each
+    assert picks[1] == {"correct": 3, "wrong": None}
+    assert picks[5] == {"correct": None, "wrong": None}
+
+
+def test_layer_activations_of_every_layer(tiny_cnn):
+    acts = layer_activations(tiny_cnn, noise_start(1, 0)[0])
+    assert list(acts) == ["preprocess", "c1", "r1", "p1", "c2", "gap", "probs"]
+    assert acts["c1"].shape == (1, 48, 48, 4) and acts["probs"].shape == (1, 7)
+    np.testing.assert_allclose(acts["probs"].sum(), 1.0, rtol=1e-5)
+
+
+def test_slic_segmentation_suits_48x48_faces():
+    from ferflow.synthetic import generate
+
+    img = generate(seed=0, train_per_class=1, public_per_class=1, private_per_class=1).images[0]
+    seg = segment(img[..., None], n_segments=45)
+    assert seg.shape == (48, 48) and 25 <= len(np.unique(seg)) <= 60  # quickshift: ~5
+    expl = {"segments": seg, "weights": {0: 0.5, 1: -0.2, 2: 0.1}}
+    np.testing.assert_array_equal(top_superpixel_mask(expl, 2), np.isin(seg, [0, 2]))
+    np.testing.assert_array_equal(top_superpixel_mask(expl, 3), np.isin(seg, [0, 2]))
+
+
+# --- figures of a tiny model (files decode, panel counts, not blank) -------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_cnn):
+    from ferflow.synthetic import generate
+
+    d = tmp_path_factory.mktemp("explain")
+    f = generate(seed=2, train_per_class=4, public_per_class=2, private_per_class=2)
+    save_npz(str(d / "faces.npz"), images=f.images, labels=f.labels, usage=f.usage, ids=f.ids)
+    train = np.flatnonzero(f.usage == "Training")
+    save_npz(str(d / "split.npz"), train=train[:14], validation=train[14:],
+             dropped=np.zeros(0, np.int64))
+    tiny_cnn.save(d / "model.keras")
+    return d
+
+
+def _png(path):
+    img = np.asarray(Image.open(path).convert("L"), dtype=float)
+    assert img.std() > 10, f"{path} looks blank"
+    return img
+
+
+def test_figure_files(tiny_run):
+    from ferflow import figures
+
+    d = tiny_run
+    args = (str(d / "model.keras"), str(d / "faces.npz"), str(d / "split.npz"))
+    n_val = 14  # 28 Training faces, the last 14 are validation
+    sal = figures.saliency_figure(*args, str(d / "s.png"), "tiny")
+    # original, saliency, masked for each example that exists (at most 2 per class)
+    n_examples = sum(v is not None for p in sal["picks"].values() for v in p.values())
+    assert sal["panels"] == 3 * n_examples and 1 <= n_examples <= n_val
+    fil = figures.filters_figure(*args, str(d / "f.png"), "tiny", ["conv:1", "conv:-1", "pool:1"],
+                                 start="image", image=3, steps=5, max_filters=5)
+    assert fil["panels"] == 4 + 5 + 4  # c1 has 4 filters, c2 6 (max 5), p1 4
+    lo = figures.layer_outputs_figure(*args, str(d / "l.png"), "tiny", ["conv:1", "c2"], image=1)
+    assert lo["panels"] == 1 + 4 + 6
+    lime = figures.lime_figure(*args, str(d / "lime.png"), "tiny", num_samples=50, batch_size=50)
+    assert lime["panels"] == 2 * len(lime["images"])
+    for f in ("s", "f", "l", "lime"):
+        _png(d / f"{f}.png")
+    with pytest.raises(ValueError, match="config key analysis.image: 99"):
+        figures.layer_outputs_figure(*args, str(d / "x.png"), "tiny", ["c1"], image=99)
+    assert not (d / "x.png").exists()
+
+
+def test_keract_directories(tiny_run):
+    from ferflow.figures import keract_figures
+
+    d = tiny_run
+    args = (str(d / "model.keras"), str(d / "faces.npz"), str(d / "split.npz"))
+    acts = keract_figures(*args, str(d / "act"), "activations")
+    assert acts == sorted(f"{i}_{n}.png" for i, n in enumerate(
+        ["preprocess", "c1", "r1", "p1", "c2", "gap", "probs"]))
+    heat = keract_figures(*args, str(d / "heat"), "heatmaps")
+    assert heat == sorted(f"{i}_{n}.png" for i, n in enumerate(["preprocess", "c1", "r1", "p1", "c2"]))
+    _png(d / "heat" / "1_c1.png")
+    with pytest.raises(ValueError):
+        keract_figures(*args, str(d / "bad"), "nonsense")
+    assert not (d / "bad").exists()
+    assert not [p for p in d.iterdir() if p.name.startswith(".keract-")]  # no leftovers
+
+
+# --- ground truth: a model trained by the workflow on the synthetic faces -------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """seed000 as in the default config (4 epochs on the default synthetic faces), and
+    every analysis figure, built by snakemake."""
+    d = tmp_path_factory.mktemp("gt")
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["dataset"] = "gt"
+    cfg["models"] = {"seed000": {**cfg["models"]["seed000"], "repeats": 1}}
+    cfg["ensembles"], cfg["ablations"], cfg["comparisons"] = {}, {}, {}
+    cfg["analysis"] = {"models": ["seed000"], "filters": {"steps": 30}}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(d),
+           "--cores", "2", "--configfile", str(d / "config.yaml")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return d / "results" / "gt"
+
+
+
+@pytest.mark.slow
+def test_workflow_writes_every_analysis_figure(trained):
+    fig = trained / "figures" / "seed000"
+    for name in ("saliency", "filters_noise", "filters_image", "layer_outputs", "lime"):
+        _png(fig / f"{name}.png")
+    heat = sorted(p.name for p in (fig / "keract_heatmaps").iterdir())
+    act = sorted(p.name for p in (fig / "keract_activations").iterdir())
+    assert "1_conv1.png" in heat and "1_conv1.png" in act
+    assert len(act) > len(heat)  # dense layers have activations, no heatmap
+
+
+@pytest.fixture(scope="module")
+def validation(trained):
+    from ferflow.explain import eval_images, load_model
+
+    model = load_model(str(trained / "models" / "seed000" / "model.keras"))
+    x, y, idx, faces = eval_images(str(trained / "data" / "faces.npz"),
+                                   str(trained / "data" / "split.npz"))
+    pred = model.predict(x, verbose=0).argmax(1)
+    ok = (pred == y) & (faces["true_labels"][idx] == y)  # correct, and no label noise
+    return model, x[ok], pred[ok], faces["cue_mask"][idx][ok]
+
+
+@pytest.mark.slow
+def test_saliency_concentrates_on_the_cue_regions(validation):
+    model, x, pred, cue = validation
+    assert len(x) > 100
+    sal = saliency(model, x, pred)
+    share = cue.mean(axis=(1, 2))  # the regions' area share
+    mass = (sal * cue).sum(axis=(1, 2)) / sal.sum(axis=(1, 2))
+    energy = (sal ** 2 * cue).sum(axis=(1, 2)) / (sal ** 2).sum(axis=(1, 2))
+    print(f"cue area share {share.mean():.3f}; saliency mass inside {mass.mean():.3f} "
+          f"({np.median(mass / share):.2f}x); energy inside {energy.mean():.3f} "
+          f"({np.median(energy / share):.2f}x)")
+    assert np.median(mass / share) >= 1.5
+    assert np.median(energy / share) >= 2.0
+
+
+@pytest.mark.slow
+def test_lime_top_superpixels_overlap_the_cue_regions(validation):
+    from ferflow.explain import lime_explanations
+
+    model, x, pred, cue = validation
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(x), 20, replace=False)
+    expl = lime_explanations(model, x[pick], num_samples=500, batch_size=250, seed=0)
+    overlap, share = [], []
+    for e, c in zip(expl, cue[pick]):
+        top = top_superpixel_mask(e, 5)
+        overlap.append((top & c).sum() / max(top.sum(), 1))
+        share.append(c.mean())
+    print(f"LIME top-5 superpixels inside the cue regions: {np.mean(overlap):.3f}, "
+          f"chance (area share) {np.mean(share):.3f}")
+    assert np.mean(overlap) > 1.2 * np.mean(share)

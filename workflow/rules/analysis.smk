@@ -1,0 +1,89 @@
+# Explanation figures: one rule per kind of figure, over the models config key
+# analysis.<kind>.models lists (or analysis.models); settings reach each rule as params.
+
+
+def analysis_params(kind, *keys):
+    """The settings one kind of figure depends on (the image set and image included)."""
+    a = config["analysis"]
+    return {"which": a["image_set"], **({"image": a["image"]} if "image" in keys else {}),
+            **{k: a[kind][k] for k in keys if k != "image"}}
+
+
+rule saliency:
+    input:
+        model=rules.train.output.model,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        png=f"{R}/figures/{{model}}/saliency.png",
+    params:
+        settings=analysis_params("saliency", "mask_quantile"),
+    log:
+        f"{R}/logs/saliency/{{model}}.log",
+    script:
+        "../scripts/figure.py"
+
+
+rule filters:
+    input:
+        model=rules.train.output.model,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        png=f"{R}/figures/{{model}}/filters_{{start}}.png",
+    params:
+        settings=lambda wc: {
+            **analysis_params("filters", "layers", "steps", "step_size", "max_filters", "seed",
+                              *(["image"] if wc.start == "image" else [])),
+            "start": wc.start,
+        },
+    log:
+        f"{R}/logs/filters/{{model}}_{{start}}.log",
+    script:
+        "../scripts/figure.py"
+
+
+rule layer_outputs:
+    input:
+        model=rules.train.output.model,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        png=f"{R}/figures/{{model}}/layer_outputs.png",
+    params:
+        settings=analysis_params("layer_outputs", "layers", "max_channels", "image"),
+    log:
+        f"{R}/logs/layer_outputs/{{model}}.log",
+    script:
+        "../scripts/figure.py"
+
+
+rule lime:
+    input:
+        model=rules.train.output.model,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        png=f"{R}/figures/{{model}}/lime.png",
+    params:
+        settings=analysis_params("lime", "segments", "compactness", "num_samples", "batch_size",
+                                 "top_superpixels", "seed"),
+    log:
+        f"{R}/logs/lime/{{model}}.log",
+    script:
+        "../scripts/figure.py"
+
+
+rule keract:
+    input:
+        model=rules.train.output.model,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        directory(f"{R}/figures/{{model}}/keract_{{kind}}"),
+    params:
+        settings=analysis_params("keract", "layers", "image"),
+    log:
+        f"{R}/logs/keract/{{model}}_{{kind}}.log",
+    script:
+        "../scripts/keract.py"

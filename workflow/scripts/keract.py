@@ -1,0 +1,7 @@
+"""Adapter: keract's activation heatmaps or raw activation grids of one model."""
+from ferflow.figures import keract_figures
+from ferflow.runlog import run
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+run(sm.log[0], keract_figures, sm.input.model, sm.input.faces, sm.input.split, sm.output[0],
+    kind=sm.wildcards.kind, **sm.params.settings)
