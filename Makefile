@@ -1,18 +1,28 @@
 # The two commands of the README. Each creates .venv if missing and installs the
-# pinned dependencies (again only when pyproject.toml changed).
+# pinned dependencies (again only when pyproject.toml changed); make test also
+# installs Chromium for the report's browser test.
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= all
 CONFIG ?= config/config.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test dry-run clean-results
+.PHONY: run test browser dry-run clean-results
 
 run: $(STAMP)  ## run the whole pipeline on the built-in synthetic faces
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
 
-test: $(STAMP)  ## run the test suite
+test: $(STAMP) browser  ## run the test suite
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Chromium (Debian package) for the report's headless-browser test; installed when
+# missing and we are root, else that one test is skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the report's browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium missing and not root: the report's browser test will be skipped"; fi; }
 
 dry-run: $(STAMP)
 	$(VENV)/bin/snakemake -n --cores $(CORES) --configfile $(CONFIG)

@@ -7,6 +7,8 @@ from ferflow.config import validate
 if not workflow.overwrite_configfiles:  # no --configfile given: the built-in default
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
+report: "workflow/report/workflow.rst"
+
 validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 
 
@@ -28,6 +30,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

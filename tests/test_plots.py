@@ -4,7 +4,7 @@ import matplotlib.image as mpimg
 import pandas as pd
 import pytest
 
-from ferflow.plots import training_curves
+from ferflow.plots import _plt, epoch_axis, training_curves
 
 
 def test_training_curves_png(tmp_path):
@@ -23,3 +23,17 @@ def test_empty_history_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no epochs"):
         training_curves(str(tmp_path / "h.csv"), str(tmp_path / "c.png"), "m")
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("epochs", [[1], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]])
+def test_epoch_axis_has_integer_ticks_inside_the_range(epochs):
+    plt = _plt()
+    fig, ax = plt.subplots()
+    ax.plot(epochs, [0.5] * len(epochs))
+    epoch_axis(ax, epochs[0], epochs[-1])
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    plt.close(fig)
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    if len(epochs) == 1:
+        assert ticks == [1]

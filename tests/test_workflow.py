@@ -1,7 +1,10 @@
 """The Snakemake workflow end to end, in a temporary directory, and its rebuild rules."""
 
+import hashlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -11,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from ferflow.synthetic import generate
 from tests.conftest import write_fer_csv
@@ -52,7 +56,7 @@ def tiny_config(csv: str) -> dict:
         "ablations": {"norm": {"base": "dnn", "factors": {"normalize": [False, True]}}},
         "comparisons": {"cnn_vs_dnn": ["cnn", "dnn"]},
         "analysis": {"models": ["cnn"], "filters": {"steps": 10, "max_filters": 4},
-                     "lime": {"num_samples": 100}, "keract": {"models": []}},
+                     "lime": {"num_samples": 100}, "keract": {"layers": ["conv:1", "pool:1"]}},
     }
 
 
@@ -69,7 +73,8 @@ def run_dir(tmp_path_factory):
 RUNS = ("cnn", "cnn.r1", "dnn", "dnn.normalize-off")
 ANALYSIS_JOBS = [("saliency", "model=cnn"), ("filters", "model=cnn, start=noise"),
                  ("filters", "model=cnn, start=image"), ("layer_outputs", "model=cnn"),
-                 ("lime", "model=cnn")]
+                 ("lime", "model=cnn"), ("keract", "model=cnn, kind=heatmaps"),
+                 ("keract", "model=cnn, kind=activations")]
 
 
 def test_end_to_end_outputs(run_dir):
@@ -132,6 +137,102 @@ def test_tables_agree_with_the_metrics(run_dir):
     assert same.returncode == 0 and same.stdout == "no metric changed\n"
 
 
+SECTIONS = ["architectures", "curves", "accuracy", "ablations", "cnn-vs-dnn", "ensembles",
+            "confusion", "saliency", "filters", "layer-outputs", "lime", "keract", "provenance"]
+
+
+def test_report_page_answers_every_question(run_dir):
+    r = run_dir / "results" / "tiny"
+    page = (r / "report" / "index.html").read_text()
+    assert re.findall(r'<section id="([\w-]+)">', page) == SECTIONS  # the seed reports' order
+    keract = [p for k in ("heatmaps", "activations")
+              for p in (r / "figures" / "cnn" / f"keract_{k}").glob("*.png")]
+    assert len(keract) == 2 * 2  # the configured layers: the first conv and pooling layer
+    # training curves (4 runs), CNN vs DNN curves, confusion (4 runs + ensemble), saliency,
+    # 2 filter grids, layer outputs, LIME, keract; all embedded, nothing fetched
+    assert page.count("<img ") == 4 + 1 + 5 + 5 + len(keract)
+    assert page.count('src="data:image/') == page.count("<img ")
+    for group in ("cnn", "dnn", "dnn.normalize-off"):
+        summary = (r / "models" / group / "summary.txt").read_text()
+        trainable = re.search(r"Trainable params: ([\d,]+)", summary).group(1)
+        assert f"<b>{group}</b> — {trainable} trainable" in page
+    acc = pd.read_csv(r / "tables" / "accuracy.csv").set_index("name")
+    assert f"<td>{acc.at['both', 'val_acc']:.3f}</td>" in page
+    # the most-confused pair of the ensemble, named from its counts
+    counts = pd.read_csv(r / "figures" / "both" / "confusion_counts.csv", index_col=0)
+    rates = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True).clip(1)
+    np.fill_diagonal(rates, -1)
+    i, j = np.unravel_index(rates.argmax(), rates.shape)
+    both = page[page.index("<h3>both</h3>"):]
+    assert both.startswith(f"<h3>both</h3><p>Most confused: {counts.index[i]} predicted as "
+                           f"{counts.columns[j]} ({rates[i, j]:.0%} of {counts.index[i]}, "
+                           f"{counts.iat[i, j]} faces)")
+    # provenance: data checksums, the exact config, package versions, the commit
+    digest = hashlib.sha256((run_dir / "faces.csv").read_bytes()).hexdigest()
+    assert f"<td>faces.csv</td><td><code>{digest}</code></td>" in page
+    assert "dataset: tiny" in page and "<td>tensorflow" in page
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty",
+                             "--abbrev=40"], capture_output=True, text=True).stdout.strip()
+    if commit:
+        assert f"git commit: <code>{commit}</code>" in page
+
+
+def test_snakemake_report_captions_every_figure_and_table(run_dir):
+    snakemake(run_dir, "--report", str(run_dir / "snakemake-report.html"))
+    text = (run_dir / "snakemake-report.html").read_text()
+    start = re.search(r"var results = *(?=\{)", text).end()
+    results, _ = json.JSONDecoder().raw_decode(text, start)
+    r = run_dir / "results" / "tiny"
+    expected = {str(p.relative_to(run_dir)) for p in r.glob("figures/**/*.png")}
+    expected |= {str(p.relative_to(run_dir)) for p in r.glob("tables/*.csv")}
+    assert set(results) == expected
+    assert all(v["caption"].strip() for v in results.values())
+    caption = results["results/tiny/figures/cnn.r1/training_curves.png"]["caption"]
+    assert "Training curves of model cnn.r1" in caption  # wildcards filled in
+
+
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+def browse(page: Path, *args) -> tuple[str, list[str]]:
+    """Load ``page`` in headless Chromium: (the DOM after load, console messages)."""
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+           "--v=0", "--virtual-time-budget=5000", *args, page.resolve().as_uri()]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout, [line for line in res.stderr.splitlines() if ":CONSOLE" in line]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if CHROMIUM is None:
+        if os.environ.get("FERFLOW_REQUIRE_BROWSER"):
+            pytest.fail("FERFLOW_REQUIRE_BROWSER is set but Chromium is not installed")
+        pytest.skip("Chromium is not installed (make test installs it when run as root)")
+    return CHROMIUM
+
+
+def test_report_loads_in_a_browser_without_errors(run_dir, chromium, tmp_path):
+    page = run_dir / "results" / "tiny" / "report" / "index.html"
+    dom, console = browse(page, "--dump-dom")
+    n = page.read_text().count("<img ")
+    assert f'data-images="{n}"' in dom and 'data-broken-images="0"' in dom, dom[:300]
+    assert console == []
+    shot = ROOT / "results" / "test-artifacts" / "report.png"  # kept for people to look at
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot.unlink(missing_ok=True)
+    browse(page, f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars")
+    img = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert img.shape == (2400, 1280) and img.std() > 20  # text and figures, not a blank page
+    # the check itself: one corrupt image and one script error are both caught
+    bad = tmp_path / "bad.html"
+    bad.write_text(page.read_text().replace('src="data:image/png;base64,', 'src="data:image/png;base64,AAAA', 1)
+                   .replace("</body>", "<script>notDefined()</script></body>"))
+    dom, console = browse(bad, "--dump-dom")
+    assert 'data-broken-images="1"' in dom and "1 image(s) failed to load" in dom
+    assert len(console) == 1 and "notDefined is not defined" in console[0]
+
+
 def test_incremental_rebuilds(run_dir):
     # 1. nothing changed: no job
     res = snakemake(run_dir, "-n")
@@ -147,7 +248,7 @@ def test_incremental_rebuilds(run_dir):
         ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("comparison_table", "comparison=cnn_vs_dnn"),
-        ("validation_curves", "comparison=cnn_vs_dnn"),
+        ("validation_curves", "comparison=cnn_vs_dnn"), ("report", ""),
     ] + ANALYSIS_JOBS), res.stdout
     # 3. test-time augmentation switched on for one model: its predictions (and its
     # ablation variant's), not its training; not the curves
@@ -161,6 +262,7 @@ def test_incremental_rebuilds(run_dir):
         ("confusion", "name=dnn.normalize-off"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("ablation_table", "ablation=norm"), ("comparison_table", "comparison=cnn_vs_dnn"),
+        ("report", ""),
     ]), res.stdout
     # 4. a factor added to the ablation: the new variant and the tables that list it
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -171,13 +273,13 @@ def test_incremental_rebuilds(run_dir):
     assert planned_jobs(res) == sorted(
         [(rule, f"model={new}") for rule in ("train", "predict", "metrics", "training_curves")]
         + [("confusion", f"name={new}"), ("accuracy_table", ""),
-           ("ablation_table", "ablation=norm")]), res.stdout
-    # 5. a LIME setting changed: the LIME figure only
+           ("ablation_table", "ablation=norm"), ("report", "")]), res.stdout
+    # 5. a LIME setting changed: the LIME figure only (and the report that shows it)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["analysis"]["lime"]["segments"] = 30
     (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="lime.yaml")
-    assert planned_jobs(res) == [("lime", "model=cnn")], res.stdout
+    assert planned_jobs(res) == [("lime", "model=cnn"), ("report", "")], res.stdout
     # 6. input data touched: everything downstream
     time.sleep(1)
     os.utime(run_dir / "faces.csv")
@@ -185,7 +287,8 @@ def test_incremental_rebuilds(run_dir):
     rules = [r for r, _ in planned_jobs(res)]
     per_run = ["train", "predict", "metrics", "training_curves", "confusion"]
     assert sorted(rules) == sorted(["ingest", "split", "ensemble", "confusion", "accuracy_table",
-                                    "ablation_table", "comparison_table", "validation_curves"]
+                                    "ablation_table", "comparison_table", "validation_curves",
+                                    "report"]
                                    + per_run * len(RUNS) + [r for r, _ in ANALYSIS_JOBS]), res.stdout
 
 

@@ -246,6 +246,7 @@ def keract_figures(model_path: str, faces_path: str, split_path: str, out_dir: s
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".keract-")
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private
     try:
         if kind == "heatmaps":
             with matplotlib.rc_context({"image.cmap": "gray"}):  # the face under the heatmaps

@@ -23,6 +23,9 @@ def atomic_path(path: str, suffix: str = ""):
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix or os.path.splitext(path)[1],
                                dir=directory)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; outputs are shared files
     try:
         yield tmp
         os.replace(tmp, path)

@@ -14,6 +14,15 @@ def _plt():
     return plt
 
 
+def epoch_axis(ax, first: int, last: int) -> None:
+    """Integer epoch ticks; half an epoch of margin, so one epoch gets one tick."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(first - 0.5, last + 0.5)
+
+
 def training_curves(history_csv: str, out_png: str, title: str, monitor: str = "val_loss") -> None:
     """Accuracy and loss per epoch, training vs validation (seed 004's figure)."""
     import pandas as pd
@@ -22,14 +31,11 @@ def training_curves(history_csv: str, out_png: str, title: str, monitor: str = "
     if h.empty:
         raise ValueError(f"{history_csv}: no epochs recorded")
     plt = _plt()
-    from matplotlib.ticker import MaxNLocator
-
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     for ax, metric, label in ((axes[0], "accuracy", "accuracy"), (axes[1], "loss", "loss")):
         ax.plot(h["epoch"], h[metric], "o-", ms=3, label=f"training {label}")
         ax.plot(h["epoch"], h[f"val_{metric}"], "s-", ms=3, label=f"validation {label}")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(ax, h["epoch"].min(), h["epoch"].max())
         ax.set_ylabel(label)
         ax.set_title(label.capitalize())
         ax.grid(alpha=0.3)

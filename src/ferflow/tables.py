@@ -303,10 +303,10 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str):
 def validation_curves(layout: dict, out_png: str, title: str) -> None:
     """Overlay of the models' validation accuracy and loss per epoch (CNN solid, DNN
     dashed; repeats as mean with a ± std band)."""
-    from ferflow.plots import _plt
+    from ferflow.plots import _plt, epoch_axis
 
     plt = _plt()
-    from matplotlib.ticker import MaxNLocator
+    first, last = np.inf, -np.inf
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + 0.25 * ((len(layout) + 2) // 3)), dpi=110)
     for i, (name, g) in enumerate(layout.items()):
@@ -319,6 +319,7 @@ def validation_curves(layout: dict, out_png: str, title: str) -> None:
         for ax, col in zip(axes, ("val_accuracy", "val_loss")):
             vals = np.stack([h[col].to_numpy()[:n] for h in hs])
             epochs = hs[0]["epoch"].to_numpy()[:n]
+            first, last = min(first, epochs[0]), max(last, epochs[-1])
             mean = vals.mean(0)
             line, = ax.plot(epochs, mean, "--" if family == "DNN" else "-", marker="o", ms=3,
                             color=f"C{i}", label=label + (f", {len(hs)} runs" if len(hs) > 1 else ""))
@@ -326,10 +327,9 @@ def validation_curves(layout: dict, out_png: str, title: str) -> None:
                 sd = vals.std(0, ddof=1)
                 ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
     for ax, lab in zip(axes, ("validation accuracy", "validation loss")):
-        ax.set_xlabel("epoch")
+        epoch_axis(ax, first, last)
         ax.set_ylabel(lab)
         ax.set_title(lab.capitalize())
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].axhline(1 / len(CLASS_NAMES), color="gray", lw=1, ls=":", label="chance (1/7)")
     handles, labels = axes[0].get_legend_handles_labels()

@@ -15,7 +15,8 @@ rule saliency:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=f"{R}/figures/{{model}}/saliency.png",
+        png=report(f"{R}/figures/{{model}}/saliency.png", caption="../report/saliency.rst",
+                   category="8. Saliency", subcategory="{model}"),
     params:
         settings=analysis_params("saliency", "mask_quantile"),
     log:
@@ -30,7 +31,8 @@ rule filters:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=f"{R}/figures/{{model}}/filters_{{start}}.png",
+        png=report(f"{R}/figures/{{model}}/filters_{{start}}.png", caption="../report/filters.rst",
+                   category="9. Filters", subcategory="{model}"),
     params:
         settings=lambda wc: {
             **analysis_params("filters", "layers", "steps", "step_size", "max_filters", "seed",
@@ -49,7 +51,9 @@ rule layer_outputs:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=f"{R}/figures/{{model}}/layer_outputs.png",
+        png=report(f"{R}/figures/{{model}}/layer_outputs.png",
+                   caption="../report/layer_outputs.rst", category="10. Layer outputs",
+                   subcategory="{model}"),
     params:
         settings=analysis_params("layer_outputs", "layers", "max_channels", "image"),
     log:
@@ -64,7 +68,8 @@ rule lime:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=f"{R}/figures/{{model}}/lime.png",
+        png=report(f"{R}/figures/{{model}}/lime.png", caption="../report/lime.rst",
+                   category="11. LIME", subcategory="{model}"),
     params:
         settings=analysis_params("lime", "segments", "compactness", "num_samples", "batch_size",
                                  "top_superpixels", "seed"),
@@ -80,7 +85,8 @@ rule keract:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        directory(f"{R}/figures/{{model}}/keract_{{kind}}"),
+        report(directory(f"{R}/figures/{{model}}/keract_{{kind}}"), patterns=["{layer}.png"],
+               caption="../report/keract.rst", category="12. keract", subcategory="{model} {kind}"),
     params:
         settings=analysis_params("keract", "layers", "image"),
     log:

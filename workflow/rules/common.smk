@@ -54,6 +54,7 @@ def all_targets():
         targets.append(f"{R}/figures/{m}/lime.png")
     for m in analysis_models(config, "keract"):
         targets += expand(f"{R}/figures/{m}/keract_{{k}}", k=["heatmaps", "activations"])
+    targets.append(f"{R}/report/index.html")
     return targets
 
 
@@ -110,3 +111,59 @@ def layout_files(layout, keys=("metrics", "info", "history")):
     if isinstance(layout, list):
         return [f for v in layout for f in layout_files(v, keys)]
     return []
+
+
+# --- the HTML report --------------------------------------------------------------
+
+
+def _git_commit():
+    import subprocess
+
+    res = subprocess.run(["git", "-C", workflow.basedir, "describe", "--always", "--dirty",
+                          "--abbrev=40"], capture_output=True, text=True)
+    return res.stdout.strip() if res.returncode == 0 else "unknown (not a git checkout)"
+
+
+def report_layout():
+    import yaml
+
+    a = config["analysis"]
+    analysis = {
+        "saliency": {m: f"{R}/figures/{m}/saliency.png" for m in analysis_models(config, "saliency")},
+        "layer_outputs": {m: f"{R}/figures/{m}/layer_outputs.png"
+                          for m in analysis_models(config, "layer_outputs")},
+        "lime": {m: f"{R}/figures/{m}/lime.png" for m in analysis_models(config, "lime")},
+    }
+    for start in a["filters"]["starts"]:
+        analysis[f"filters_{start}"] = {m: f"{R}/figures/{m}/filters_{start}.png"
+                                        for m in analysis_models(config, "filters")}
+    for kind in ("heatmaps", "activations"):
+        analysis[f"keract_{kind}"] = {m: f"{R}/figures/{m}/keract_{kind}"
+                                      for m in analysis_models(config, "keract")}
+    return {
+        "title": f"ferflow report: {config['dataset']}",
+        "models": {g: {"summary": f"{R}/models/{runs[0]}/summary.txt",
+                       "curves": {r: f"{R}/figures/{r}/training_curves.png" for r in runs}}
+                   for g, runs in GROUPS.items()},
+        "tables": {"accuracy": f"{R}/tables/accuracy.md", "ensembles": f"{R}/tables/ensembles.md"},
+        "ablations": {x: f"{R}/tables/ablation_{x}.md" for x in ABLATIONS},
+        "comparisons": {c: {"table": f"{R}/tables/compare_{c}.md",
+                            "curves": f"{R}/figures/{c}/validation_curves.png"} for c in COMPARISONS},
+        "confusion": {n: {"png": f"{R}/figures/{n}/confusion.png",
+                          "counts": f"{R}/figures/{n}/confusion_counts.csv"}
+                      for n in MODELS + ENSEMBLES},
+        "analysis": analysis,
+        "provenance": {"data": list(ingest_inputs(None).values()) + [f"{R}/data/faces.npz"],
+                       "config": yaml.safe_dump(config, sort_keys=False),
+                       "commit": _git_commit()},
+    }
+
+
+def report_inputs(layout):
+    """Every file or directory the report embeds."""
+    if isinstance(layout, dict):
+        return [f for k, v in layout.items() if k not in ("title", "config", "commit")
+                for f in report_inputs(v)]
+    if isinstance(layout, list):
+        return [f for v in layout for f in report_inputs(v)]
+    return [layout] if isinstance(layout, str) else []

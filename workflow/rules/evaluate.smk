@@ -53,7 +53,8 @@ rule confusion:
     input:
         pred=f"{R}/predictions/{{name}}.npz",
     output:
-        png=f"{R}/figures/{{name}}/confusion.png",
+        png=report(f"{R}/figures/{{name}}/confusion.png", caption="../report/confusion.rst",
+                   category="7. Confusion matrices", subcategory="{name}"),
         counts=f"{R}/figures/{{name}}/confusion_counts.csv",
     params:
         which=config["evaluate"]["confusion_set"],

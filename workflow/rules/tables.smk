@@ -6,9 +6,11 @@ rule accuracy_table:
     input:
         layout_files(accuracy_layout(), keys=("metrics", "info")),
     output:
-        csv=f"{R}/tables/accuracy.csv",
+        csv=report(f"{R}/tables/accuracy.csv", caption="../report/tables.rst",
+                   category="3. Accuracy"),
         md=f"{R}/tables/accuracy.md",
-        ens_csv=f"{R}/tables/ensembles.csv",
+        ens_csv=report(f"{R}/tables/ensembles.csv", caption="../report/ensembles.rst",
+                       category="6. Ensembles"),
         ens_md=f"{R}/tables/ensembles.md",
     params:
         layout=accuracy_layout(),
@@ -23,7 +25,8 @@ rule ablation_table:
     input:
         lambda wc: layout_files(ablation_layout(wc.ablation), keys=("metrics", "info")),
     output:
-        csv=f"{R}/tables/ablation_{{ablation}}.csv",
+        csv=report(f"{R}/tables/ablation_{{ablation}}.csv", caption="../report/ablation.rst",
+                   category="4. Ablations"),
         md=f"{R}/tables/ablation_{{ablation}}.md",
     params:
         layout=lambda wc: ablation_layout(wc.ablation),
@@ -37,7 +40,8 @@ rule comparison_table:
     input:
         lambda wc: layout_files(comparison_layout(wc.comparison)),
     output:
-        csv=f"{R}/tables/compare_{{comparison}}.csv",
+        csv=report(f"{R}/tables/compare_{{comparison}}.csv", caption="../report/comparison.rst",
+                   category="5. CNN vs DNN"),
         md=f"{R}/tables/compare_{{comparison}}.md",
     params:
         layout=lambda wc: comparison_layout(wc.comparison),
@@ -51,7 +55,8 @@ rule validation_curves:
     input:
         lambda wc: layout_files(curves_layout(wc.comparison), keys=("info", "history")),
     output:
-        png=f"{R}/figures/{{comparison}}/validation_curves.png",
+        png=report(f"{R}/figures/{{comparison}}/validation_curves.png",
+                   caption="../report/validation_curves.rst", category="5. CNN vs DNN"),
     params:
         layout=lambda wc: curves_layout(wc.comparison),
     log:

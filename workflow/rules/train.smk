@@ -25,7 +25,9 @@ rule training_curves:
     input:
         history=rules.train.output.history,
     output:
-        png=f"{R}/figures/{{model}}/training_curves.png",
+        png=report(f"{R}/figures/{{model}}/training_curves.png",
+                   caption="../report/training_curves.rst", category="2. Training curves",
+                   subcategory="{model}"),
     params:
         monitor=lambda wc: model_settings(config, wc.model)["monitor"],
     log:

@@ -1,0 +1,297 @@
+"""One self-contained HTML page that answers, in order, the questions of the seed reports.
+
+Every image is embedded (base64; keract's large per-layer figures downscaled), so the
+page can be mailed or archived on its own. Its inputs are described by a *layout*
+(names and file paths, built by the workflow); see :func:`build_report`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import os
+import re
+
+import numpy as np
+
+from ferflow import CLASS_NAMES
+from ferflow.io import atomic_path
+
+PACKAGES = ("ferflow", "snakemake", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas",
+            "scikit-learn", "scikit-image", "matplotlib", "lime", "keract")
+
+# broken images and script errors are made visible (and testable in a headless browser)
+CHECK_SCRIPT = """
+window.addEventListener('load', function () {
+  var broken = Array.prototype.filter.call(document.images, function (im) {
+    return !(im.complete && im.naturalWidth > 0); });
+  document.documentElement.setAttribute('data-images', document.images.length);
+  document.documentElement.setAttribute('data-broken-images', broken.length);
+  if (broken.length) {
+    var p = document.createElement('p'); p.className = 'warn';
+    p.textContent = broken.length + ' image(s) failed to load';
+    document.body.insertBefore(p, document.body.firstChild);
+  }
+});
+"""
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:auto;
+padding:0 1.2em 3em;color:#1d1d1f;line-height:1.45}
+h1{margin-top:1em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
+th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right}
+th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:.3em 0}
+figure{margin:.8em 0 1.6em}figcaption{font-size:.9em;color:#555}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.78em}
+nav ol{columns:2}.thumbs img{width:32%;min-width:260px}.warn{color:#b00;font-weight:bold}
+.muted{color:#666;font-size:.9em}
+"""
+
+
+def _esc(text) -> str:
+    return html.escape(str(text))
+
+
+JPEG_ABOVE = 120_000  # bytes: larger PNGs (noise-like filter images) are embedded as JPEG
+
+
+def image_tag(path: str, alt: str, max_width: int | None = None) -> str:
+    """An <img> with the image embedded: downscaled to ``max_width`` pixels when wider,
+    re-encoded as JPEG (quality 85) when the PNG is larger than ``JPEG_ABOVE``."""
+    with open(path, "rb") as f:
+        data = f.read()
+    mime = "image/png"
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(data))
+    if (max_width and img.width > max_width) or len(data) > JPEG_ABOVE:
+        img = img.convert("RGB")
+        if max_width and img.width > max_width:
+            img = img.resize((max_width, round(img.height * max_width / img.width)),
+                             Image.LANCZOS)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", optimize=True)
+        if buf.tell() > JPEG_ABOVE:
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=85)
+            mime = "image/jpeg"
+        data = buf.getvalue()
+    return (f'<img alt="{_esc(alt)}" src="data:{mime};base64,'
+            f'{base64.b64encode(data).decode("ascii")}">')
+
+
+def figure(path: str, caption: str, max_width: int | None = None) -> str:
+    return (f"<figure>{image_tag(path, caption, max_width)}"
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def markdown_to_html(text: str, skip_title: bool = True) -> str:
+    """The Markdown ferflow's tables are written in: headings, paragraphs, pipe tables,
+    *emphasis*."""
+    out, para, rows = [], [], []
+
+    def inline(s):
+        s = _esc(s)
+        return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", s)
+
+    def flush():
+        if para:
+            out.append(f"<p>{inline(' '.join(para))}</p>")
+            para.clear()
+        if rows:
+            cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
+            head, body = cells[0], [r for r in cells[2:]]
+            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head)
+                       + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>"
+                                 for r in body) + "</tbody></table>")
+            rows.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if para:
+                flush()
+            rows.append(line)
+        elif line.startswith("#"):
+            flush()
+            level = len(line) - len(line.lstrip("#"))
+            if level == 1 and skip_title:
+                continue
+            out.append(f"<h{level + 2}>{inline(line.lstrip('#').strip())}</h{level + 2}>")
+        elif not line.strip():
+            flush()
+        else:
+            if rows:
+                flush()
+            para.append(line.strip())
+    flush()
+    return "\n".join(out)
+
+
+def confused_pairs(counts_csv: str, top: int = 3) -> list[tuple[str, str, float, int]]:
+    """The most confused (true, predicted) pairs: off-diagonal rates per true class."""
+    import pandas as pd
+
+    df = pd.read_csv(counts_csv, index_col=0)
+    counts = df.to_numpy(dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    np.fill_diagonal(rates, -1)
+    order = np.dstack(np.unravel_index(np.argsort(-rates, axis=None), rates.shape))[0]
+    pairs = [(df.index[i], df.columns[j], float(rates[i, j]), int(counts[i, j]))
+             for i, j in order[:top] if rates[i, j] > 0]
+    return pairs
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{sid}"><h2>{_esc(title)}</h2>\n{body}\n</section>'
+
+
+def _layer_files(directory: str) -> list[str]:
+    """keract's PNGs in layer order ("2_conv1.png" before "10_pool3.png")."""
+    files = [f for f in os.listdir(directory) if f.endswith(".png")]
+    return sorted(files, key=lambda f: (int(f.split("_")[0]) if f.split("_")[0].isdigit()
+                                        else -1, f))
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def build_report(layout: dict, out_html: str) -> dict:
+    """``layout`` keys (paths are files the workflow built):
+
+    ``title``; ``models`` {group: {"summary", "curves": {run: png}}}; ``tables``
+    {"accuracy", "ensembles": md}; ``ablations`` {name: md}; ``comparisons`` {name:
+    {"table": md, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
+    ``analysis`` {kind: {model: png or directory of keract PNGs}};
+    ``provenance`` {"data": [paths], "config": yaml text, "commit": str}.
+    Returns ``{"sections": [...], "images": n}``.
+    """
+    parts, sections = [], []
+
+    def add(sid, title, body):
+        sections.append((sid, title))
+        parts.append(_section(sid, title, body))
+
+    # 1. architectures
+    body = ['<p>Each model\'s layer table (Keras summary of the trained model: layer, '
+            'output shape, parameters; click a model to open it). The tables\' parameter '
+            'counts are trainable + non-trainable (BatchNorm statistics); the summary\'s '
+            '"Total params" also counts the optimizer\'s state.</p>']
+    for name, m in layout["models"].items():
+        summary = _read(m["summary"])
+        counts = [re.search(rf"{k} params: ([\d,]+)", summary) for k in ("Trainable", "Non-trainable")]
+        what = " + ".join(f"{m.group(1)} {k}" for m, k in zip(counts, ("trainable", "non-trainable"))
+                          if m)
+        body.append(f"<details><summary><b>{_esc(name)}</b>{' — ' + what if what else ''}"
+                    f"</summary><pre>{_esc(summary)}</pre></details>")
+    add("architectures", "1. Architectures", "\n".join(body))
+    # 2. training curves
+    body = [figure(png, f"{run}: training and validation accuracy and loss per epoch", 1100)
+            for m in layout["models"].values() for run, png in m["curves"].items()]
+    add("curves", "2. Training curves", "\n".join(body))
+    # 3. accuracy
+    add("accuracy", "3. Accuracy of every model and ensemble",
+        markdown_to_html(_read(layout["tables"]["accuracy"])))
+    # 4. ablations
+    body = [f"<h3>{_esc(name)}</h3>" + markdown_to_html(_read(md))
+            for name, md in layout["ablations"].items()]
+    add("ablations", "4. Ablations", "\n".join(body) or "<p>No ablation configured.</p>")
+    # 5. comparisons (CNN vs DNN)
+    body = []
+    for name, c in layout["comparisons"].items():
+        body.append(f"<h3>{_esc(name.replace('_', ' '))}</h3>" + markdown_to_html(_read(c["table"])))
+        body.append(figure(c["curves"], f"{name}: validation accuracy and loss per epoch "
+                                        "(CNNs solid, DNNs dashed)", 1100))
+    add("cnn-vs-dnn", "5. CNN vs DNN", "\n".join(body) or "<p>No comparison configured.</p>")
+    # 6. ensembles
+    body = [markdown_to_html(_read(layout["tables"]["ensembles"]))]
+    add("ensembles", "6. Ensembles", "\n".join(body))
+    # 7. confusion matrices, with the most-confused pairs named from the data
+    body = []
+    for name, c in layout["confusion"].items():
+        pairs = confused_pairs(c["counts"])
+        named = "; ".join(f"{t} predicted as {p} ({r:.0%} of {t}, {n} faces)"
+                          for t, p, r, n in pairs) or "no confusion"
+        body.append(f"<h3>{_esc(name)}</h3><p>Most confused: {_esc(named)}.</p>")
+        body.append(figure(c["png"], f"{name}: confusion matrix normalised per true class", 800))
+    add("confusion", "7. Confusion matrices", "\n".join(body))
+    # 8-12. explanations
+    kinds = {  # kind: (section id, title of a new section or None, caption)
+        "saliency": ("saliency", "8. Saliency", "per class one correctly and one wrongly "
+                     "classified image: original, |d score / d pixel|, original masked where "
+                     "saliency is low"),
+        "filters_noise": ("filters", "9. Gradient-ascent filter images", "images maximising "
+                          "each filter's mean activation, ascent from noise"),
+        "filters_image": ("filters", None, "the same, ascent from one image"),
+        "layer_outputs": ("layer-outputs", "10. Layer outputs", "outputs of the first and a "
+                          "deeper layer for one image"),
+        "lime": ("lime", "11. LIME", "one image per class, the superpixels that most support "
+                 "the prediction"),
+        "keract_heatmaps": ("keract", "12. keract activations", "keract heatmaps: every "
+                            "layer's activations over the input"),
+        "keract_activations": ("keract", None, "keract raw activation grids of every layer"),
+    }
+    current, body = None, []
+    for kind, (sid, title, caption) in kinds.items():
+        if title is not None:
+            if current:
+                add(*current, "\n".join(body) or "<p>Not configured.</p>")
+            current, body = (sid, title), []
+        for model, path in layout["analysis"].get(kind, {}).items():
+            if os.path.isdir(path):
+                body.append(f"<h3>{_esc(model)}: {_esc(caption)}</h3><div class='thumbs'>"
+                            + "".join(image_tag(os.path.join(path, f), f"{model} {f}", 420)
+                                      for f in _layer_files(path)) + "</div>")
+            else:
+                body.append(figure(path, f"{model}: {caption}", 1100))
+    add(*current, "\n".join(body) or "<p>Not configured.</p>")
+    # provenance
+    prov = layout["provenance"]
+    rows = "".join(f"<tr><td>{_esc(p)}</td><td><code>{sha256(p)}</code></td></tr>"
+                   for p in prov["data"])
+    pk = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>"
+                 for k, v in package_versions().items())
+    add("provenance", "Provenance",
+        f"<p>git commit: <code>{_esc(prov['commit'])}</code></p>"
+        f"<h3>Data (sha256)</h3><table><tr><th>file</th><th>sha256</th></tr>{rows}</table>"
+        f"<h3>Packages</h3><table><tr><th>package</th><th>version</th></tr>{pk}</table>"
+        f"<h3>Config</h3><pre>{_esc(prov['config'])}</pre>")
+    nav = "<nav><ol>" + "".join(f'<li><a href="#{s}">{_esc(t)}</a></li>'
+                                for s, t in sections) + "</ol></nav>"
+    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_esc(layout['title'])}</title><style>{STYLE}</style>"
+            f"<script>{CHECK_SCRIPT}</script></head><body>"
+            f"<h1>{_esc(layout['title'])}</h1><p class=\"muted\">Classes: "
+            f"{_esc(', '.join(CLASS_NAMES))}. Every number and figure below is a file under "
+            f"results/; this page is rebuilt when any of them changes.</p>{nav}"
+            + "\n".join(parts) + "</body></html>\n")
+    with atomic_path(out_html, ".html") as tmp, open(tmp, "w") as f:
+        f.write(page)
+    return {"sections": [s for s, _ in sections], "images": page.count("<img ")}

@@ -1,0 +1,66 @@
+"""The HTML report's building blocks (the page itself is tested on a workflow run in
+test_workflow.py, in a headless browser too)."""
+
+import base64
+import io
+import re
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ferflow.report import _layer_files, confused_pairs, image_tag, markdown_to_html
+
+
+def test_markdown_tables_headings_and_escaping():
+    md = ("# Title\n\nSome *text* with <b>.\nsecond line\n\n## Part\n"
+          "| name | acc |\n|---|---:|\n| a<b | 0.5 |\n| c | *0.7* |\n\nAfter.\n")
+    out = markdown_to_html(md)
+    assert "Title" not in out  # the page has its own section titles
+    assert "<p>Some <em>text</em> with &lt;b&gt;. second line</p>" in out
+    assert "<h4>Part</h4>" in out
+    assert ("<table><thead><tr><th>name</th><th>acc</th></tr></thead><tbody>"
+            "<tr><td>a&lt;b</td><td>0.5</td></tr><tr><td>c</td><td><em>0.7</em></td></tr>"
+            "</tbody></table>") in out
+    assert out.endswith("<p>After.</p>")
+    assert "<h3>Title</h3>" in markdown_to_html(md, skip_title=False)
+
+
+def test_most_confused_pairs_are_rates_per_true_class(tmp_path):
+    counts = pd.DataFrame([[8, 2, 0], [1, 1, 0], [0, 3, 7]],
+                          index=["angry", "fear", "happy"], columns=["angry", "fear", "happy"])
+    counts.to_csv(tmp_path / "c.csv")
+    pairs = confused_pairs(str(tmp_path / "c.csv"), top=3)
+    # fear->angry is 1 face but half of fear; happy->fear 3 faces, 30 %; angry->fear 20 %
+    assert pairs == [("fear", "angry", 0.5, 1), ("happy", "fear", 0.3, 3),
+                     ("angry", "fear", 0.2, 2)]
+    perfect = pd.DataFrame(np.eye(3, dtype=int) * 5, index=counts.index, columns=counts.columns)
+    perfect.to_csv(tmp_path / "p.csv")
+    assert confused_pairs(str(tmp_path / "p.csv")) == []
+
+
+def _decode(tag):
+    m = re.fullmatch(r'<img alt="[^"]*" src="data:(image/\w+);base64,([A-Za-z0-9+/=]+)">', tag)
+    assert m, tag[:80]
+    return m.group(1), Image.open(io.BytesIO(base64.b64decode(m.group(2))))
+
+
+def test_images_are_embedded_downscaled_and_large_ones_as_jpeg(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(np.full((40, 60), 128, np.uint8)).save(tmp_path / "small.png")
+    mime, img = _decode(image_tag(str(tmp_path / "small.png"), "small"))
+    assert (mime, img.size) == ("image/png", (60, 40))  # small PNGs go in as they are
+    Image.fromarray(rng.integers(0, 256, (600, 900), dtype=np.uint8)).save(tmp_path / "noise.png")
+    mime, img = _decode(image_tag(str(tmp_path / "noise.png"), "noise", max_width=600))
+    assert (mime, img.size) == ("image/jpeg", (600, 400))  # noise-like: too big as PNG
+    ramp = np.tile(np.linspace(0, 255, 900).astype(np.uint8), (600, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    mime, img = _decode(image_tag(str(tmp_path / "ramp.png"), "ramp", max_width=300))
+    assert (mime, img.size) == ("image/png", (300, 200))
+    assert 'alt="a &quot;b&quot;"' in image_tag(str(tmp_path / "small.png"), 'a "b"')
+
+
+def test_keract_figures_in_layer_order(tmp_path):
+    for name in ("10_pool3.png", "2_conv1.png", "0_preprocess.png", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert _layer_files(str(tmp_path)) == ["0_preprocess.png", "2_conv1.png", "10_pool3.png"]
