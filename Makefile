@@ -6,13 +6,17 @@ PYTHON ?= python3
 CORES ?= all
 CONFIG ?= config/config.yaml
 STAMP := $(VENV)/.installed
+# The SLURM environment: ferflow plus the SLURM executor plugins (TF=gpu for the CUDA build)
+SLURM_VENV ?= .venv-slurm
+SLURM_STAMP := $(SLURM_VENV)/.installed
+TF ?= cpu
 
-.PHONY: run test browser dry-run clean-results
+.PHONY: run test browser slurm-env dry-run clean-results
 
 run: $(STAMP)  ## run the whole pipeline on the built-in synthetic faces
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
 
-test: $(STAMP) browser  ## run the test suite
+test: $(STAMP) $(SLURM_STAMP) browser  ## run the test suite
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Chromium (Debian package) for the report's headless-browser test; installed when
@@ -31,6 +35,13 @@ $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet -e '.[cpu,test]'
 	touch $(STAMP)
+
+slurm-env: $(SLURM_STAMP)  ## the environment that submits to SLURM (README)
+
+$(SLURM_STAMP): pyproject.toml
+	test -x $(SLURM_VENV)/bin/python || $(PYTHON) -m venv $(SLURM_VENV)
+	$(SLURM_VENV)/bin/python -m pip install --quiet -e '.[$(TF),slurm]'
+	touch $(SLURM_STAMP)
 
 clean-results:
 	rm -rf results/*/ .snakemake

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferflow.config import (ConfigError, ablation_variants, ensemble_members, load_schema,
-                            model_entries, model_groups, model_settings, model_tta, validate)
+from ferflow.config import (ConfigError, ablation_variants, ensemble_members, job_resources,
+                            load_schema, model_entries, model_groups, model_settings, model_tta,
+                            validate)
 from ferflow.train import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +86,13 @@ def test_schema_is_draft_2020_12():
     ({"analysis": {"filters": {"layers": []}}}, "config key analysis.filters.layers"),
     ({"comparisons": {"small_cnn": ["small_cnn", "seed000"]}},
      "config key comparisons.small_cnn: the name is already used in config key models"),
+    ({"training": {"jit_compile": True}}, "config key training.jit_compile: true needs deterministic: false"),
+    ({"models": {"m": {"arch": "small_cnn", "jit_compile": True}}},
+     "config key models.m.jit_compile: true needs deterministic: false"),
+    ({"models": {"m": {"arch": "small_cnn", "resources": {"gpus": 1}}}},
+     "config key models.m.resources.gpus: unknown key"),
+    ({"resources": {"train": {"runtime": 0}}}, "config key resources.train.runtime"),
+    ({"resources": {"retries": -1}}, "config key resources.retries"),
 ])
 def test_bad_config_names_the_key(patch, key):
     cfg = default_config()
@@ -169,3 +177,18 @@ def test_analysis_models_default_to_the_shared_list():
     cfg = validate(default_config())
     assert analysis_models(cfg, "saliency") == ["small_cnn", "seed000"]
     assert analysis_models(cfg, "keract") == ["small_cnn"]
+
+
+def test_cluster_resources_per_model_are_not_training_settings():
+    cfg = validate({"training": {"epochs": 2},
+                    "resources": {"train": {"runtime": 30}},
+                    "models": {"a": {"arch": "small_cnn", "repeats": 2},
+                               "b": {"arch": "seed003", "resources": {"runtime": 600, "mem_mb": 64000}}},
+                    "ablations": {"x": {"base": "b", "factors": {"normalize": [False]}}}})
+    assert job_resources(cfg, "train", "a.r1") == {"gpu": 1, "cpus": 8, "mem_mb": 32000, "runtime": 30}
+    big = {"gpu": 1, "cpus": 8, "mem_mb": 64000, "runtime": 600}
+    assert job_resources(cfg, "train", "b") == job_resources(cfg, "train", "b.normalize-off") == big
+    assert job_resources(cfg, "analysis") == {"gpu": 1, "cpus": 4, "mem_mb": 16000, "runtime": 60}
+    assert "resources" not in model_settings(cfg, "b")  # a new runtime retrains nothing
+    assert model_settings(cfg, "b") == {k: v for k, v in model_settings(cfg, "b.normalize-off").items()
+                                        if k != "normalize"} | {"normalize": True}

@@ -30,7 +30,7 @@ def test_pyproject_and_environment_yml_pin_the_same_versions():
     env_pins = _pins(pip_list)
     # the cluster env uses the CUDA build of TensorFlow, the same version as the CPU build
     assert env_pins.pop("tensorflow") == extras["cpu"]["tensorflow-cpu"] == extras["gpu"]["tensorflow"]
-    expected = {**pins, **extras["test"]}
+    expected = {**pins, **extras["test"], **extras["slurm"]}  # the cluster env submits too
     assert env_pins == expected
     py_version = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
     assert py_version == "python=3.11"
@@ -48,3 +48,19 @@ def test_ci_runs_the_readme_test_command():
 def test_shipped_configs_validate(name):
     cfg = validate(yaml.safe_load((ROOT / "config" / name).read_text()))
     assert cfg["models"]
+
+
+def test_the_local_environment_does_not_pay_for_the_cluster():
+    """The SLURM plugins (whose import runs scontrol at every snakemake start) are only in
+    the slurm extra, which make run / make test's .venv does not install."""
+    import importlib.util
+
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = py["optional-dependencies"]
+    local = py["dependencies"] + extras["cpu"] + extras["test"]
+    assert not [d for d in local if "executor-plugin" in d]
+    assert {d.split("==")[0] for d in extras["slurm"]} == {
+        "snakemake-executor-plugin-slurm", "snakemake-executor-plugin-slurm-jobstep"}
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-e '.[cpu,test]'" in makefile and "-e '.[$(TF),slurm]'" in makefile
+    assert importlib.util.find_spec("snakemake_executor_plugin_slurm") is None

@@ -109,6 +109,13 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
         if entry["arch"] not in registered:
             raise ConfigError(f"config key models.{name}.arch: architecture {entry['arch']!r} is not "
                               f"registered (registered: {', '.join(registered)})")
+    for name in config["models"]:
+        s = _merge(config, config["models"][name])
+        if s.get("jit_compile") is True and s.get("deterministic", True):
+            key = (f"models.{name}.jit_compile" if "jit_compile" in config["models"][name]
+                   else "training.jit_compile")
+            raise ConfigError(f"config key {key}: true needs deterministic: false (XLA kernels "
+                              "are not deterministic; Keras would silently not compile)")
     _check_ablations(config, schema or load_schema())
     groups = model_groups(config)
     runs = model_entries(config)
@@ -181,12 +188,22 @@ def analysis_models(config: dict, analysis: str) -> list[str]:
     return list(config["analysis"]["models"] if own is None else own)
 
 
-MODEL_ONLY = ("tta", "repeats")  # model keys that are not training settings
+MODEL_ONLY = ("tta", "repeats", "resources")  # model keys that are not training settings
 
 
 def model_tta(config: dict, name: str) -> str:
     """Test-time augmentation of model ``name``: its own ``tta`` or ``evaluate.tta``."""
     return model_entries(config)[name].get("tta", config["evaluate"]["tta"])
+
+
+def job_resources(config: dict, kind: str, name: str | None = None) -> dict:
+    """What a ``kind`` ("train" or "analysis") job asks a cluster for: ``resources.<kind>``,
+    for training overridden by model ``name``'s own ``resources`` (gpu, cpus, mem_mb,
+    runtime in minutes)."""
+    out = dict(config["resources"][kind])
+    if name is not None:
+        out.update(model_entries(config)[name].get("resources", {}))
+    return out
 
 
 def _merge(config: dict, entry: dict) -> dict:

@@ -18,6 +18,10 @@ def setup(seed: int | None = None, deterministic: bool = False):
 
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:  # process-wide: undo an earlier training's setting (no public API for this)
+        from tensorflow.python.framework.config import disable_op_determinism
+
+        disable_op_determinism()
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     return tf, keras
@@ -37,3 +41,28 @@ def device_summary() -> str:
         except Exception:  # pragma: no cover - depends on the driver
             names.append(g.name)
     return f"TensorFlow {tf.__version__}, {len(gpus)} GPU(s): {', '.join(names)}"
+
+
+def device_report() -> list[str]:
+    """The state of the machine at job start, for the log: host, scheduler job, visible
+    CPUs and GPUs, and (when nvidia-smi is there) each GPU's memory and utilisation."""
+    import platform
+    import shutil
+    import subprocess
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [f"host: {platform.node()}; usable CPUs: {cpus} of {os.cpu_count()}"]
+    slurm = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_PARTITION", "SLURM_RESTART_COUNT",
+                                        "SLURM_CPUS_PER_GPU", "SLURM_GPUS", "SLURM_MEM_PER_NODE")
+             if k in os.environ}
+    if slurm:
+        lines.append("slurm: " + ", ".join(f"{k}={v}" for k, v in slurm.items()))
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        lines.append(f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
+    lines.append(f"device: {device_summary()}")
+    if shutil.which("nvidia-smi"):
+        res = subprocess.run(["nvidia-smi", "--query-gpu=index,name,memory.used,memory.total,"
+                              "utilization.gpu,temperature.gpu,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True)
+        lines += [f"nvidia-smi: {row}" for row in (res.stdout or res.stderr).strip().splitlines()]
+    return lines

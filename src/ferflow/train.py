@@ -46,6 +46,8 @@ DEFAULTS = {
     "seed": 0,
     "deterministic": True,
     "precise_bn": 256,
+    "mixed_precision": False,
+    "jit_compile": "auto",
     "augment": dict(AUGMENT_DEFAULTS),
 }
 
@@ -171,13 +173,28 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
     rerun with the same settings and inputs resumes from it.
     """
     s = settings_with_defaults(settings)
-    from ferflow.tfsetup import device_summary, setup
+    from ferflow.tfsetup import setup
 
     tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
     from ferflow.augment import make_dataset
     from ferflow.models import build_model
+    from ferflow.tfsetup import device_report
 
-    log(f"device: {device_summary()}")
+    for line in device_report():
+        log(line)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if s["mixed_precision"] else "float32")
+    try:
+        return _train(s, tf, keras, make_dataset, build_model, train_path, faces_path,
+                      split_path, model_out, history_out, summary_out, info_out, state_dir, log)
+    finally:
+        keras.config.set_dtype_policy(policy)
+
+
+def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, split_path,
+           model_out, history_out, summary_out, info_out, state_dir, log):
+    from ferflow.tfsetup import device_summary
+
     x_tr, y_tr, x_val, y_val = load_training_data(train_path, faces_path, split_path)
     log(f"training on {len(x_tr)} images, validating on {len(x_val)}")
     k = len(CLASS_NAMES)
@@ -204,10 +221,13 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
             optimizer=_optimizer(keras, s),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"]),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+            jit_compile=s["jit_compile"],
         )
         state = {"fingerprint": fp, "epoch": 0, "lr": s["learning_rate"], "best": None,
                  "best_epoch": None, "wait_plateau": 0, "wait_stop": 0, "stopped": False,
                  "history": [], "seconds": []}
+    log(f"precision: {model.dtype_policy.name}; XLA: {model.jit_compile} "
+        f"(jit_compile: {s['jit_compile']})")
     cw = class_weights(y_tr, s["class_weight"])
     val_ds = tf.data.Dataset.from_tensor_slices(
         (x_val[..., None].astype(np.float32), np.eye(k, dtype=np.float32)[y_val])

@@ -19,6 +19,9 @@ rule saliency:
                    category="8. Saliency", subcategory="{model}"),
     params:
         settings=analysis_params("saliency", "mask_quantile"),
+    threads: job_threads("analysis")
+    resources:
+        **cluster_resources("analysis"),
     log:
         f"{R}/logs/saliency/{{model}}.log",
     script:
@@ -39,6 +42,9 @@ rule filters:
                               *(["image"] if wc.start == "image" else [])),
             "start": wc.start,
         },
+    threads: job_threads("analysis")
+    resources:
+        **cluster_resources("analysis"),
     log:
         f"{R}/logs/filters/{{model}}_{{start}}.log",
     script:
@@ -73,6 +79,9 @@ rule lime:
     params:
         settings=analysis_params("lime", "segments", "compactness", "num_samples", "batch_size",
                                  "top_superpixels", "seed"),
+    threads: job_threads("analysis")
+    resources:
+        **cluster_resources("analysis"),
     log:
         f"{R}/logs/lime/{{model}}.log",
     script:

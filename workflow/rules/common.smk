@@ -2,7 +2,8 @@
 import re
 
 from ferflow.config import (ablation_variants, analysis_models, ensemble_members,
-                            model_entries, model_groups, model_settings, model_tta)
+                            job_resources, model_entries, model_groups, model_settings,
+                            model_tta)
 
 R = f"results/{config['dataset']}"
 GROUPS = model_groups(config)  # configured models and ablation variants -> their runs
@@ -15,6 +16,33 @@ COMPARISONS = list(config["comparisons"])
 def _alternatives(names):
     # derived model names contain "." (small_cnn.r1), hence re.escape
     return "|".join(map(re.escape, names)) if names else "(?!x)x"  # (?!x)x matches nothing
+
+
+# --- cluster resources (profiles/slurm) -------------------------------------------
+
+
+def cluster_resources(kind):
+    """A rule's ``resources:`` from config key ``resources.<kind>`` (and, for training,
+    the model's own ``resources``): gpu, cpus_per_gpu, mem_mb, runtime. Functions of the
+    wildcards, so each model asks for its own; a CPU job (gpu: 0) gets --cpus-per-task
+    from its threads instead."""
+    names = {"gpu": "gpu", "cpus_per_gpu": "cpus", "mem_mb": "mem_mb", "runtime": "runtime"}
+
+    def get(key):
+        return lambda wc: job_resources(config, kind, wc.get("model") if kind == "train" else None)[key]
+
+    return {res: get(key) for res, key in names.items()}
+
+
+def job_threads(kind):
+    """Threads: locally every core for a training (one at a time, TensorFlow uses them
+    all) and one for a figure; under a cluster executor the job's configured CPUs."""
+    def threads(wc):
+        if workflow.local_exec:
+            return workflow.cores if kind == "train" else 1
+        return job_resources(config, kind, wc.get("model") if kind == "train" else None)["cpus"]
+
+    return threads
 
 
 def ingest_inputs(wildcards):

@@ -14,7 +14,10 @@ rule train:
     params:
         settings=lambda wc: model_settings(config, wc.model),
         state_dir=lambda wc: f"{R}/checkpoints/{wc.model}",
-    threads: workflow.cores
+    threads: job_threads("train")
+    resources:
+        **cluster_resources("train"),
+    retries: config["resources"]["retries"]
     log:
         f"{R}/logs/train/{{model}}.log",
     script:

@@ -59,6 +59,9 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
     if tuple(out.shape[1:]) != (len(CLASS_NAMES),):
         raise ValueError(f"architecture {arch!r} must output {len(CLASS_NAMES)} classes, "
                          f"got shape {tuple(out.shape)}")
+    if out.dtype != "float32":  # mixed precision: the head must stay float32
+        raise ValueError(f"architecture {arch!r} must end in a float32 layer "
+                         f"(dtype=\"float32\"), got {out.dtype}")
     return keras.Model(inp, out, name=arch)
 
 

@@ -1,4 +1,7 @@
-"""The architectures. Each takes the normalised input tensor, returns softmax probabilities."""
+"""The architectures. Each takes the normalised input tensor, returns softmax probabilities.
+
+The softmax head is float32 (dtype="float32"), so under mixed precision the
+probabilities and the loss stay in float32."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ def small_cnn(x):
         x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", name="probs")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed003")
@@ -56,7 +59,7 @@ def seed003(x):
     x = layers.Dropout(0.5)(x)
     x = layers.Dense(900, activation=relu)(x)
     x = layers.Dropout(0.5)(x)
-    return layers.Dense(N_CLASSES, activation="softmax")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32")(x)
 
 
 @register("dnn_seed003")
@@ -71,7 +74,7 @@ def dnn_seed003(x):
     for i, units in enumerate((1024, 1024, 768, 768, 512, 512)):
         x = layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
         x = layers.Dropout(0.3, name=f"dropout{i + 1}")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", name="probs")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed000")
@@ -111,7 +114,7 @@ def seed000(x):
     x = layers.PReLU(name="prelu_dense")(x)
     x = layers.BatchNormalization(name="bn_dense")(x)
     x = layers.Dropout(0.5, name="dropout_dense")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", name="probs")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed001")
@@ -141,7 +144,7 @@ def seed001(x):
     x = layers.Dropout(0.5, name="dropout_dense1")(x)
     x = layers.Dense(128, activation="relu", name="dense2")(x)
     x = layers.Dropout(0.5, name="dropout_dense2")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", name="probs")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("dnn_seed001")
@@ -157,7 +160,7 @@ def dnn_seed001(x):
     for i, units in enumerate((320, 160, 64)):
         x = layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
         x = layers.Dropout(0.3, name=f"dropout{i + 1}")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", name="probs")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed004")
@@ -187,7 +190,7 @@ def seed004(x):
         x = layers.Dense(units, name=f"dense{i}")(x)
         x = layers.LeakyReLU(negative_slope=0.01, name=f"lrelu_dense{i}")(x)
         x = layers.Dropout(0.7, name=f"dropout_dense{i}")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", name="probs")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("ferflow_vgg")
@@ -216,4 +219,4 @@ def ferflow_vgg(x):
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dense(512, activation="relu", name="dense1")(x)
     x = layers.Dropout(0.5, name="dropout_dense1")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", name="probs")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
