@@ -8,8 +8,8 @@ CONFIG ?= config/config.yaml
 STAMP := $(VENV)/.installed
 # The SLURM environment: ferflow plus the SLURM executor plugins (TF=gpu for the CUDA build)
 SLURM_VENV ?= .venv-slurm
-SLURM_STAMP := $(SLURM_VENV)/.installed
 TF ?= cpu
+SLURM_STAMP := $(SLURM_VENV)/.installed-$(TF)
 
 .PHONY: run test browser slurm-env dry-run clean-results
 
@@ -40,6 +40,8 @@ slurm-env: $(SLURM_STAMP)  ## the environment that submits to SLURM (README)
 
 $(SLURM_STAMP): pyproject.toml
 	test -x $(SLURM_VENV)/bin/python || $(PYTHON) -m venv $(SLURM_VENV)
+	rm -f $(SLURM_VENV)/.installed-*  # switching builds: never both TensorFlows at once
+	$(SLURM_VENV)/bin/python -m pip uninstall --quiet -y $(if $(filter gpu,$(TF)),tensorflow-cpu,tensorflow) 2>/dev/null || true
 	$(SLURM_VENV)/bin/python -m pip install --quiet -e '.[$(TF),slurm]'
 	touch $(SLURM_STAMP)
 

@@ -43,7 +43,8 @@ def tiny_config() -> dict:
         "synthetic": {"seed": 3, "train_per_class": 40, "public_per_class": 3,
                       "private_per_class": 3},
         "training": {"epochs": 2, "batch_size": 32, "seed": 4},
-        "models": {"cnn": {"arch": "small_cnn", "epochs": 8}, "dnn": {"arch": "dnn_seed001"}},
+        "models": {"cnn": {"arch": "small_cnn", "epochs": 8, "resources": {"runtime": 25}},
+                   "dnn": {"arch": "dnn_seed001"}},
         "ensembles": {"both": {"members": ["cnn", "dnn"]}},
         "ablations": {},
         "comparisons": {},
@@ -60,12 +61,15 @@ def cluster():
         _unavailable("the test cluster needs root")
     if not SLURM_PY.exists():
         _unavailable(f"{SLURM_PY} is missing (make slurm-env)")
+    was_up = subprocess.run(["bash", str(CLUSTER), "status", str(STATE)],
+                            capture_output=True).returncode == 0
     res = subprocess.run(["bash", str(CLUSTER), "up", str(STATE)], capture_output=True,
                          text=True, timeout=900)
     assert res.returncode == 0, res.stdout + res.stderr
     env = {**os.environ, "SLURM_CONF": str(STATE / "slurm.conf")}
     yield env
-    subprocess.run(["bash", str(CLUSTER), "down", str(STATE)], capture_output=True, timeout=120)
+    if not was_up:  # stop only what this test started
+        subprocess.run(["bash", str(CLUSTER), "down", str(STATE)], capture_output=True, timeout=120)
 
 
 def _workdir(path: Path) -> Path:
@@ -87,9 +91,9 @@ def _slurm_args():
 def sacct(env, since: str) -> list[dict]:
     out = subprocess.run(["sacct", "-X", "-P", "-n", "-a", f"--starttime={since}",
                           "-o", "JobID,JobName%60,Comment%200,State,ReqTRES%200,AllocTRES%200,"
-                          "Account,Partition"],
+                          "Account,Partition,Timelimit"],
                          capture_output=True, text=True, env=env, check=True).stdout
-    keys = ("id", "name", "comment", "state", "tres", "alloc", "account", "partition")
+    keys = ("id", "name", "comment", "state", "tres", "alloc", "account", "partition", "limit")
     jobs = [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.strip()]
     return [j for j in jobs if j["name"] != "ferflow-smoke"]  # the cluster script's own check
 
@@ -148,6 +152,8 @@ def test_every_job_went_through_slurm(slurm_run, local_run):
     d, jobs, found, _ = slurm_run
     _, local_jobs = local_run
     assert len({j["name"] for j in jobs}) == 1  # one workflow run, its run id as job name
+    # every job completed, but the training the test cancelled (and retried)
+    assert {j["id"] for j in jobs if j["state"] != "COMPLETED"} == {found["job"]}
     done = [j for j in jobs if j["state"] == "COMPLETED"]
     # one SLURM job per workflow job, for every rule the local run ran (rule all is local)
     assert collections.Counter(_rule(j["comment"]) for j in done) == local_jobs
@@ -158,6 +164,11 @@ def test_every_job_went_through_slurm(slurm_run, local_run):
         assert gpu == (_rule(j["comment"]) in ("train", "saliency")), j
     train = [j for j in done if _rule(j["comment"]) == "train"]
     assert all("cpu=2" in j["alloc"] and "mem=2000M" in j["alloc"] for j in train), train
+    # runtime per model: cnn's own resources, dnn the resources.train default; others the profile's
+    limits = {j["comment"]: j["limit"] for j in done}
+    assert limits["rule_train_wildcards_cnn"] == "00:25:00"
+    assert limits["rule_train_wildcards_dnn"] == "00:20:00"
+    assert limits["rule_ingest"] == "00:30:00"
 
 
 def test_slurm_results_equal_a_local_run(slurm_run, local_run):

@@ -109,14 +109,19 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
         if entry["arch"] not in registered:
             raise ConfigError(f"config key models.{name}.arch: architecture {entry['arch']!r} is not "
                               f"registered (registered: {', '.join(registered)})")
-    for name in config["models"]:
-        s = _merge(config, config["models"][name])
-        if s.get("jit_compile") is True and s.get("deterministic", True):
-            key = (f"models.{name}.jit_compile" if "jit_compile" in config["models"][name]
-                   else "training.jit_compile")
-            raise ConfigError(f"config key {key}: true needs deterministic: false (XLA kernels "
-                              "are not deterministic; Keras would silently not compile)")
     _check_ablations(config, schema or load_schema())
+    for name, entry in model_entries(config).items():  # runs and ablation variants too
+        settings = _merge(config, entry)
+        if settings.get("jit_compile") is True and settings.get("deterministic", True):
+            if name not in config["models"]:
+                key = f"models.{name.split('.')[0]} (its run or variant {name})"
+            elif "jit_compile" in entry:
+                key = f"models.{name}.jit_compile"
+            else:
+                key = "training.jit_compile"
+            raise ConfigError(f"config key {key}: jit_compile true needs deterministic: false "
+                              "(XLA kernels are not deterministic; Keras would silently not "
+                              "compile)")
     groups = model_groups(config)
     runs = model_entries(config)
     for ens, entry in config["ensembles"].items():

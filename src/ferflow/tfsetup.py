@@ -61,8 +61,12 @@ def device_report() -> list[str]:
         lines.append(f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
     lines.append(f"device: {device_summary()}")
     if shutil.which("nvidia-smi"):
-        res = subprocess.run(["nvidia-smi", "--query-gpu=index,name,memory.used,memory.total,"
-                              "utilization.gpu,temperature.gpu,driver_version",
-                              "--format=csv,noheader"], capture_output=True, text=True)
-        lines += [f"nvidia-smi: {row}" for row in (res.stdout or res.stderr).strip().splitlines()]
+        try:
+            res = subprocess.run(["nvidia-smi", "--query-gpu=index,name,memory.used,memory.total,"
+                                  "utilization.gpu,temperature.gpu,driver_version",
+                                  "--format=csv,noheader"], capture_output=True, text=True,
+                                 timeout=30)
+            lines += [f"nvidia-smi: {row}" for row in (res.stdout or res.stderr).strip().splitlines()]
+        except subprocess.TimeoutExpired:
+            lines.append("nvidia-smi: no answer within 30 s")
     return lines

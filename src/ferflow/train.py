@@ -182,8 +182,10 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
 
     for line in device_report():
         log(line)
+    mixed = s["mixed_precision"] is True or (
+        s["mixed_precision"] == "auto" and bool(tf.config.list_physical_devices("GPU")))
     policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if s["mixed_precision"] else "float32")
+    keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
     try:
         return _train(s, tf, keras, make_dataset, build_model, train_path, faces_path,
                       split_path, model_out, history_out, summary_out, info_out, state_dir, log)
@@ -200,18 +202,20 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
     k = len(CLASS_NAMES)
     fp = _fingerprint(s, train_path, faces_path, split_path)
     state_file = os.path.join(state_dir, "state.json")
-    last_ckpt = os.path.join(state_dir, "last.keras")
     best_ckpt = os.path.join(state_dir, "best.weights.h5")
 
+    # The model after epoch N is saved as epoch-N.keras *before* state.json names it, so a
+    # kill at any moment (scancel, preemption) leaves a state and the model it describes.
     state = None
-    if os.path.exists(state_file) and os.path.exists(last_ckpt):
+    if os.path.exists(state_file):
         prev = load_json(state_file)
-        if prev.get("fingerprint") == fp:
+        ckpt = os.path.join(state_dir, prev.get("checkpoint") or "none")
+        if prev.get("fingerprint") == fp and os.path.exists(ckpt):
             state = prev
-            model = keras.saving.load_model(last_ckpt, safe_mode=True)
+            model = keras.saving.load_model(ckpt, safe_mode=True)
             log(f"resuming from the checkpoint after epoch {state['epoch']}")
         else:
-            log("checkpoint belongs to other settings or data; starting over")
+            log("checkpoint missing or from other settings or data; starting over")
     if state is None:
         shutil.rmtree(state_dir, ignore_errors=True)
         os.makedirs(state_dir, exist_ok=True)
@@ -276,9 +280,13 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
                 state["stopped"] = True
                 log(f"early stopping after epoch {epoch + 1}")
         state["epoch"] = epoch + 1
-        with atomic_path(last_ckpt, ".keras") as tmp:
+        previous = state.get("checkpoint")
+        state["checkpoint"] = f"epoch-{epoch + 1:04d}.keras"
+        with atomic_path(os.path.join(state_dir, state["checkpoint"]), ".keras") as tmp:
             model.save(tmp)
         save_json(state_file, state)
+        if previous:
+            os.remove(os.path.join(state_dir, previous))
 
     if s["keep_best"] and os.path.exists(best_ckpt):
         model.load_weights(best_ckpt)

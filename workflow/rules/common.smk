@@ -147,9 +147,23 @@ def layout_files(layout, keys=("metrics", "info", "history")):
 def _git_commit():
     import subprocess
 
-    res = subprocess.run(["git", "-C", workflow.basedir, "describe", "--always", "--dirty",
-                          "--abbrev=40"], capture_output=True, text=True)
+    try:
+        res = subprocess.run(["git", "-C", workflow.basedir, "describe", "--always", "--dirty",
+                              "--abbrev=40"], capture_output=True, text=True)
+    except OSError:  # no git on this machine (a compute node, a container)
+        return "unknown (git not installed)"
     return res.stdout.strip() if res.returncode == 0 else "unknown (not a git checkout)"
+
+
+def _result_config():
+    """The config without its scheduler settings (which change no result)."""
+    import copy
+
+    cfg = copy.deepcopy(config)
+    cfg.pop("resources", None)
+    for entry in cfg["models"].values():
+        entry.pop("resources", None)
+    return cfg
 
 
 def report_layout():
@@ -182,7 +196,7 @@ def report_layout():
                       for n in MODELS + ENSEMBLES},
         "analysis": analysis,
         "provenance": {"data": list(ingest_inputs(None).values()) + [f"{R}/data/faces.npz"],
-                       "config": yaml.safe_dump(config, sort_keys=False),
+                       "config": yaml.safe_dump(_result_config(), sort_keys=False),
                        "commit": _git_commit()},
     }
 
