@@ -200,3 +200,36 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
     probs = model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)
     assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1, atol=1e-3)
     assert not np.isnan(pd.read_csv(tmp_path / "h.csv")["loss"]).any()
+
+
+@pytest.mark.slow
+def test_mixed_precision_training_resumes_like_an_uninterrupted_one(tmp_path):
+    """Interrupted after epoch 1 (the log call of epoch 2 raises, before its checkpoint),
+    then rerun: it resumes from the mixed-precision checkpoint (loss-scale optimizer state
+    included) and ends with the uninterrupted run's history."""
+    from ferflow.train import train
+
+    settings = {"arch": "small_cnn", "epochs": 3, "batch_size": 16, "mixed_precision": True,
+                "precise_bn": 0}
+    inputs = _tiny_training_inputs(tmp_path)
+
+    def run(name, log):
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        train(settings, *inputs, str(d / "m.keras"), str(d / "h.csv"), str(d / "s.txt"),
+              str(d / "i.json"), str(tmp_path / f"state-{name}"), log=log)
+        return pd.read_csv(d / "h.csv")
+
+    ref = run("ref", lambda line: None)
+
+    def stop_at_epoch_2(line):
+        if line.startswith("epoch 2:"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run("cut", stop_at_epoch_2)
+    lines = []
+    hist = run("cut", lines.append)
+    assert "resuming from the checkpoint after epoch 1" in lines
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == ["epoch 2", "epoch 3"]
+    pd.testing.assert_frame_equal(hist, ref)
