@@ -34,6 +34,11 @@ def test_most_confused_pairs_are_rates_per_true_class(tmp_path):
     # fear->angry is 1 face but half of fear; happy->fear 3 faces, 30 %; angry->fear 20 %
     assert pairs == [("fear", "angry", 0.5, 1), ("happy", "fear", 0.3, 3),
                      ("angry", "fear", 0.2, 2)]
+    ties = pd.DataFrame([[3, 1, 1], [1, 3, 1], [1, 1, 3]], index=counts.index, columns=counts.columns)
+    ties.to_csv(tmp_path / "t.csv")  # every off-diagonal rate is 0.2: row-major order
+    assert [p[:2] for p in confused_pairs(str(tmp_path / "t.csv"), top=6)] == [
+        ("angry", "fear"), ("angry", "happy"), ("fear", "angry"), ("fear", "happy"),
+        ("happy", "angry"), ("happy", "fear")]
     perfect = pd.DataFrame(np.eye(3, dtype=int) * 5, index=counts.index, columns=counts.columns)
     perfect.to_csv(tmp_path / "p.csv")
     assert confused_pairs(str(tmp_path / "p.csv")) == []

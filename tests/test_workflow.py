@@ -313,6 +313,23 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_model_names_like_layout_keys_keep_their_inputs(tmp_path):
+    """Models named like the keys of the table and report layouts ("info", "config")."""
+    cfg = tiny_config("faces.csv")
+    cfg["models"] = {"info": {"arch": "small_cnn"}, "config": {"arch": "dnn_seed003"}}
+    cfg["ensembles"] = {"both": {"members": ["info", "config"]}}
+    cfg["ablations"], cfg["comparisons"], cfg["analysis"] = {}, {}, {"models": ["config"]}
+    (tmp_path / "faces.csv").write_text("emotion,pixels,Usage\n")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(tmp_path, "-n", "results/tiny/report/index.html")
+    block = lambda rule: re.search(rf"^(?:local)?rule {rule}:\n\s+input: (.*)$", res.stdout, re.M).group(1)
+    for m in ("info", "config"):
+        assert f"results/tiny/metrics/{m}.json" in block("accuracy_table")
+        assert f"results/tiny/models/{m}/training.json" in block("accuracy_table")
+        assert f"results/tiny/figures/{m}/confusion.png" in block("report")
+    assert "results/tiny/figures/config/saliency.png" in block("report")
+
+
 def test_default_config_dry_run_lists_every_stage(tmp_path):
     cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--directory", str(tmp_path),
            "-s", str(ROOT / "Snakefile")]

@@ -18,7 +18,7 @@ import subprocess
 
 import numpy as np
 
-METRICS = ("val_acc", "public_acc", "private_acc", "val_log_loss", "private_log_loss")
+from ferflow.tables import SPREAD as METRICS  # the accuracy table's headline columns
 
 
 class DiffError(ValueError):

@@ -104,7 +104,7 @@ def markdown_to_html(text: str, skip_title: bool = True) -> str:
             para.clear()
         if rows:
             cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
-            head, body = cells[0], [r for r in cells[2:]]
+            head, body = cells[0], cells[2:]
             out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head)
                        + "</tr></thead><tbody>"
                        + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>"
@@ -140,9 +140,10 @@ def confused_pairs(counts_csv: str, top: int = 3) -> list[tuple[str, str, float,
     counts = df.to_numpy(dtype=float)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     np.fill_diagonal(rates, -1)
-    order = np.dstack(np.unravel_index(np.argsort(-rates, axis=None), rates.shape))[0]
+    # stable: equal rates keep row-major order (the first is np.argmax's)
+    order = np.argsort(-rates, axis=None, kind="stable")[:top]
     pairs = [(df.index[i], df.columns[j], float(rates[i, j]), int(counts[i, j]))
-             for i, j in order[:top] if rates[i, j] > 0]
+             for i, j in zip(*np.unravel_index(order, rates.shape)) if rates[i, j] > 0]
     return pairs
 
 

@@ -27,11 +27,11 @@ def cluster_resources(kind):
     wildcards, so each model asks for its own; a CPU job (gpu: 0) gets --cpus-per-task
     from its threads instead."""
     names = {"gpu": "gpu", "cpus_per_gpu": "cpus", "mem_mb": "mem_mb", "runtime": "runtime"}
+    return {res: (lambda wc, key=key: _job_resources(kind, wc)[key]) for res, key in names.items()}
 
-    def get(key):
-        return lambda wc: job_resources(config, kind, wc.get("model") if kind == "train" else None)[key]
 
-    return {res: get(key) for res, key in names.items()}
+def _job_resources(kind, wc):
+    return job_resources(config, kind, wc.get("model") if kind == "train" else None)
 
 
 def job_threads(kind):
@@ -40,7 +40,7 @@ def job_threads(kind):
     def threads(wc):
         if workflow.local_exec:
             return workflow.cores if kind == "train" else 1
-        return job_resources(config, kind, wc.get("model") if kind == "train" else None)["cpus"]
+        return _job_resources(kind, wc)["cpus"]
 
     return threads
 
@@ -132,10 +132,11 @@ def curves_layout(name):
 
 
 def layout_files(layout, keys=("metrics", "info", "history")):
-    """Every file path in a layout (the table rule's inputs)."""
+    """Every file path in a layout (the table rule's inputs): the strings under ``keys``.
+    Dicts are always searched, so a model named like a key ("info") keeps its files."""
     if isinstance(layout, dict):
-        found = [v for k, v in layout.items() if k in keys and isinstance(v, str)]
-        return found + [f for k, v in layout.items() if k not in keys for f in layout_files(v, keys)]
+        return [f for k, v in layout.items()
+                for f in ([v] if k in keys and isinstance(v, str) else layout_files(v, keys))]
     if isinstance(layout, list):
         return [f for v in layout for f in layout_files(v, keys)]
     return []
@@ -202,10 +203,14 @@ def report_layout():
 
 
 def report_inputs(layout):
-    """Every file or directory the report embeds."""
-    if isinstance(layout, dict):
-        return [f for k, v in layout.items() if k not in ("title", "config", "commit")
-                for f in report_inputs(v)]
-    if isinstance(layout, list):
-        return [f for v in layout for f in report_inputs(v)]
-    return [layout] if isinstance(layout, str) else []
+    """Every file or directory the report embeds: each path string of the layout but its
+    title and provenance text (by position, so any model name is safe)."""
+    def paths(x):
+        if isinstance(x, dict):
+            return [f for v in x.values() for f in paths(v)]
+        if isinstance(x, list):
+            return [f for v in x for f in paths(v)]
+        return [x] if isinstance(x, str) else []
+
+    files = {k: v for k, v in layout.items() if k not in ("title", "provenance")}
+    return paths(files) + layout["provenance"]["data"]
