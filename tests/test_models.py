@@ -139,3 +139,19 @@ def test_ferflow_vgg_builds(keras):
     assert 4_000_000 < m.count_params() < 6_000_000
     convs = [layer for layer in _layers(m) if type(layer).__name__ == "Conv2D"]
     assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+
+
+def test_load_model_accepts_ferflow_models_only(keras, tmp_path):
+    from ferflow.models import NotAFerflowModel, load_model
+
+    build_model("small_cnn").save(tmp_path / "ok.keras")
+    assert load_model(str(tmp_path / "ok.keras")).output_shape == (None, 7)
+    (tmp_path / "text.keras").write_text("not a zip")
+    inp = keras.Input((10,))
+    keras.Model(inp, keras.layers.Dense(3)(inp)).save(tmp_path / "other.keras")
+    for name, words in (("text.keras", "not a ferflow model"), ("other.keras", "input (10,)"),
+                        ("missing.keras", "not a ferflow model")):
+        with pytest.raises(NotAFerflowModel) as err:
+            load_model(str(tmp_path / name))
+        assert str(err.value).startswith(str(tmp_path / name)) and words in str(err.value)
+        assert "\n" not in str(err.value)

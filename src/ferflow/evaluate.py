@@ -57,10 +57,12 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     """
     from ferflow.tfsetup import setup
 
-    tf, keras = setup()
+    from ferflow.models import load_model
+
+    setup()
     if tta not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model = load_model(model_path)
     faces = load_npz(faces_path)
     split = load_npz(split_path)
     out = {"tta": np.array(tta)}

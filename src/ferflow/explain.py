@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ferflow.models import load_model  # noqa: F401  (figures import it from here)
+
 from ferflow import CLASS_NAMES
 from ferflow.io import atomic_path, load_npz
 
@@ -38,13 +40,6 @@ def resolve_layer(model, selector: str) -> str:
     if not of_kind or abs(i) > len(of_kind):
         raise ValueError(f"layer {selector!r}: {model.name} has {len(of_kind)} {kind} layers")
     return of_kind[i - 1 if i > 0 else i]
-
-
-def load_model(path: str):
-    from ferflow.tfsetup import setup
-
-    _, keras = setup()
-    return keras.saving.load_model(path, safe_mode=True)
 
 
 def eval_images(faces_path: str, split_path: str, which: str = "validation"):

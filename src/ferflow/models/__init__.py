@@ -65,4 +65,30 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
     return keras.Model(inp, out, name=arch)
 
 
+class NotAFerflowModel(ValueError):
+    """A file that is not a ferflow model (unreadable, or the wrong input/output shape)."""
+
+
+def load_model(path: str):
+    """Load a saved ferflow model (``.keras``) in Keras safe mode; the one loader of the library.
+
+    Raises :class:`NotAFerflowModel`, naming the file, when the file cannot be read as a
+    Keras model or does not map 48x48x1 raw pixels to 7 class probabilities.
+    """
+    from ferflow.tfsetup import setup
+
+    _, keras = setup()
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # zip, JSON or deserialisation errors: all mean "not a model"
+        raise NotAFerflowModel(f"{path}: not a ferflow model ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
+    shape_in = tuple(getattr(model, "input_shape", ()) or ())[1:]
+    shape_out = tuple(getattr(model, "output_shape", ()) or ())[1:]
+    if shape_in != INPUT_SHAPE or shape_out != (len(CLASS_NAMES),):
+        raise NotAFerflowModel(f"{path}: not a ferflow model (input {shape_in}, output "
+                               f"{shape_out}; expected {INPUT_SHAPE} -> ({len(CLASS_NAMES)},))")
+    return model
+
+
 from ferflow.models import zoo  # noqa: E402,F401  (registers the architectures)
