@@ -7,7 +7,10 @@ synthetic faces and reports, on the current device:
   online augmentation (shift, rotation, zoom, flip) -> prefetch;
 - the same with pre-materialised tensors: the batches of one augmented epoch held
   in memory as float32 tensors (``Dataset.cache()``), so no input work remains;
-- the overhead of the pipeline: full / pre-materialised epoch time - 1 (goal <= 5%).
+- the overhead of the pipeline: full / pre-materialised epoch time - 1 (goal <= 5%);
+- the training FLOP/s achieved (6 x forward multiply-adds per image x images/s, full
+  pipeline) as a share of this machine's dense float32 matmul FLOP/s, measured first in
+  the same process (the practical limit of the device).
 
 Both variants alternate epoch by epoch within one process after a warm-up epoch
 each. The machines are noisy (shared virtual CPUs), so the overhead is the median
@@ -27,12 +30,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arch", nargs="*")
+    ap.add_argument("--matmul-size", type=int, default=2048)
     args = ap.parse_args()
 
     import numpy as np
 
     from ferflow.augment import make_dataset
-    from ferflow.models import build_model, names
+    from ferflow.models import build_model, forward_macs, names
     from ferflow.synthetic import generate
     from ferflow.tfsetup import device_summary, setup
 
@@ -43,9 +47,11 @@ def main() -> None:
     y = np.eye(7, dtype=np.float32)[faces.labels[: args.images]]
     aug = {"enabled": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True}
     print(f"device: {device_summary()}")
+    peak = matmul_flops(tf, args.matmul_size)
+    print(f"dense float32 matmul {args.matmul_size}^2: {peak / 1e9:.0f} GFLOP/s (median of 7)")
     print(f"{args.images} images per epoch, batch {args.batch_size}, median of {args.repeats} epochs")
-    print(f"{'model':<12} {'params':>10} {'img/s full':>11} {'img/s pre':>10} {'overhead':>9}  "
-          f"{'(min..max of pairs)':>20}")
+    print(f"{'model':<12} {'params':>10} {'M MACs':>7} {'img/s full':>11} {'img/s pre':>10} "
+          f"{'overhead':>9}  {'(min..max of pairs)':>20} {'GFLOP/s':>8} {'of matmul':>9}")
     for arch in args.arch or names():
         model = build_model(arch, mean=float(x.mean()), std=float(x.std()))
         model.compile(optimizer="adam", loss="categorical_crossentropy")
@@ -64,9 +70,26 @@ def main() -> None:
                 pre_t.append(time.perf_counter() - t)
         f, p = statistics.median(full_t), statistics.median(pre_t)
         ratios = [a / b - 1 for a, b in zip(full_t, pre_t)]
-        print(f"{arch:<12} {model.count_params():>10,} {args.images / f:>11.0f} "
+        macs = forward_macs(model)
+        achieved = 6 * macs * args.images / f
+        print(f"{arch:<12} {model.count_params():>10,} {macs / 1e6:>7.1f} {args.images / f:>11.0f} "
               f"{args.images / p:>10.0f} {100 * statistics.median(ratios):>8.1f}%  "
-              f"({100 * min(ratios):+.1f}%..{100 * max(ratios):+.1f}%)", flush=True)
+              f"({100 * min(ratios):+.1f}%..{100 * max(ratios):+.1f}%) {achieved / 1e9:>8.0f} "
+              f"{100 * achieved / peak:>8.0f}%", flush=True)
+
+
+def matmul_flops(tf, n: int, repeats: int = 7) -> float:
+    """Median FLOP/s of an n x n float32 matmul (2 n^3 FLOPs), after a warm-up."""
+    a = tf.random.normal((n, n), seed=1)
+    b = tf.random.normal((n, n), seed=2)
+    mm = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+    mm(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        mm(a, b).numpy()
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times)
 
 
 if __name__ == "__main__":

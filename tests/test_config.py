@@ -195,3 +195,24 @@ def test_cluster_resources_per_model_are_not_training_settings():
     assert "resources" not in model_settings(cfg, "b")  # a new runtime retrains nothing
     assert model_settings(cfg, "b") == {k: v for k, v in model_settings(cfg, "b.normalize-off").items()
                                         if k != "normalize"} | {"normalize": True}
+
+
+@pytest.mark.parametrize("where, key", [
+    ({"training": {"targets": "votes"}}, "config key training.targets: targets 'votes' needs"),
+    ({"models": {"m": {"arch": "small_cnn", "targets": "votes"}}},
+     "config key models.m.targets: targets 'votes' needs the FER+ vote distributions "
+     "(data.format: ferplus), not 'synthetic'"),
+    ({"models": {"m": {"arch": "small_cnn"}},
+      "ablations": {"a": {"base": "m", "factors": {"targets": ["majority", "votes"]}}}},
+     "config key models.m (its variant m.targets-votes): targets 'votes' needs"),
+])
+def test_vote_targets_need_ferplus_data(where, key):
+    cfg = {"models": {"m": {"arch": "small_cnn"}}, "ensembles": {}, **copy.deepcopy(where)}
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert str(err.value).startswith(key) and "\n" not in str(err.value)
+    cfg["data"] = {"format": "ferplus", "path": "fer.csv", "votes": "new.csv"}
+    validate(cfg)  # the same settings are fine on FER+ data
+    cfg = {"models": {"m": {"arch": "small_cnn", "targets": "soft"}}, "ensembles": {}}
+    with pytest.raises(ConfigError, match="config key models.m.targets: 'soft' is not one of"):
+        validate(cfg)

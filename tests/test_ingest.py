@@ -243,3 +243,64 @@ def test_fast_path_and_diagnosis_agree(small_faces):
     slow = ing._diagnose_block(body, 3, 1)[0]
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(fast.reshape(-1, 48, 48), images)
+
+
+FERPLUS_HEAD = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+FERPLUS_ROWS = [
+    "Training,a.png,6,1,0,0,3,0,0,0,0,0",  # neutral 6/10 -> 6
+    "Training,b.png,0,7,0,0,0,0,0,2,1,0",  # happiness; contempt and unknown votes dropped
+    "Training,c.png,4,4,0,0,0,0,0,0,2,0",  # tie -> dropped
+    "Training,g.png,0,0,0,0,4,0,2,0,0,4",  # anger 4 wins (NF not counted)
+    "PublicTest,h.png,0,0,1,0,0,0,5,0,0,4",  # fear
+]
+
+
+def test_ferplus_vote_distributions(tmp_path, small_faces):
+    labels, images, _ = small_faces
+    n = len(FERPLUS_ROWS)
+    usage = ["Training"] * 4 + ["PublicTest"]
+    fer = write_fer_csv(tmp_path / "fer.csv", labels[:n], images[:n], usage)
+    votes = tmp_path / "new.csv"
+    votes.write_text(FERPLUS_HEAD + "\n" + "\n".join(FERPLUS_ROWS) + "\n")
+    f = read_ferplus(str(fer), str(votes))
+    d = f.extra["votes"]
+    assert d.shape == (4, 7) and d.dtype == np.float32
+    np.testing.assert_allclose(d.sum(axis=1), 1.0, rtol=1e-6)
+    # class order Angry, Disgust, Fear, Happy, Sad, Surprise, Neutral
+    np.testing.assert_allclose(d[0], [0.3, 0, 0, 0.1, 0, 0, 0.6], rtol=1e-6)
+    np.testing.assert_allclose(d[1], [0, 0, 0, 1, 0, 0, 0])  # contempt/unknown renormalised away
+    np.testing.assert_allclose(d[2], [4 / 6, 0, 2 / 6, 0, 0, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(d[3], [0, 0, 5 / 6, 0, 0, 1 / 6, 0], rtol=1e-6)
+    assert list(d.argmax(axis=1)) == list(f.labels) == [6, 3, 0, 2]
+    assert list(f.ids) == [0, 1, 3, 4]  # rows of the votes file (= of fer2013.csv)
+
+
+def test_ferplus_accepts_a_pixel_file_of_exactly_the_kept_rows(tmp_path, small_faces):
+    """Like fer2013_ferplus7.csv.gz: only the faces FER+ keeps, labelled with the majority."""
+    _, images, _ = small_faces
+    votes = tmp_path / "new.csv"
+    votes.write_text(FERPLUS_HEAD + "\n" + "\n".join(FERPLUS_ROWS) + "\n")
+    full = write_fer_csv(tmp_path / "full.csv", [0] * 5, images[:5], ["Training"] * 4 + ["PublicTest"])
+    kept = write_fer_csv(tmp_path / "kept.csv", [6, 3, 0, 2], images[[0, 1, 3, 4]],
+                         ["Training"] * 3 + ["PublicTest"])
+    a, b = read_ferplus(str(full), str(votes)), read_ferplus(str(kept), str(votes))
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.extra["votes"], b.extra["votes"])
+    np.testing.assert_array_equal(a.ids, b.ids)
+    # the kept-rows file's third row is labelled Happy but FER+ row 3 says Angry
+    bad = write_fer_csv(tmp_path / "bad.csv", [6, 3, 3, 2], images[[0, 1, 3, 4]],
+                        ["Training"] * 3 + ["PublicTest"])
+    with pytest.raises(DataError, match=r"new\.csv: row 3 \(line 5\): majority label 0 differs "
+                                        r"from emotion 3 in .*bad\.csv row 2 \(line 4\)") as e:
+        read_ferplus(str(bad), str(votes))
+    assert "\n" not in str(e.value)
+    # a usage mismatch names its row too
+    bad_use = write_fer_csv(tmp_path / "bad_use.csv", [6, 3, 0, 2], images[[0, 1, 3, 4]],
+                            ["Training"] * 4)
+    with pytest.raises(DataError, match=r"row 4 \(line 6\): Usage 'PublicTest' differs"):
+        read_ferplus(str(bad_use), str(votes))
+    # a row count that fits neither reading
+    three = write_fer_csv(tmp_path / "three.csv", [6, 3, 0], images[:3], ["Training"] * 3)
+    with pytest.raises(DataError, match=r"has 5 rows \(4 kept by the FER\+ rule\) but .*has 3"):
+        read_ferplus(str(three), str(votes))

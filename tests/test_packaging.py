@@ -44,7 +44,7 @@ def test_ci_runs_the_readme_test_command():
     assert re.search(r"^(FERFLOW_\w+=\S+ )*make test( +#.*)?$", ci, re.M)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "ferplus7.yaml", "fer2013.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "ferplus7.yaml", "ferplus7-cpu.yaml", "fer2013.yaml"])
 def test_shipped_configs_validate(name):
     cfg = validate(yaml.safe_load((ROOT / "config" / name).read_text()))
     assert cfg["models"]

@@ -7,15 +7,15 @@ import sys
 
 
 def _models(args) -> int:
-    from ferflow.models import INPUT_SHAPE, build_model, names
+    from ferflow.models import INPUT_SHAPE, build_model, forward_macs, names
     from ferflow.tfsetup import setup
 
     setup()
-    rows = [(n, build_model(n).count_params()) for n in names()]
-    w = max(len(n) for n, _ in rows)
-    print(f"{'name':<{w}}  {'parameters':>12}  input")
-    for n, p in rows:
-        print(f"{n:<{w}}  {p:>12,}  {'x'.join(map(str, INPUT_SHAPE))}")
+    rows = [(n, m.count_params(), forward_macs(m)) for n in names() for m in [build_model(n)]]
+    w = max(len(n) for n, _, _ in rows)
+    print(f"{'name':<{w}}  {'parameters':>12}  {'M mult-adds':>11}  input")
+    for n, p, macs in rows:
+        print(f"{n:<{w}}  {p:>12,}  {macs / 1e6:>11.1f}  {'x'.join(map(str, INPUT_SHAPE))}")
     return 0
 
 

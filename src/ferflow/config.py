@@ -150,6 +150,15 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
                                   f"config key {seen[name]}")
             seen[name] = kind
     data = config["data"]
+    if data["format"] != "ferplus":
+        for name, entry in model_entries(config).items():
+            if _merge(config, entry).get("targets") == "votes":
+                key = (f"models.{name}.targets" if "targets" in config["models"].get(name, {})
+                       else "training.targets" if config["training"].get("targets") == "votes"
+                       else f"models.{name.split('.')[0]} (its variant {name})")
+                raise ConfigError(f"config key {key}: targets 'votes' needs the FER+ vote "
+                                  f"distributions (data.format: ferplus), not "
+                                  f"{data['format']!r}")
     need = {"fer2013": ["path"], "ferplus": ["path", "votes"], "course": ["train_csv"],
             "synthetic": []}[data["format"]]
     for k in need:

@@ -466,14 +466,17 @@ def read_course(train_csv: str, test_csv: str | None = None) -> Faces:
                  np.concatenate(ids))
 
 
-def ferplus_labels(votes_csv: str) -> tuple[np.ndarray, np.ndarray]:
-    """FER+ majority labels from ``fer2013new.csv``.
+def ferplus_labels(votes_csv: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FER+ majority labels and vote distributions from ``fer2013new.csv``.
 
     Rule (the same that built ``fer2013_ferplus7.csv.gz``): drop rows with an empty
     image name (FER+ non-faces); take the votes of the nine columns neutral..unknown
     (NF excluded); drop the row when the maximum is shared (a tie) or when the
     winner is ``contempt`` or ``unknown``; otherwise map the winner to the FER2013
-    class. Returns (labels with -1 for dropped rows, usage strings).
+    class. Returns (labels with -1 for dropped rows, usage strings, distributions):
+    the distribution of a row is its votes for the seven FER2013 classes (contempt,
+    unknown and NF dropped) divided by their sum, in FER2013 class order (float32,
+    N x 7; all zero for a row without such votes).
     """
     import pandas as pd
 
@@ -510,23 +513,51 @@ def ferplus_labels(votes_csv: str) -> tuple[np.ndarray, np.ndarray]:
     mapping = np.array([FERPLUS_TO_FER.get(c, -1) for c in votes_cols])
     labels = mapping[winner]
     labels[tie | (df["Image name"].to_numpy() == "")] = -1
-    return labels.astype(np.int8), usage
+    dist = np.zeros((len(votes), len(CLASS_NAMES)), np.float64)
+    for j, cls in enumerate(mapping):
+        if cls >= 0:
+            dist[:, cls] = votes[:, j]
+    total = dist.sum(axis=1, keepdims=True)
+    dist = np.divide(dist, total, out=np.zeros_like(dist), where=total > 0)
+    return labels.astype(np.int8), usage, dist.astype(np.float32)
 
 
 def read_ferplus(fer_csv: str, votes_csv: str) -> Faces:
-    """FER2013 pixels with FER+ majority labels; dropped rows are left out."""
+    """FER2013 pixels with FER+ majority labels and vote distributions (``extra['votes']``).
+
+    ``fer_csv`` is either the whole Kaggle ``fer2013.csv`` (the rows the FER+ rule
+    drops are left out here) or a file that holds exactly the rows the rule keeps,
+    in order, labelled with their majority (as ``fer2013_ferplus7.csv.gz``). Either
+    way each pixel row must match its FER+ row (same Usage; for the kept-rows file
+    also the majority label), else a one-line error names the row.
+    """
     faces = read_fer2013(fer_csv)
-    labels, usage = ferplus_labels(votes_csv)
-    if len(labels) != len(faces):
-        raise DataError(f"{votes_csv}: has {len(labels)} rows but {fer_csv} has {len(faces)}; "
-                        f"the FER+ file must list the same rows in the same order")
-    mismatch = usage != faces.usage
-    if mismatch.any():
-        r = int(np.argmax(mismatch))
-        raise DataError(f"{votes_csv}: row {r} (line {r + 2}): Usage {usage[r]!r} differs from "
-                        f"{faces.usage[r]!r} in {fer_csv}")
+    labels, usage, dist = ferplus_labels(votes_csv)
     keep = labels >= 0
-    return Faces(faces.images[keep], labels[keep], faces.usage[keep], faces.ids[keep])
+    if len(faces) == len(labels):
+        rows = np.arange(len(labels))
+        check_labels = False
+    elif len(faces) == int(keep.sum()):
+        rows = np.flatnonzero(keep)
+        check_labels = True
+    else:
+        raise DataError(f"{votes_csv}: has {len(labels)} rows ({int(keep.sum())} kept by the FER+ "
+                        f"rule) but {fer_csv} has {len(faces)}; the pixel file must list the same "
+                        f"rows in the same order (all of them, or exactly the kept ones)")
+    mismatch = usage[rows] != faces.usage
+    if check_labels:
+        mismatch |= labels[rows] != faces.labels
+    if mismatch.any():
+        i = int(np.argmax(mismatch))
+        r = int(rows[i])
+        what = (f"Usage {str(usage[r])!r} differs from {str(faces.usage[i])!r}"
+                if usage[r] != faces.usage[i] else
+                f"majority label {int(labels[r])} differs from emotion {int(faces.labels[i])}")
+        raise DataError(f"{votes_csv}: row {r} (line {r + 2}): {what} in {fer_csv} row {i} "
+                        f"(line {i + 2}); the two files do not list the same faces")
+    sel = keep[rows]
+    return Faces(faces.images[sel], labels[rows][sel], faces.usage[sel],
+                 rows[sel].astype(np.int64), extra={"votes": dist[rows][sel]})
 
 
 # ---------------------------------------------------------------- npz storage

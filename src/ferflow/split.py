@@ -61,12 +61,17 @@ def split_validation(faces: Faces, fraction: float, seed: int,
     return {"train": np.sort(train), "validation": np.sort(val), "dropped": np.sort(dropped)}
 
 
-def flip_augment(images: np.ndarray, labels: np.ndarray, index: np.ndarray) -> dict:
-    """Training images followed by their horizontal mirrors."""
+def flip_augment(images: np.ndarray, labels: np.ndarray, index: np.ndarray,
+                 votes: np.ndarray | None = None) -> dict:
+    """Training images followed by their horizontal mirrors (with their labels and, when
+    given, their FER+ vote distributions: a mirror image keeps its votes)."""
     x = np.concatenate([images, images[:, :, ::-1]])
-    return {"images": np.ascontiguousarray(x), "labels": np.concatenate([labels, labels]),
-            "source": np.concatenate([index, index]),
-            "flipped": np.repeat(np.array([False, True]), len(index))}
+    out = {"images": np.ascontiguousarray(x), "labels": np.concatenate([labels, labels]),
+           "source": np.concatenate([index, index]),
+           "flipped": np.repeat(np.array([False, True]), len(index))}
+    if votes is not None:
+        out["votes"] = np.concatenate([votes, votes])
+    return out
 
 
 def make_split(faces_path: str, split_out: str, train_out: str, validation_fraction: float,
@@ -79,7 +84,9 @@ def make_split(faces_path: str, split_out: str, train_out: str, validation_fract
     idx = split_validation(faces, validation_fraction, seed, drop_test_duplicates)
     log(f"train {len(idx['train'])}, validation {len(idx['validation'])}, "
         f"dropped {len(idx['dropped'])} training faces duplicating a validation/test face")
-    aug = flip_augment(faces.images[idx["train"]], faces.labels[idx["train"]], idx["train"])
+    votes = faces.extra.get("votes")
+    aug = flip_augment(faces.images[idx["train"]], faces.labels[idx["train"]], idx["train"],
+                       None if votes is None else votes[idx["train"]])
     save_npz(split_out, **idx)
     save_npz(train_out, **aug)
     log(f"train_flipped: {len(aug['labels'])} images (originals + mirrors)")

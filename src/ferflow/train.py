@@ -39,6 +39,7 @@ DEFAULTS = {
     "min_learning_rate": 1e-6,
     "early_stopping_patience": None,
     "label_smoothing": 0.0,
+    "targets": "majority",
     "class_weight": "none",
     "monitor": "val_loss",
     "keep_best": True,
@@ -150,14 +151,29 @@ def precise_batchnorm(keras, model, x: np.ndarray, batch_size: int = 128) -> int
     return len(bns)
 
 
-def load_training_data(train_path: str, faces_path: str, split_path: str):
-    """(x_train, y_train, x_val, y_val) with x uint8 (N, 48, 48)."""
+TARGETS = ("majority", "votes")
+
+
+def load_training_data(train_path: str, faces_path: str, split_path: str,
+                       targets: str = "majority"):
+    """(x_train, y_train, x_val, y_val, t_train) with x uint8 (N, 48, 48), y the integer
+    labels and t_train the training targets (N, 7): one-hot labels for ``majority``, the
+    FER+ vote distributions for ``votes`` (validation is always scored on the labels)."""
+    if targets not in TARGETS:
+        raise ValueError(f"unknown targets {targets!r} ({' or '.join(TARGETS)})")
     tr = load_npz(train_path)
     faces = load_npz(faces_path)
     split = load_npz(split_path)
     val = split["validation"]
-    return tr["images"], tr["labels"].astype(np.int64), faces["images"][val], \
-        faces["labels"][val].astype(np.int64)
+    y_tr = tr["labels"].astype(np.int64)
+    if targets == "votes":
+        if "votes" not in tr:
+            raise ValueError(f"{train_path}: has no FER+ vote distributions (targets: votes "
+                             f"needs data.format: ferplus)")
+        t_tr = tr["votes"].astype(np.float32)
+    else:
+        t_tr = np.eye(len(CLASS_NAMES), dtype=np.float32)[y_tr]
+    return tr["images"], y_tr, faces["images"][val], faces["labels"][val].astype(np.int64), t_tr
 
 
 def train(settings: dict, train_path: str, faces_path: str, split_path: str,
@@ -197,8 +213,9 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
            model_out, history_out, summary_out, info_out, state_dir, log):
     from ferflow.tfsetup import device_summary
 
-    x_tr, y_tr, x_val, y_val = load_training_data(train_path, faces_path, split_path)
-    log(f"training on {len(x_tr)} images, validating on {len(x_val)}")
+    x_tr, y_tr, x_val, y_val, t_tr = load_training_data(train_path, faces_path, split_path,
+                                                           s["targets"])
+    log(f"training on {len(x_tr)} images ({s['targets']} targets), validating on {len(x_val)}")
     k = len(CLASS_NAMES)
     fp = _fingerprint(s, train_path, faces_path, split_path)
     state_file = os.path.join(state_dir, "state.json")
@@ -236,12 +253,11 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
     val_ds = tf.data.Dataset.from_tensor_slices(
         (x_val[..., None].astype(np.float32), np.eye(k, dtype=np.float32)[y_val])
     ).batch(256).prefetch(tf.data.AUTOTUNE)
-    y_tr_1h = np.eye(k, dtype=np.float32)[y_tr]
     n_bn = min(len(x_tr), int(s["precise_bn"] or 0))
     x_bn = x_tr[np.random.default_rng([s["seed"], 7]).permutation(len(x_tr))[:n_bn]]
 
     def epoch_ds(epoch: int):
-        return make_dataset(tf, x_tr, y_tr_1h, s["batch_size"], s["seed"], epoch, s["augment"])
+        return make_dataset(tf, x_tr, t_tr, s["batch_size"], s["seed"], epoch, s["augment"])
 
     monitor = s["monitor"]
     while state["epoch"] < s["epochs"] and not state["stopped"]:

@@ -65,6 +65,34 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
     return keras.Model(inp, out, name=arch)
 
 
+def forward_macs(model) -> int:
+    """Multiply-adds of one image's forward pass through the conv and dense layers
+    (BatchNorm, activations and pooling, a few percent, are left out). Training one
+    image costs about three forward passes: ``6 * forward_macs`` FLOPs."""
+    import math
+
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        kind = type(layer).__name__
+        if kind not in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense"):
+            continue
+        out = tuple(layer.output.shape[1:])
+        cin = int(layer.input.shape[-1])
+        if kind == "Dense":
+            total += math.prod(out[:-1]) * cin * layer.units
+            continue
+        kh, kw = layer.kernel_size
+        pixels = out[0] * out[1]
+        if kind == "Conv2D":
+            total += pixels * out[2] * kh * kw * cin // layer.groups
+        else:
+            mult = layer.depth_multiplier
+            total += pixels * cin * mult * kh * kw
+            if kind == "SeparableConv2D":
+                total += pixels * cin * mult * out[2]
+    return int(total)
+
+
 class NotAFerflowModel(ValueError):
     """A file that is not a ferflow model (unreadable, or the wrong input/output shape)."""
 

@@ -220,3 +220,32 @@ def ferflow_vgg(x):
     x = layers.Dense(512, activation="relu", name="dense1")(x)
     x = layers.Dropout(0.5, name="dropout_dense1")(x)
     return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+
+
+@register("ferflow_cpu")
+def ferflow_cpu(x):
+    """ferflow's real-face model for a CPU budget (~0.58 M parameters, ~85 M multiply-adds).
+
+    A plain BatchNorm VGG, sized by measurement on a 2-core CPU: dense 3x3 convolutions
+    run at 130-230 GFLOP/s there while depthwise-separable ones reach only a fraction of
+    that (benchmarks/RESULTS.md), so for the same wall time a narrow dense network does
+    more useful work. Conv 3x3 + BN + ReLU with 16, 32 filters at 48x48; 64, 64 at 24x24;
+    128, 128 at 12x12 (max-pool 2x2 between stages); one 256-filter conv at 6x6; global
+    average pooling, dropout 0.3, Dense 7. Meant for SGD + Nesterov with a cosine schedule,
+    online augmentation and FER+ vote-distribution targets (config/ferplus7-cpu.yaml).
+    """
+    from keras import layers
+
+    stages = [(16, 32), (64, 64), (128, 128), (256,)]
+    k = 0
+    for b, widths in enumerate(stages, start=1):
+        if b > 1:
+            x = layers.MaxPooling2D(2, name=f"pool{b - 1}")(x)
+        for filters in widths:
+            k += 1
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{k}")(x)
+            x = layers.BatchNormalization(name=f"bn{k}")(x)
+            x = layers.Activation("relu", name=f"relu{k}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
