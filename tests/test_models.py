@@ -155,3 +155,28 @@ def test_load_model_accepts_ferflow_models_only(keras, tmp_path):
             load_model(str(tmp_path / name))
         assert str(err.value).startswith(str(tmp_path / name)) and words in str(err.value)
         assert "\n" not in str(err.value)
+
+
+def test_ferflow_cpu_layer_plan(keras):
+    """The CPU real-face net: dense 3x3 convs 16,32 @48; 64,64 @24; 128,128 @12; 256 @6."""
+    m = build_model("ferflow_cpu")
+    convs = [layer for layer in _layers(m) if type(layer).__name__ == "Conv2D"]
+    assert [(c.filters, tuple(c.output.shape[1:3])) for c in convs] == [
+        (16, (48, 48)), (32, (48, 48)), (64, (24, 24)), (64, (24, 24)),
+        (128, (12, 12)), (128, (12, 12)), (256, (6, 6))]
+    assert m.count_params() == 580_695  # well under 1 M
+    assert [type(layer).__name__ for layer in _layers(m)[-3:]] == [
+        "GlobalAveragePooling2D", "Dropout", "Dense"]
+
+
+def test_forward_macs_counts_dense_and_separable_convolutions(keras):
+    from ferflow.models import forward_macs
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)  # 64 px * 4 out * 9 * 3 in = 6912
+    x = keras.layers.SeparableConv2D(5, 3, padding="same")(x)  # dw 64*4*9 + pw 64*4*5 = 3584
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(7)(x)  # 320 * 7 = 2240
+    assert forward_macs(keras.Model(inp, x)) == 6912 + 3584 + 2240
+    # ferflow_cpu: ~85 M multiply-adds per 48x48 face (the train benchmark's GFLOP/s basis)
+    assert 84e6 < forward_macs(build_model("ferflow_cpu")) < 86e6

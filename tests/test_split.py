@@ -91,3 +91,24 @@ def test_flip_after_split_through_files(tmp_path, faces):
 def test_bad_fraction(faces):
     with pytest.raises(ValueError, match="validation_fraction"):
         split_validation(faces, 1.5, seed=1)
+
+
+def test_fer_plus_votes_follow_their_faces_through_split_and_flip(tmp_path, faces):
+    """A mirror keeps its face's vote distribution; validation faces' votes stay out."""
+    from ferflow.ingest import Faces, save_faces
+    from ferflow.io import load_npz
+
+    rng = np.random.default_rng(3)
+    votes = rng.dirichlet(np.ones(7), len(faces)).astype(np.float32)
+    f = Faces(faces.images, faces.labels, faces.usage, faces.ids, extra={"votes": votes})
+    save_faces(f, str(tmp_path / "faces.npz"))
+    make_split(str(tmp_path / "faces.npz"), str(tmp_path / "split.npz"),
+               str(tmp_path / "train.npz"), 0.2, 1, log=lambda m: None)
+    split, tr = load_npz(str(tmp_path / "split.npz")), load_npz(str(tmp_path / "train.npz"))
+    np.testing.assert_array_equal(tr["votes"], votes[tr["source"]])
+    assert len(tr["votes"]) == 2 * len(split["train"])
+    # without votes (fer2013, synthetic) the training file has none
+    save_faces(faces, str(tmp_path / "plain.npz"))
+    make_split(str(tmp_path / "plain.npz"), str(tmp_path / "s2.npz"),
+               str(tmp_path / "t2.npz"), 0.2, 1, log=lambda m: None)
+    assert "votes" not in load_npz(str(tmp_path / "t2.npz"))

@@ -233,3 +233,24 @@ def test_mixed_precision_training_resumes_like_an_uninterrupted_one(tmp_path):
     assert "resuming from the checkpoint after epoch 1" in lines
     assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == ["epoch 2", "epoch 3"]
     pd.testing.assert_frame_equal(hist, ref)
+
+
+def test_training_targets_majority_one_hot_or_fer_plus_votes(tmp_path):
+    from ferflow.io import load_npz, save_npz
+    from ferflow.train import load_training_data
+
+    paths = _tiny_training_inputs(tmp_path)
+    x, y, xv, yv, t = load_training_data(*paths, targets="majority")
+    np.testing.assert_array_equal(t, np.eye(7, dtype=np.float32)[y])
+    assert len(xv) == len(yv) > 0
+    with pytest.raises(ValueError, match="train.npz: has no FER\\+ vote distributions"):
+        load_training_data(*paths, targets="votes")
+    tr = load_npz(paths[0])
+    votes = np.random.default_rng(0).dirichlet(np.ones(7), len(tr["labels"])).astype(np.float32)
+    save_npz(paths[0], **tr, votes=votes)
+    x2, y2, xv2, yv2, t2 = load_training_data(*paths, targets="votes")
+    np.testing.assert_array_equal(t2, votes)
+    np.testing.assert_array_equal(y2, y)  # accuracy is still scored on the majority labels
+    np.testing.assert_array_equal(yv2, yv)
+    with pytest.raises(ValueError, match="unknown targets 'soft'"):
+        load_training_data(*paths, targets="soft")
