@@ -44,7 +44,11 @@ def test_ci_runs_the_readme_test_command():
     assert re.search(r"^(FERFLOW_\w+=\S+ )*make test( +#.*)?$", ci, re.M)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "ferplus7.yaml", "ferplus7-cpu.yaml", "fer2013.yaml"])
+SHIPPED = ["config.yaml", "ferplus7.yaml", "ferplus7-cpu.yaml", "ferplus7-cpu-zoo.yaml",
+           "fer2013.yaml"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_validate(name):
     cfg = validate(yaml.safe_load((ROOT / "config" / name).read_text()))
     assert cfg["models"]
@@ -64,3 +68,33 @@ def test_the_local_environment_does_not_pay_for_the_cluster():
     makefile = (ROOT / "Makefile").read_text()
     assert "-e '.[cpu,test]'" in makefile and "-e '.[$(TF),slurm]'" in makefile
     assert importlib.util.find_spec("snakemake_executor_plugin_slurm") is None
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", ["ferplus7-cpu.yaml", "ferplus7-cpu-zoo.yaml"])
+def test_real_face_cpu_configs_plan_every_stage(name, tmp_path):
+    """A dry run of the CPU real-face configs (data paths made absolute) plans the whole
+    pipeline: every model trained and scored, and for ferflow-cpu every explanation."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SHARED_DATA, shared_file
+
+    cfg = yaml.safe_load((ROOT / "config" / name).read_text())
+    for key in ("path", "votes"):
+        if key in cfg["data"]:
+            cfg["data"][key] = str(shared_file(Path(cfg["data"][key]).name))
+    assert str(SHARED_DATA) in cfg["data"]["path"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "-s",
+                          str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+                          "--configfile", str(tmp_path / "c.yaml")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M))
+    assert int(counts["train"]) == int(counts["predict"]) >= len(cfg["models"])
+    assert int(counts["report"]) == 1
+    if name == "ferplus7-cpu.yaml":
+        for rule in ("ensemble", "ablation_table", "comparison_table", "saliency", "filters",
+                     "layer_outputs", "lime", "keract"):
+            assert int(counts.get(rule, 0)) >= 1, rule
