@@ -216,3 +216,231 @@ def test_vote_targets_need_ferplus_data(where, key):
     cfg = {"models": {"m": {"arch": "small_cnn", "targets": "soft"}}, "ensembles": {}}
     with pytest.raises(ConfigError, match="config key models.m.targets: 'soft' is not one of"):
         validate(cfg)
+
+
+# --- every config error tells the truth: the right key and the right alternatives ------
+
+def _deref(node):  # the test follows a $ref chain by hand
+    while "$ref" in node:
+        node = {**load_schema()["$defs"][node["$ref"].split("/")[-1]],
+                **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _props(node) -> list[str]:
+    """The keys a schema node lists itself."""
+    return sorted(_deref(node)["properties"])
+
+
+def _at(*path):
+    """The schema node of a config key path (``*`` = any name of a mapping)."""
+    node = load_schema()
+    for p in path:
+        node = _deref(node["additionalProperties"] if p == "*" else node["properties"][p])
+    return node
+
+
+def _settings():
+    return _props(load_schema()["$defs"]["settings"])
+
+
+def _model_entry():  # every training setting plus the model-only keys
+    return sorted(set(_settings()) | set(load_schema()["$defs"]["model"]["properties"]))
+
+
+BASE = {"models": {"cnn": {"arch": "small_cnn"}}}
+
+
+def _bad(patch):
+    cfg = copy.deepcopy(BASE)
+    for k, v in copy.deepcopy(patch).items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            cfg[k] = {**cfg[k], **v}
+        else:
+            cfg[k] = v
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    msg = str(err.value)
+    assert "\n" not in msg
+    return msg
+
+
+# (level, config patch, key path, suggestion or None, allowed keys there)
+UNKNOWN = [
+    ("top", {"modelz": {}}, "modelz", "models", lambda: _props(load_schema())),
+    ("data", {"data": {"pth": "x.csv"}}, "data.pth", "path", lambda: _props(_at("data"))),
+    ("synthetic", {"synthetic": {"train_per_clas": 3}}, "synthetic.train_per_clas",
+     "train_per_class", lambda: _props(_at("synthetic"))),
+    ("split", {"split": {"validation_fractoin": 0.1}}, "split.validation_fractoin",
+     "validation_fraction", lambda: _props(_at("split"))),
+    ("training", {"training": {"learning_rat": 0.1}}, "training.learning_rat", "learning_rate",
+     _settings),
+    ("model entry", {"models": {"cnn": {"arch": "small_cnn", "learning_rat": 0.1}}},
+     "models.cnn.learning_rat", "learning_rate", _model_entry),
+    ("model entry, model-only key", {"models": {"cnn": {"arch": "small_cnn", "repeat": 2}}},
+     "models.cnn.repeat", "repeats", _model_entry),
+    ("training.augment", {"training": {"augment": {"enable": True}}}, "training.augment.enable",
+     "enabled", lambda: _props(_at("training", "augment"))),
+    ("model augment", {"models": {"cnn": {"arch": "small_cnn", "augment": {"rotate": 5}}}},
+     "models.cnn.augment.rotate", "rotation", lambda: _props(_at("training", "augment"))),
+    ("ensembles", {"ensembles": {"e": {"members": ["cnn"], "metod": "mean"}}}, "ensembles.e.metod",
+     "method", lambda: _props(_at("ensembles", "*"))),
+    ("ablations", {"ablations": {"a": {"base": "cnn", "factors": {"epochs": [1]}, "desing": "x"}}},
+     "ablations.a.desing", "design", lambda: _props(_at("ablations", "*"))),
+    ("analysis", {"analysis": {"modles": ["cnn"]}}, "analysis.modles", "models",
+     lambda: _props(_at("analysis"))),
+    ("analysis.lime", {"analysis": {"lime": {"segmentz": 3}}}, "analysis.lime.segmentz", "segments",
+     lambda: _props(_at("analysis", "lime"))),
+    ("evaluate", {"evaluate": {"predict_batchsize": 3}}, "evaluate.predict_batchsize",
+     "predict_batch_size", lambda: _props(_at("evaluate"))),
+    ("resources", {"resources": {"retry": 3}}, "resources.retry", "retries",
+     lambda: _props(_at("resources"))),
+    ("resources.train", {"resources": {"train": {"gpus": 1}}}, "resources.train.gpus", "gpu",
+     lambda: _props(_at("resources", "train"))),
+    ("model resources", {"models": {"cnn": {"arch": "small_cnn", "resources": {"memory": 1}}}},
+     "models.cnn.resources.memory", None, lambda: _props(_at("resources", "train"))),
+    ("no near match", {"training": {"zzzz": 1}}, "training.zzzz", None, _settings),
+]
+
+
+@pytest.mark.parametrize("level, patch, key, near, allowed", UNKNOWN, ids=[u[0] for u in UNKNOWN])
+def test_unknown_key_lists_the_keys_allowed_there_and_the_closest(level, patch, key, near, allowed):
+    hint = f"; did you mean {near}?" if near else ""
+    assert _bad(patch) == f"config key {key}: unknown key{hint} (allowed: {', '.join(allowed())})"
+
+
+def test_a_model_entry_allows_every_training_setting_and_the_model_only_keys():
+    msg = _bad({"models": {"cnn": {"arch": "small_cnn", "learning_rat": 0.1}}})
+    allowed = msg.split("(allowed: ")[1].rstrip(")").split(", ")
+    assert {"learning_rate", "epochs", "augment", "arch", "tta", "repeats", "resources"} <= set(allowed)
+    assert set(_settings()) < set(allowed)
+    assert set(allowed) - set(_settings()) == {"tta", "repeats", "resources"}
+
+
+def test_several_unknown_keys_get_a_suggestion_each():
+    msg = _bad({"models": {"cnn": {"arch": "small_cnn", "epoch": 2, "zzzz": 1, "learning_rat": 1}}})
+    assert msg.startswith("config key models.cnn.epoch, models.cnn.zzzz, models.cnn.learning_rat: "
+                          "unknown keys; did you mean epochs for epoch, learning_rate for "
+                          "learning_rat? (allowed: arch, ")
+
+
+def test_a_comparison_is_a_list_of_models():  # no keys inside: a mapping is a wrong type
+    assert _bad({"comparisons": {"c": {"members": ["cnn", "cnn"]}}}) == (
+        "config key comparisons.c: {'members': ['cnn', 'cnn']} is not of type 'array'")
+
+
+@pytest.mark.parametrize("patch, message", [
+    # wrong type
+    ({"models": {"cnn": {"arch": "small_cnn", "epochs": "3"}}},
+     "config key models.cnn.epochs: '3' is not of type 'integer'"),
+    ({"models": {"cnn": 5}}, "config key models.cnn: 5 is not of type 'object'"),
+    ({"data": {"path": 5}}, "config key data.path: 5 is not of type 'string', 'null'"),
+    ({"ensembles": {"e": {"members": "cnn"}}},
+     "config key ensembles.e.members: 'cnn' is not of type 'array'"),
+    ({"training": {"augment": {"enabled": "yes"}}},
+     "config key training.augment.enabled: 'yes' is not of type 'boolean'"),
+    ({"analysis": {"keract": {"layers": 5}}},
+     "config key analysis.keract.layers: 5 is not valid (5 is not of type 'null'; "
+     "5 is not of type 'array')"),
+    ({"analysis": {"keract": {"layers": [5]}}},
+     "config key analysis.keract.layers: [5] is not valid ([5] is not of type 'null'; "
+     "0: 5 is not of type 'string')"),
+    # out of range
+    ({"split": {"validation_fraction": 0}},
+     "config key split.validation_fraction: 0 is less than or equal to the minimum of 0"),
+    ({"synthetic": {"label_noise": 1}},
+     "config key synthetic.label_noise: 1 is greater than or equal to the maximum of 1"),
+    ({"models": {"cnn": {"arch": "small_cnn", "repeats": 0}}},
+     "config key models.cnn.repeats: 0 is less than the minimum of 1"),
+    ({"resources": {"train": {"gpu": 2}}},
+     "config key resources.train.gpu: 2 is greater than the maximum of 1"),
+    ({"resources": {"retries": -1}}, "config key resources.retries: -1 is less than the minimum of 0"),
+    ({"analysis": {"filters": {"layers": []}}},
+     "config key analysis.filters.layers: [] should be non-empty"),
+    # not one of the choices
+    ({"data": {"format": "ferplus7"}},
+     "config key data.format: 'ferplus7' is not one of ['synthetic', 'fer2013', 'course', "
+     "'ferplus']; did you mean 'ferplus'?"),
+    ({"models": {"cnn": {"arch": "small_cnn", "optimizer": "adma"}}},
+     "config key models.cnn.optimizer: 'adma' is not one of ['adam', 'sgd']; did you mean 'adam'?"),
+    ({"models": {"cnn": {"arch": "small_cnn", "tta": "mirror"}}},
+     "config key models.cnn.tta: 'mirror' is not one of ['none', 'flip', 'tencrop']"),
+    # required keys, names
+    ({"models": {"cnn": {"epochs": 2}}}, "config key models.cnn.arch: required key missing"),
+    ({"ensembles": {"e": {"method": "mean"}}}, "config key ensembles.e.members: required key missing"),
+    ({"ablations": {"a": {"factors": {"epochs": [1]}}}},
+     "config key ablations.a.base: required key missing"),
+    ({"models": {"my-cnn": {"arch": "small_cnn"}}},
+     "config key models.my-cnn: bad name ('my-cnn' does not match '^[A-Za-z0-9_]+$')"),
+    # names that are not models
+    ({"ensembles": {"e": {"members": ["cn"]}}},
+     "config key ensembles.e.members: 'cn' is not a model; did you mean 'cnn'? (models: cnn)"),
+    ({"ensembles": {"e": {"members": ["zzz"]}}},
+     "config key ensembles.e.members: 'zzz' is not a model (models: cnn)"),
+    ({"comparisons": {"c": ["cnn", "cnm"]}},
+     "config key comparisons.c: 'cnm' is not a model; did you mean 'cnn'? (models: cnn)"),
+    ({"analysis": {"models": ["cn"]}},
+     "config key analysis.models: 'cn' is not a model; did you mean 'cnn'? (models: cnn)"),
+    ({"analysis": {"saliency": {"models": ["zzz"]}}},
+     "config key analysis.saliency.models: 'zzz' is not a model (models: cnn)"),
+    ({"ablations": {"a": {"base": "cn", "factors": {"epochs": [1]}}}},
+     "config key ablations.a.base: 'cn' is not a model in config key models; did you mean 'cnn'? "
+     "(models: cnn)"),
+    ({"ablations": {"a": {"base": "cnn", "factors": {"optimizer": ["sdg"]}}}},
+     "config key ablations.a.factors.optimizer: value 'sdg': 'sdg' is not one of ['adam', 'sgd']; "
+     "did you mean 'sgd'?"),
+])
+def test_bad_value_names_the_key_and_the_alternatives(patch, message):
+    assert _bad(patch) == message
+
+
+def _factor_settings():
+    schema = load_schema()
+    settings = schema["$defs"]["settings"]["properties"]
+    return sorted([k for k, v in settings.items() if "properties" not in v]
+                  + [f"{k}.{p}" for k, v in settings.items() for p in v.get("properties", {})])
+
+
+@pytest.mark.parametrize("factor, hint", [
+    ("normalise", "; did you mean normalize?"),
+    ("augment.enable", "; did you mean augment.enabled?"),
+    ("augment", "; did you mean one of augment.enabled, augment.flip, augment.rotation, "
+                "augment.shift, augment.zoom?"),
+    ("zzzz", ""),
+])
+def test_ablation_factor_lists_the_training_settings(factor, hint):
+    msg = _bad({"ablations": {"a": {"base": "cnn", "factors": {factor: [1]}}}})
+    assert msg == (f"config key ablations.a.factors.{factor}: not a training setting{hint} "
+                   f"(settings: {', '.join(_factor_settings())})")
+    assert "augment.enabled" in msg and "tta" not in msg.split("(settings: ")[1].split(", ")
+
+
+def test_unknown_architecture_lists_the_registered_ones():
+    from ferflow.models import names
+
+    msg = _bad({"models": {"cnn": {"arch": "smal_cnn"}}})
+    assert msg == ("config key models.cnn.arch: architecture 'smal_cnn' is not registered; "
+                   f"did you mean 'small_cnn'? (registered: {', '.join(names())})")
+    msg = _bad({"models": {"cnn": {"arch": "resnet9000"}}})
+    assert msg == ("config key models.cnn.arch: architecture 'resnet9000' is not registered "
+                   f"(registered: {', '.join(names())})")
+
+
+def test_ensemble_members_list_every_model_group():
+    msg = _bad({"models": {"cnn": {"arch": "small_cnn", "repeats": 2}},
+                "ablations": {"a": {"base": "cnn", "factors": {"normalize": [False]}}},
+                "ensembles": {"e": {"members": ["cnn.r3"]}}})
+    assert msg == ("config key ensembles.e.members: 'cnn.r3' is not a model; did you mean 'cnn.r1'? "
+                   "(models: cnn, cnn.normalize-off, cnn.r1, cnn.normalize-off.r1)")
+
+
+def test_the_readme_example_is_what_validation_prints():
+    import re
+
+    text = (ROOT / "config" / "README.md").read_text()
+    m = re.search(r"```yaml\n(.*?)```\n\nstops the run with\n\n```\n(.*?)\n```", text, re.S)
+    assert m, "config/README.md: the example of a config error is missing"
+    with pytest.raises(ConfigError) as err:
+        validate(yaml.safe_load(m.group(1)))
+    assert str(err.value) == m.group(2)
+    assert "did you mean learning_rate?" in m.group(2) and "tta" in m.group(2)

@@ -309,7 +309,9 @@ def test_bad_config_stops_before_any_job(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(tmp_path, check=False)
     assert res.returncode != 0
-    assert "config key models.cnn.learning_rat: unknown key" in res.stdout + res.stderr
+    out = res.stdout + res.stderr
+    assert "config key models.cnn.learning_rat: unknown key; did you mean learning_rate? " in out
+    assert "learning_rate, min_learning_rate" in out and "tta, weight_decay)" in out
     assert not (tmp_path / "results").exists()
 
 

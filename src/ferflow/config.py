@@ -28,12 +28,7 @@ def load_schema(path: str | None = None) -> dict:
 
 def _resolve(schema: dict, root: dict) -> dict:
     while "$ref" in schema:
-        ref = schema["$ref"]
-        if not ref.startswith("#/"):
-            raise ValueError(f"unsupported $ref {ref!r}")
-        target = root
-        for part in ref[2:].split("/"):
-            target = target[part]
+        target = _target(schema["$ref"], root)
         schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
     return schema
 
@@ -66,20 +61,115 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def _message(err, root: dict) -> str:
-    import re
+def _child(path, name) -> str:
+    return ".".join([*(str(p) for p in path), str(name)])
 
+
+def _target(ref: str, root: dict) -> dict:
+    if not ref.startswith("#/"):
+        raise ValueError(f"unsupported $ref {ref!r}")
+    target = root
+    for part in ref[2:].split("/"):
+        target = target[part]
+    return target
+
+
+def allowed_keys(schema: dict, root: dict, evaluated: bool = True) -> list[str]:
+    """The property names an object validated by ``schema`` may hold, sorted.
+
+    With ``evaluated`` (what ``unevaluatedProperties`` sees): the schema's own
+    ``properties`` and those of every schema it applies in place (``$ref``, ``allOf``,
+    ``anyOf``, ``oneOf``, ``if``/``then``/``else``, ``dependentSchemas``), so a model
+    entry's keys are the training settings plus the model-only keys. Without it (what
+    ``additionalProperties`` sees): the schema's own ``properties`` only.
+    """
+    out: set[str] = set()
+    refs: set[str] = set()
+
+    def walk(s):
+        if not isinstance(s, dict):
+            return
+        out.update(s.get("properties", {}))
+        if not evaluated:
+            return
+        ref = s.get("$ref")
+        if ref is not None and ref not in refs:
+            refs.add(ref)
+            walk(_target(ref, root))
+        for k in ("allOf", "anyOf", "oneOf"):
+            for sub in s.get(k, []):
+                walk(sub)
+        for k in ("if", "then", "else"):
+            walk(s.get(k))
+        for sub in s.get("dependentSchemas", {}).values():
+            walk(sub)
+
+    walk(schema)
+    return sorted(out)
+
+
+def did_you_mean(word, choices, quote: bool = False) -> str:
+    """``"; did you mean X?"`` for the closest string of ``choices`` to ``word`` (difflib),
+    else ``""``; ``quote`` writes X as ``'X'`` (a value rather than a key)."""
+    import difflib
+
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1)
+    if not close:
+        return ""
+    return f"; did you mean {close[0]!r}?" if quote else f"; did you mean {close[0]}?"
+
+
+def _unknown(err, root: dict) -> str:
+    evaluated = err.validator == "unevaluatedProperties"
+    allowed = allowed_keys(err.schema, root, evaluated)
+    patterns = [] if evaluated else list(err.schema.get("patternProperties", {}))
+    instance = err.instance if isinstance(err.instance, dict) else {}
+    extra = [k for k in instance
+             if k not in allowed and not any(re.search(p, k) for p in patterns)]
+    if not extra:  # not found from the instance: the names jsonschema quotes
+        extra = re.findall(r"'([^']+)'", err.message.rsplit("(", 1)[-1])
+    path = err.absolute_path
+    names = ", ".join(_child(path, e) for e in extra) or _key(path)
+    if len(extra) == 1:
+        hint = did_you_mean(extra[0], allowed)
+    else:
+        import difflib
+
+        close = [(e, difflib.get_close_matches(e, allowed, n=1)) for e in extra]
+        pairs = [f"{c[0]} for {e}" for e, c in close if c]
+        hint = f"; did you mean {', '.join(pairs)}?" if pairs else ""
+    listed = f" (allowed: {', '.join(allowed)})" if allowed else " (no keys allowed here)"
+    return f"config key {names}: unknown key{'s' if len(extra) > 1 else ''}{hint}{listed}"
+
+
+def _branches(err) -> str:
+    """A oneOf/anyOf error's reasons, one per failed branch: ``a; b``."""
+    reasons = []
+    for sub in sorted(err.context, key=lambda e: (e.relative_schema_path[0], len(e.path))):
+        where = ".".join(str(p) for p in sub.relative_path)
+        reason = f"{where}: {sub.message}" if where else sub.message
+        if reason not in reasons:
+            reasons.append(reason)
+    return "; ".join(reasons)
+
+
+def _message(err, root: dict) -> str:
     key = _key(err.absolute_path)
     if err.validator in ("additionalProperties", "unevaluatedProperties"):
-        extra = re.findall(r"'([^']+)'", err.message.split("(")[-1])
-        allowed = sorted(_resolve(err.schema, root).get("properties", {}))
-        prefix = "" if not err.absolute_path else key + "."
-        names = ", ".join(prefix + e for e in extra) or key
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"config key {names}: unknown key{hint}"
+        return _unknown(err, root)
     if err.validator == "required":
         missing = re.findall(r"'([^']+)'", err.message)
-        return f"config key {key}.{missing[0] if missing else '?'}: required key missing"
+        return (f"config key {_child(err.absolute_path, missing[0] if missing else '?')}: "
+                "required key missing")
+    if "propertyNames" in err.schema_path:  # the error is about a name, not its value
+        return f"config key {_child(err.absolute_path, err.instance)}: bad name ({err.message})"
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        return f"config key {key}: {err.instance!r} is not valid ({_branches(err)})"
+    if err.validator == "enum":
+        return (f"config key {key}: {err.message}"
+                f"{did_you_mean(err.instance, err.validator_value, quote=True)}")
     return f"config key {key}: {err.message}"
 
 
@@ -108,7 +198,8 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
     for name, entry in config["models"].items():
         if entry["arch"] not in registered:
             raise ConfigError(f"config key models.{name}.arch: architecture {entry['arch']!r} is not "
-                              f"registered (registered: {', '.join(registered)})")
+                              f"registered{did_you_mean(entry['arch'], registered, quote=True)} "
+                              f"(registered: {', '.join(registered)})")
     _check_ablations(config, schema or load_schema())
     for name, entry in model_entries(config).items():  # runs and ablation variants too
         settings = _merge(config, entry)
@@ -127,12 +218,15 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
     for ens, entry in config["ensembles"].items():
         for m in entry["members"]:
             if m not in runs and m not in groups:
-                raise ConfigError(f"config key ensembles.{ens}.members: {m!r} is not a model "
-                                  f"(models: {', '.join(runs)})")
+                known = [*groups, *(r for r in runs if r not in groups)]
+                raise ConfigError(f"config key ensembles.{ens}.members: {m!r} is not a model"
+                                  f"{did_you_mean(m, known, quote=True)} "
+                                  f"(models: {', '.join(known)})")
     for name, members in config["comparisons"].items():
         for m in members:
             if m not in groups:
-                raise ConfigError(f"config key comparisons.{name}: {m!r} is not a model "
+                raise ConfigError(f"config key comparisons.{name}: {m!r} is not a model"
+                                  f"{did_you_mean(m, groups, quote=True)} "
                                   f"(models: {', '.join(groups)})")
     analysis = config["analysis"]
     for key in ("", *ANALYSES):
@@ -140,7 +234,8 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
         for m in models or []:
             if m not in runs:
                 where = "analysis.models" if not key else f"analysis.{key}.models"
-                raise ConfigError(f"config key {where}: {m!r} is not a model "
+                raise ConfigError(f"config key {where}: {m!r} is not a model"
+                                  f"{did_you_mean(m, runs, quote=True)} "
                                   f"(models: {', '.join(runs)})")
     seen = {}
     for kind in ("models", "ensembles", "comparisons"):
@@ -176,7 +271,9 @@ def _check_ablations(config: dict, schema: dict) -> None:
         key = f"config key ablations.{name}"
         base = abl["base"]
         if base not in config["models"]:
-            raise ConfigError(f"{key}.base: {base!r} is not a model in config key models")
+            raise ConfigError(f"{key}.base: {base!r} is not a model in config key models"
+                              f"{did_you_mean(base, config['models'], quote=True)} "
+                              f"(models: {', '.join(config['models'])})")
         for path, values in abl["factors"].items():
             head, _, rest = path.partition(".")
             sub = _resolve(settings.get(head, {}), schema).get("properties", {})
@@ -184,13 +281,18 @@ def _check_ablations(config: dict, schema: dict) -> None:
                 known = sorted([k for k, v in settings.items() if "properties" not in v]
                                + [f"{k}.{p}" for k, v in settings.items()
                                   for p in v.get("properties", {})])
-                raise ConfigError(f"{key}.factors.{path}: not a training setting "
+                group = [k for k in known if k.startswith(path + ".")]
+                hint = (f"; did you mean one of {', '.join(group)}?" if group
+                        else did_you_mean(path, known))
+                raise ConfigError(f"{key}.factors.{path}: not a training setting{hint} "
                                   f"(settings: {', '.join(known)})")
             for v in values:
                 err = next(iter(model_schema.iter_errors(_set(config["models"][base], path, v))),
                            None)
                 if err is not None:
-                    raise ConfigError(f"{key}.factors.{path}: value {v!r}: {err.message}")
+                    hint = (did_you_mean(v, err.validator_value, quote=True)
+                            if err.validator == "enum" else "")
+                    raise ConfigError(f"{key}.factors.{path}: value {v!r}: {err.message}{hint}")
 
 
 ANALYSES = ("saliency", "filters", "layer_outputs", "lime", "keract")
