@@ -25,7 +25,7 @@ from ferflow import CLASS_NAMES, IMAGE_SIZE
 
 CASCADE = "haarcascade_frontalface_alt2.xml"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-DEFAULT_MARGIN = 0.01  # widening of the detector's box: best agreement with FER2013's crops
+DEFAULT_MARGIN = 0.01  # widening of the detector's box: the crop then overlaps FER2013's most
 TTA_MODES = ("none", "flip")
 COLUMNS = ("file", "face", "x", "y", "width", "height", *CLASS_NAMES, "label")
 # The detector's search (fixed, so a photo's faces never depend on the machine):
