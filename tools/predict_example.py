@@ -35,7 +35,7 @@ def canvas(faces, seed=0):
     W, H = 3 * max(SIZES) + 4 * 50, 2 * (max(SIZES) + 70) + 20
     yy, xx = np.mgrid[0:H, 0:W]
     shade = 70 + 90 * xx / W + 25 * np.sin(yy / 23.0) + 20 * np.cos(xx / 41.0)
-    img = np.clip(shade[..., None] * np.array([0.95, 0.85, 0.7]) + rng.normal(0, 6, (H, W, 3)),
+    img = np.clip(shade[..., None] * np.array([0.95, 0.85, 0.7]) + rng.normal(0, 3, (H, W, 3)),
                   0, 255).astype(np.uint8)
     boxes = []
     for i, (face, s) in enumerate(zip(faces, SIZES)):

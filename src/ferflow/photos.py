@@ -171,7 +171,8 @@ def annotate(img: np.ndarray, boxes, probs: np.ndarray) -> np.ndarray:
         k = int(np.argmax(p))
         text = f"{CLASS_NAMES[k]} {p[k]:.2f}"
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 255, 0), thick)
-        scale = max(0.4, min(w / 130.0, 2.0))
+        width_at_1 = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, thick)[0][0]
+        scale = float(np.clip(w / width_at_1, 0.35, 1.5))  # the label about as wide as the box
         tw_, th_ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0]
         ty = y - 4 if y - th_ - 8 >= 0 else min(H - 1, y + h + th_ + 4)
         tx = min(max(0, x), max(0, W - tw_ - 4))
