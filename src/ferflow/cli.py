@@ -38,7 +38,26 @@ def _diff(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from ferflow.models import NotAFerflowModel
+    from ferflow.photos import NothingPredicted, predict_photos
+    from ferflow.tfsetup import setup
+
+    setup()
+    say = lambda msg: print(f"ferflow: {msg}", file=sys.stderr)  # noqa: E731
+    try:
+        predict_photos(args.model, args.images, args.out, annotate_dir=args.annotate,
+                       detect=not args.no_detect, margin=args.margin, tta=args.tta,
+                       log=say, warn=lambda msg: say(f"skipped: {msg}"))
+    except (NotAFerflowModel, NothingPredicted, FileNotFoundError, ValueError) as e:
+        print(f"ferflow: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from ferflow.photos import DEFAULT_MARGIN  # numpy only
     from ferflow.tables import SPREAD as METRICS  # numpy only: the CLI starts fast
 
     parser = argparse.ArgumentParser(prog="ferflow", description=__doc__)
@@ -56,6 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--format", choices=("text", "md", "csv"), default="text")
     d.add_argument("--precision", type=int, default=4)
     d.set_defaults(fn=_diff)
+    p = sub.add_parser("predict", help="expressions of the faces in photos",
+                       description="Find the faces in each image (OpenCV's Haar cascade), crop "
+                       "them like FER2013 (48x48 grayscale) and predict their expression with a "
+                       "trained ferflow model: one CSV row per face (file, face, box, the 7 class "
+                       "probabilities, label). An image that cannot be used is skipped with a "
+                       "message; the exit status is 1 only when no face could be predicted.")
+    p.add_argument("model", help="a trained ferflow model (.keras, e.g. "
+                   "results/DATASET/models/MODEL/model.keras)")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
+                   help="PNG or JPEG files, or folders of them")
+    p.add_argument("--out", default="predictions.csv", help="the CSV to write "
+                   "(default: predictions.csv)")
+    p.add_argument("--annotate", metavar="DIR", help="also write each image, with its face "
+                   "boxes and labels drawn, as DIR/NAME.png")
+    p.add_argument("--no-detect", action="store_true", help="each image is one face, already "
+                   "cropped (its centred square is used)")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="widen each detected "
+                   f"box by this fraction of its size on each side (default: {DEFAULT_MARGIN})")
+    p.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="flip: average with the mirror image's prediction")
+    p.set_defaults(fn=_predict)
     args = parser.parse_args(argv)
     return args.fn(args)
 

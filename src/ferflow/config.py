@@ -244,6 +244,10 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
                 raise ConfigError(f"config key {kind}.{name}: the name is already used in "
                                   f"config key {seen[name]}")
             seen[name] = kind
+    model = config["predict"]["model"]
+    if model is not None and model not in runs:
+        raise ConfigError(f"config key predict.model: {model!r} is not a model "
+                          f"(models: {', '.join(runs)})")
     data = config["data"]
     if data["format"] != "ferplus":
         for name, entry in model_entries(config).items():

@@ -83,6 +83,8 @@ def all_targets():
     for m in analysis_models(config, "keract"):
         targets += expand(f"{R}/figures/{m}/keract_{{k}}", k=["heatmaps", "activations"])
     targets.append(f"{R}/report/index.html")
+    if config["predict"]["images"]:  # your own photos (workflow/rules/photos.smk)
+        targets += [f"{R}/predict/predictions.csv", f"{R}/predict/annotated"]
     return targets
 
 
