@@ -304,3 +304,49 @@ def test_ferplus_accepts_a_pixel_file_of_exactly_the_kept_rows(tmp_path, small_f
     three = write_fer_csv(tmp_path / "three.csv", [6, 3, 0], images[:3], ["Training"] * 3)
     with pytest.raises(DataError, match=r"has 5 rows \(4 kept by the FER\+ rule\) but .*has 3"):
         read_ferplus(str(three), str(votes))
+
+
+def _real_rows(n: int = 5) -> bytes:
+    """The header and the first ``n`` rows of the shared FER2013 head (skip when absent)."""
+    from tests.conftest import shared_file
+
+    with gzip.open(shared_file("fer2013_partial_head.csv.gz"), "rb") as f:
+        return b"".join(f.readline() for _ in range(n + 1))
+
+
+@pytest.mark.parametrize("variant", ["bom", "blank_line_at_end", "bom_crlf_blank_lines_at_end"])
+def test_spreadsheet_variants_of_a_real_file_are_read(tmp_path, variant):
+    """A file saved by a spreadsheet program (UTF-8 byte order mark, CRLF) or ending in
+    blank lines holds the same faces as the plain file."""
+    text = _real_rows()
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(text)
+    variant_text = {"bom": b"\xef\xbb\xbf" + text,
+                    "blank_line_at_end": text + b"\n",
+                    "bom_crlf_blank_lines_at_end": b"\xef\xbb\xbf"
+                    + text.replace(b"\n", b"\r\n") + b"\r\n\r\n"}[variant]
+    p = tmp_path / "variant.csv"
+    p.write_bytes(variant_text)
+    want, got = read_fer2013(str(plain)), read_fer2013(str(p))
+    assert len(got) == 5
+    np.testing.assert_array_equal(got.images, want.images)
+    np.testing.assert_array_equal(got.labels, want.labels)
+    np.testing.assert_array_equal(got.usage, want.usage)
+
+
+def test_blank_line_inside_a_real_file_names_its_row(tmp_path):
+    lines = _real_rows().splitlines(keepends=True)
+    p = tmp_path / "gap.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + b"".join(lines[:3]) + b"\n" + b"".join(lines[3:]) + b"\n")
+    with pytest.raises(DataError, match=r"gap.csv: row 2 \(line 4\): empty row"):
+        read_fer2013(str(p))
+
+
+def test_course_and_ferplus_files_with_bom_and_final_blank_line(tmp_path, small_faces):
+    labels, images, usage = small_faces
+    px = [" ".join(map(str, im.ravel().tolist())) for im in images]
+    train = tmp_path / "train.csv"
+    train.write_bytes(b"\xef\xbb\xbf" + ("label,feature\n" + "".join(
+        f"{lab},{p}\n" for lab, p in zip(labels[:10], px[:10])) + "\n").encode())
+    faces = read_course(str(train))
+    np.testing.assert_array_equal(faces.labels, labels[:10])

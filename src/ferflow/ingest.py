@@ -367,10 +367,29 @@ def _diagnose_block(buf: bytes, ncols: int, pix_col: int):
     return val.astype(np.uint8).reshape(n, N_PIXELS), b, fstart, fend
 
 
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark (spreadsheet programs write one)
+
+
 def _read_header(path: str) -> bytes:
     for chunk in _raw_chunks(path, 1 << 16):
-        return chunk.split(b"\n", 1)[0]
+        return chunk.split(b"\n", 1)[0].removeprefix(BOM)
     return b""
+
+
+def _without_trailing_blank_lines(blocks):
+    """The blocks with the blank lines at the very end of the file left out (an editor's
+    or spreadsheet's final empty line). A blank line followed by data is kept, so it
+    stays an error naming its row."""
+    pending = b""
+    for block in blocks:
+        block = pending + block if pending else block
+        body = block.rstrip(b"\r\n")
+        if not body:  # only blank lines so far: wait for what follows
+            pending = block
+            continue
+        end = len(body) + (2 if block[len(body):].startswith(b"\r\n") else 1)
+        pending = block[end:]
+        yield block[:end]
 
 
 def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
@@ -396,7 +415,7 @@ def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
     pixel_parts, scalar_parts = [], []
     row0 = 0
     first = True
-    for block in _threaded(_line_blocks, path):
+    for block in _without_trailing_blank_lines(_threaded(_line_blocks, path)):
         if first:  # drop the header line
             block = block[block.index(b"\n") + 1:]
             first = False
