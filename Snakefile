@@ -22,7 +22,7 @@ wildcard_constraints:
     ablation=_alternatives(ABLATIONS),
     comparison=_alternatives(COMPARISONS),
     start="noise|image",
-    kind="heatmaps|activations",
+    view="heatmaps|activations",
 
 
 include: "workflow/rules/data.smk"

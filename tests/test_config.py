@@ -216,3 +216,21 @@ def test_vote_targets_need_ferplus_data(where, key):
     cfg = {"models": {"m": {"arch": "small_cnn", "targets": "soft"}}, "ensembles": {}}
     with pytest.raises(ConfigError, match="config key models.m.targets: 'soft' is not one of"):
         validate(cfg)
+
+
+@pytest.mark.parametrize("section,old", [("evaluate", "confusion_set"), ("analysis", "image_set")])
+def test_renamed_evaluation_set_keys_name_the_new_key(section, old):
+    cfg = default_config()
+    cfg[section] = {**cfg[section], old: "private"}
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert str(err.value).startswith(f"config key {section}.{old}: renamed to evaluate.eval_set")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for p in (ROOT / "config").glob("*.yaml")))
+def test_every_shipped_config_is_valid(path):
+    import yaml
+
+    with open(path) as f:
+        validate(yaml.safe_load(f))

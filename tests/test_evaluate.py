@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferflow.evaluate import SETS, confusion, ensemble, metrics
+from ferflow.evaluate import SETS, confusion, metrics, write_ensemble
 from ferflow.io import load_json, load_npz, save_npz
 
 
@@ -38,7 +38,7 @@ def test_ensemble_of_identical_members_equals_member(tmp_path):
     pred = fake_pred(rng)
     save_npz(str(tmp_path / "a.npz"), **pred)
     save_npz(str(tmp_path / "b.npz"), **pred)
-    m = ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
+    m = write_ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
                  str(tmp_path / "e.npz"), str(tmp_path / "m.json"), str(tmp_path / "sub.csv"))
     e = load_npz(str(tmp_path / "e.npz"))
     for s in SETS:
@@ -59,7 +59,7 @@ def test_ensemble_rejects_members_on_other_faces(tmp_path):
     save_npz(str(tmp_path / "a.npz"), **a)
     save_npz(str(tmp_path / "b.npz"), **b)
     with pytest.raises(ValueError, match="other faces"):
-        ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
+        write_ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
                  str(tmp_path / "e.npz"), str(tmp_path / "m.json"), str(tmp_path / "s.csv"))
     assert not (tmp_path / "s.csv").exists()
 
@@ -128,7 +128,7 @@ def test_ensemble_methods_write_everything(tmp_path, method):
             pred[f"{s}_probs"] = (p / p.sum(1, keepdims=True)).astype(np.float32)
         paths.append(str(tmp_path / f"m{i}.npz"))
         save_npz(paths[-1], **pred)
-    m = ensemble(paths, ["a", "b", "c"], str(tmp_path / "e.npz"), str(tmp_path / "m.json"),
+    m = write_ensemble(paths, ["a", "b", "c"], str(tmp_path / "e.npz"), str(tmp_path / "m.json"),
                  str(tmp_path / "sub.csv"), str(tmp_path / "w.json"), method=method)
     e = load_npz(str(tmp_path / "e.npz"))
     for s in SETS:

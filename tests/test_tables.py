@@ -71,7 +71,7 @@ def test_accuracy_and_ensemble_tables(tmp_path, acc_layout):
     assert df.at["cnn", "train_seconds"] == pytest.approx(20)
     assert df.at["cnn", "family"] == "CNN" and df.at["dnn", "family"] == "DNN"
     assert np.isnan(df.at["dnn", "val_acc_std"])  # one run: no spread
-    assert df.at["ens", "kind"] == "ensemble"
+    assert df.at["ens", "entry"] == "ensemble"
     assert df.at["ens", "params"] == 1000 + 1000 + 5000  # the members' sum
     assert df.at["cnn", "recall_Happy"] == pytest.approx(0.7)
     md = open(out["md"]).read()

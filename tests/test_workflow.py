@@ -73,8 +73,8 @@ def run_dir(tmp_path_factory):
 RUNS = ("cnn", "cnn.r1", "dnn", "dnn.normalize-off")
 ANALYSIS_JOBS = [("saliency", "model=cnn"), ("filters", "model=cnn, start=noise"),
                  ("filters", "model=cnn, start=image"), ("layer_outputs", "model=cnn"),
-                 ("lime", "model=cnn"), ("keract", "model=cnn, kind=heatmaps"),
-                 ("keract", "model=cnn, kind=activations")]
+                 ("lime", "model=cnn"), ("keract", "model=cnn, view=heatmaps"),
+                 ("keract", "model=cnn, view=activations")]
 
 
 def test_end_to_end_outputs(run_dir):

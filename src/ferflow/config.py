@@ -83,10 +83,23 @@ def _message(err, root: dict) -> str:
     return f"config key {key}: {err.message}"
 
 
+# keys that were renamed: old dotted key -> new one (the old name gets a one-line error)
+RENAMED = {"evaluate.confusion_set": "evaluate.eval_set", "analysis.image_set": "evaluate.eval_set"}
+
+
+def _check_renamed(config: dict) -> None:
+    for old, new in RENAMED.items():
+        section, key = old.split(".")
+        if isinstance(config.get(section), dict) and key in config[section]:
+            raise ConfigError(f"config key {old}: renamed to {new} (one evaluation set for the "
+                              "confusion matrices, the per-class recall and the analysis images)")
+
+
 def validate(config: dict, schema_path: str | None = None, registered: list[str] | None = None) -> dict:
     """Validate ``config`` in place (defaults filled in) and return it."""
     from jsonschema import Draft202012Validator
 
+    _check_renamed(config)
     schema = load_schema(schema_path)
     validator = Draft202012Validator(schema)
     errors = list(validator.iter_errors(config))
@@ -210,11 +223,12 @@ def model_tta(config: dict, name: str) -> str:
     return model_entries(config)[name].get("tta", config["evaluate"]["tta"])
 
 
-def job_resources(config: dict, kind: str, name: str | None = None) -> dict:
-    """What a ``kind`` ("train" or "analysis") job asks a cluster for: ``resources.<kind>``,
+def job_resources(config: dict, job_class: str, name: str | None = None) -> dict:
+    """What a ``job_class`` ("train" or "analysis") job asks a cluster for:
+    ``resources.<job_class>``,
     for training overridden by model ``name``'s own ``resources`` (gpu, cpus, mem_mb,
     runtime in minutes)."""
-    out = dict(config["resources"][kind])
+    out = dict(config["resources"][job_class])
     if name is not None:
         out.update(model_entries(config)[name].get("resources", {}))
     return out

@@ -18,7 +18,7 @@ import subprocess
 
 import numpy as np
 
-from ferflow.tables import SPREAD as METRICS  # the accuracy table's headline columns
+from ferflow.tables import HEADLINE_METRICS
 
 
 class DiffError(ValueError):
@@ -107,7 +107,7 @@ def load(spec: str):
     return df.set_index("name")
 
 
-def diff(a, b, metrics=METRICS, show_all: bool = False) -> list[dict]:
+def diff(a, b, metrics=HEADLINE_METRICS, show_all: bool = False) -> list[dict]:
     """Rows ``{name, metric, old, new, change}``; only changed ones unless ``show_all``."""
     rows = []
     names = list(a.index) + [n for n in b.index if n not in a.index]

@@ -135,7 +135,7 @@ def write_metrics(pred_path: str, info_path: str, out_path: str) -> dict:
     return m
 
 
-def ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
+def write_ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
              out_submission: str, out_weights: str | None = None, method: str = "mean",
              seed: int = 0) -> dict:
     """Combine the members' probabilities (see ferflow.ensemble); metrics and submission."""
@@ -176,7 +176,7 @@ def write_submission(ids: np.ndarray, probs: np.ndarray, path: str) -> None:
 
 
 def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
-              which: str = "validation") -> np.ndarray:
+              eval_set: str = "validation") -> np.ndarray:
     """Confusion matrix normalised per true class (PNG) and raw counts (CSV)."""
     import matplotlib
 
@@ -186,11 +186,11 @@ def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
     from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
     pred = load_npz(pred_path)
-    labels = pred[f"{which}_labels"]
+    labels = pred[f"{eval_set}_labels"]
     known = labels >= 0
     if not known.any():
-        raise ValueError(f"{pred_path}: the {which} set has no labels")
-    y_pred = pred[f"{which}_probs"][known].argmax(1)
+        raise ValueError(f"{pred_path}: the {eval_set} set has no labels")
+    y_pred = pred[f"{eval_set}_probs"][known].argmax(1)
     ks = list(range(len(CLASS_NAMES)))
     counts = confusion_matrix(labels[known], y_pred, labels=ks)
     norm = confusion_matrix(labels[known], y_pred, labels=ks, normalize="true")
@@ -198,7 +198,7 @@ def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
     ConfusionMatrixDisplay(norm, display_labels=CLASS_NAMES).plot(
         ax=ax, cmap="Blues", values_format=".2f", colorbar=True)
     acc = float(np.trace(counts) / counts.sum())
-    ax.set_title(f"{title}: {which} set, normalised per true class\n"
+    ax.set_title(f"{title}: {eval_set} set, normalised per true class\n"
                  f"(n = {int(counts.sum())}, accuracy {acc:.3f})")
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")

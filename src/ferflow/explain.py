@@ -42,12 +42,12 @@ def resolve_layer(model, selector: str) -> str:
     return of_kind[i - 1 if i > 0 else i]
 
 
-def eval_images(faces_path: str, split_path: str, which: str = "validation"):
+def eval_images(faces_path: str, split_path: str, eval_set: str = "validation"):
     """Images (N, 48, 48, 1 float32 raw pixels), labels and faces.npz rows of a set."""
     from ferflow.evaluate import eval_indices
 
     faces, split = load_npz(faces_path), load_npz(split_path)
-    idx = eval_indices(faces, split)[which]
+    idx = eval_indices(faces, split)[eval_set]
     return (faces["images"][idx][..., None].astype(np.float32), faces["labels"][idx], idx,
             faces)
 

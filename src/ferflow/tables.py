@@ -23,11 +23,12 @@ from ferflow import CLASS_NAMES
 from ferflow.io import atomic_path, load_json
 
 SETS = {"validation": "val", "public": "public", "private": "private"}
-# columns that get a "_std" partner when a model has repeats
-SPREAD = ("val_acc", "public_acc", "private_acc", "val_log_loss", "private_log_loss")
+# the headline columns: ferflow diff compares them; each gets a "_std" partner when a
+# model has repeats
+HEADLINE_METRICS = ("val_acc", "public_acc", "private_acc", "val_log_loss", "private_log_loss")
 
 
-def run_row(metrics: dict, info: dict | None = None, recall_set: str = "validation") -> dict:
+def run_row(metrics: dict, info: dict | None = None, eval_set: str = "validation") -> dict:
     """The table columns of one trained model (or ensemble) from its metrics.json."""
     row = {"params": metrics.get("params")}
     for s, short in SETS.items():
@@ -37,7 +38,7 @@ def run_row(metrics: dict, info: dict | None = None, recall_set: str = "validati
     row["private_acc_no_tta"] = no_tta.get("private")
     for s in ("validation", "private"):
         row[f"{SETS[s]}_log_loss"] = metrics["log_loss"][s]
-    recall = metrics["recall"].get(recall_set) or {}
+    recall = metrics["recall"].get(eval_set) or {}
     for c in CLASS_NAMES:
         row[f"recall_{c}"] = recall.get(c)
     if info is not None:
@@ -66,19 +67,19 @@ def aggregate(rows: list[dict]) -> dict:
             continue
         arr = np.array([_num(v) for v in values])
         out[key] = None if np.isnan(arr).all() else float(np.nanmean(arr))
-        if key in SPREAD:
+        if key in HEADLINE_METRICS:
             out[f"{key}_std"] = float(np.std(arr, ddof=1)) if len(arr) > 1 and not np.isnan(arr).any() else None
     return out
 
 
-def _load_run(files: dict, recall_set: str) -> dict:
+def _load_run(files: dict, eval_set: str) -> dict:
     info = load_json(files["info"]) if files.get("info") else None
-    return run_row(load_json(files["metrics"]), info, recall_set)
+    return run_row(load_json(files["metrics"]), info, eval_set)
 
 
-def group_row(group: dict, recall_set: str) -> dict:
+def group_row(group: dict, eval_set: str) -> dict:
     """One row for a model group (its repeats aggregated)."""
-    rows = [_load_run(f, recall_set) for f in group["runs"].values()]
+    rows = [_load_run(f, eval_set) for f in group["runs"].values()]
     return aggregate(rows)
 
 
@@ -119,7 +120,7 @@ def _write(df, csv_path: str, md_text: str, md_path: str) -> None:
 
 
 ACCURACY_COLUMNS = (
-    ["name", "kind", "arch", "family", "runs", "params", "epochs", "best_epoch", "train_seconds",
+    ["name", "entry", "arch", "family", "runs", "params", "epochs", "best_epoch", "train_seconds",
      "tta", "val_acc", "val_acc_std", "public_acc", "public_acc_std", "private_acc",
      "private_acc_std", "val_acc_no_tta", "private_acc_no_tta", "val_log_loss",
      "val_log_loss_std", "private_log_loss", "private_log_loss_std"]
@@ -131,7 +132,7 @@ ENSEMBLE_COLUMNS = ["name", "method", "members", "val_acc", "public_acc", "priva
 
 
 def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_md: str,
-                    recall_set: str = "validation") -> tuple:
+                    eval_set: str = "validation") -> tuple:
     """``layout``: ``{"models": {group: {"arch", "epochs", "tta", "runs": {run: {"metrics",
     "info"}}}}, "ensembles": {name: {"method", "metrics", "members": [run, ...]}}}``."""
     import pandas as pd
@@ -139,17 +140,17 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
     rows, runs = [], {}
     for name, g in layout["models"].items():
         for run, files in g["runs"].items():
-            runs[run] = _load_run(files, recall_set)
+            runs[run] = _load_run(files, eval_set)
         r = aggregate([runs[run] for run in g["runs"]])
-        rows.append({**r, "name": name, "kind": "model", "arch": g["arch"], "epochs": g["epochs"],
+        rows.append({**r, "name": name, "entry": "model", "arch": g["arch"], "epochs": g["epochs"],
                      "tta": g["tta"]})
     ens_rows = []
     for name, e in layout["ensembles"].items():
-        r = run_row(load_json(e["metrics"]), None, recall_set)
+        r = run_row(load_json(e["metrics"]), None, eval_set)
         members = {m: runs[m] for m in e["members"]}
         r.update(runs=1, params=sum(_num(m["params"]) for m in members.values()),
                  train_seconds=sum(_num(m.get("train_seconds")) for m in members.values()))
-        rows.append({**r, "name": name, "kind": "ensemble", "arch": e["method"],
+        rows.append({**r, "name": name, "entry": "ensemble", "arch": e["method"],
                      "family": "ensemble", "tta": "members'"})
         best = max(members, key=lambda m: (-1 if members[m]["val_acc"] is None
                                            else members[m]["val_acc"]))
@@ -165,7 +166,7 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
         })
     df = pd.DataFrame(rows).reindex(columns=ACCURACY_COLUMNS)
     edf = pd.DataFrame(ens_rows, columns=ENSEMBLE_COLUMNS)
-    _write(df, out_csv, _accuracy_md(rows, recall_set), out_md)
+    _write(df, out_csv, _accuracy_md(rows, eval_set), out_md)
     _write(edf, ens_csv, _ensemble_md(ens_rows), ens_md)
     return df, edf
 
@@ -174,7 +175,7 @@ def _diff(a, b):
     return None if a is None or b is None else float(a) - float(b)
 
 
-def _accuracy_md(rows: list[dict], recall_set: str) -> str:
+def _accuracy_md(rows: list[dict], eval_set: str) -> str:
     header = ["model", "family", "runs", "parameters", "epochs", "train s", "val acc",
               "public acc", "private acc", "private acc, no TTA", "val log-loss"]
     body = [[r["name"], _fmt(r.get("family")), r["runs"], _int(r["params"]), _int(r.get("epochs")),
@@ -186,7 +187,7 @@ def _accuracy_md(rows: list[dict], recall_set: str) -> str:
             "model's test-time augmentation; *no TTA* is the plain prediction. An ensemble's "
             "parameters and training time are its members' sums.\n\n")
     text += markdown_table(header, body)
-    text += f"\n## Per-class recall ({recall_set} set)\n\n"
+    text += f"\n## Per-class recall ({eval_set} set)\n\n"
     text += markdown_table(["model"] + list(CLASS_NAMES),
                            [[r["name"]] + [_fmt(r.get(f"recall_{c}")) for c in CLASS_NAMES]
                             for r in rows])

@@ -1,12 +1,13 @@
-# Explanation figures: one rule per kind of figure, over the models config key
-# analysis.<kind>.models lists (or analysis.models); settings reach each rule as params.
+# Explanation figures: one rule per analysis, over the models config key
+# analysis.<analysis>.models lists (or analysis.models); settings reach each rule as params.
 
 
-def analysis_params(kind, *keys):
-    """The settings one kind of figure depends on (the image set and image included)."""
+def analysis_params(analysis, *keys):
+    """The settings one analysis depends on (the evaluation set and image included)."""
     a = config["analysis"]
-    return {"which": a["image_set"], **({"image": a["image"]} if "image" in keys else {}),
-            **{k: a[kind][k] for k in keys if k != "image"}}
+    return {"eval_set": config["evaluate"]["eval_set"],
+            **({"image": a["image"]} if "image" in keys else {}),
+            **{k: a[analysis][k] for k in keys if k != "image"}}
 
 
 rule saliency:
@@ -94,11 +95,11 @@ rule keract:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        report(directory(f"{R}/figures/{{model}}/keract_{{kind}}"), patterns=["{layer}.png"],
-               caption="../report/keract.rst", category="12. keract", subcategory="{model} {kind}"),
+        report(directory(f"{R}/figures/{{model}}/keract_{{view}}"), patterns=["{layer}.png"],
+               caption="../report/keract.rst", category="12. keract", subcategory="{model} {view}"),
     params:
         settings=analysis_params("keract", "layers", "image"),
     log:
-        f"{R}/logs/keract/{{model}}_{{kind}}.log",
+        f"{R}/logs/keract/{{model}}_{{view}}.log",
     script:
         "../scripts/keract.py"

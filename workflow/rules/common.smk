@@ -21,26 +21,26 @@ def _alternatives(names):
 # --- cluster resources (profiles/slurm) -------------------------------------------
 
 
-def cluster_resources(kind):
-    """A rule's ``resources:`` from config key ``resources.<kind>`` (and, for training,
+def cluster_resources(job_class):
+    """A rule's ``resources:`` from config key ``resources.<job_class>`` (and, for training,
     the model's own ``resources``): gpu, cpus_per_gpu, mem_mb, runtime. Functions of the
     wildcards, so each model asks for its own; a CPU job (gpu: 0) gets --cpus-per-task
     from its threads instead."""
     names = {"gpu": "gpu", "cpus_per_gpu": "cpus", "mem_mb": "mem_mb", "runtime": "runtime"}
-    return {res: (lambda wc, key=key: _job_resources(kind, wc)[key]) for res, key in names.items()}
+    return {res: (lambda wc, key=key: _job_resources(job_class, wc)[key]) for res, key in names.items()}
 
 
-def _job_resources(kind, wc):
-    return job_resources(config, kind, wc.get("model") if kind == "train" else None)
+def _job_resources(job_class, wc):
+    return job_resources(config, job_class, wc.get("model") if job_class == "train" else None)
 
 
-def job_threads(kind):
+def job_threads(job_class):
     """Threads: locally every core for a training (one at a time, TensorFlow uses them
     all) and one for a figure; under a cluster executor the job's configured CPUs."""
     def threads(wc):
         if workflow.local_exec:
-            return workflow.cores if kind == "train" else 1
-        return _job_resources(kind, wc)["cpus"]
+            return workflow.cores if job_class == "train" else 1
+        return _job_resources(job_class, wc)["cpus"]
 
     return threads
 
@@ -81,7 +81,7 @@ def all_targets():
     for m in analysis_models(config, "lime"):
         targets.append(f"{R}/figures/{m}/lime.png")
     for m in analysis_models(config, "keract"):
-        targets += expand(f"{R}/figures/{m}/keract_{{k}}", k=["heatmaps", "activations"])
+        targets += expand(f"{R}/figures/{m}/keract_{{v}}", v=["heatmaps", "activations"])
     targets.append(f"{R}/report/index.html")
     return targets
 
@@ -180,8 +180,8 @@ def report_layout():
     for start in a["filters"]["starts"]:
         analysis[f"filters_{start}"] = {m: f"{R}/figures/{m}/filters_{start}.png"
                                         for m in analysis_models(config, "filters")}
-    for kind in ("heatmaps", "activations"):
-        analysis[f"keract_{kind}"] = {m: f"{R}/figures/{m}/keract_{kind}"
+    for view in ("heatmaps", "activations"):
+        analysis[f"keract_{view}"] = {m: f"{R}/figures/{m}/keract_{view}"
                                       for m in analysis_models(config, "keract")}
     return {
         "title": f"ferflow report: {config['dataset']}",

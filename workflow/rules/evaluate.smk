@@ -57,7 +57,7 @@ rule confusion:
                    category="7. Confusion matrices", subcategory="{name}"),
         counts=f"{R}/figures/{{name}}/confusion_counts.csv",
     params:
-        which=config["evaluate"]["confusion_set"],
+        eval_set=config["evaluate"]["eval_set"],
     log:
         f"{R}/logs/confusion/{{name}}.log",
     script:

@@ -14,7 +14,7 @@ rule accuracy_table:
         ens_md=f"{R}/tables/ensembles.md",
     params:
         layout=accuracy_layout(),
-        recall_set=config["evaluate"]["confusion_set"],
+        eval_set=config["evaluate"]["eval_set"],
     log:
         f"{R}/logs/tables/accuracy.log",
     script:
