@@ -151,7 +151,12 @@ def test_diff_of_two_result_directories(tmp_path, acc_layout):
     assert len(diff(load(str(a / "accuracy.csv")), load(str(a)), show_all=False)) == 0
 
 
-def test_diff_reads_metrics_json_and_git_revisions(tmp_path):
+def _git_rev(repo, rev):
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", rev], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_diff_reads_metrics_json_and_git_revisions(tmp_path, monkeypatch):
     def git(*args):
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
 
@@ -161,6 +166,7 @@ def test_diff_reads_metrics_json_and_git_revisions(tmp_path):
     (res / "metrics" / "m.json").write_text((tmp_path / "scratch" / "m.metrics.json").read_text())
     assert load(str(res)).at["m", "val_acc"] == 0.5  # no tables yet: metrics/*.json
     git("init", "-q")
+    monkeypatch.chdir(tmp_path)  # load() reads git revisions of the current directory
     git("add", "results")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
     write_run(tmp_path / "scratch", "m", 0.6)
@@ -171,10 +177,24 @@ def test_diff_reads_metrics_json_and_git_revisions(tmp_path):
     git("add", "results")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
     cli = [sys.executable, "-m", "ferflow.cli", "diff"]
+    # a table (means over repeats) is never compared with single-run metrics files
+    mix = subprocess.run(cli + ["HEAD~1:results", "HEAD:results", "--metrics", "val_acc"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert mix.returncode == 1 and mix.stdout == ""
+    assert mix.stderr.startswith("ferflow: error: HEAD~1:results is read from its metrics/*.json "
+                                 "(single runs, no tables yet) but HEAD:results from its "
+                                 "accuracy table"), mix.stderr
+    pd.DataFrame({"name": ["m"], "val_acc": [0.65]}).to_csv(res / "tables" / "accuracy.csv",
+                                                            index=False)
+    git("add", "results")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "three")
     out = subprocess.run(cli + ["HEAD~1:results", "HEAD:results", "--metrics", "val_acc"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[1].split() == ["m", "val_acc", "0.5000", "0.6000", "+0.1000"]
+    assert out.stdout.splitlines()[1].split() == ["m", "val_acc", "0.6000", "0.6500", "+0.0500"]
+    # two metrics directories (no tables): compared run by run
+    before = load(f"{_git_rev(tmp_path, 'HEAD~2')}:results")
+    assert before.attrs["source"].startswith("metrics/*.json")
     bad = subprocess.run(cli + ["HEAD~5:results", "results"], cwd=tmp_path, capture_output=True,
                          text=True)
     assert bad.returncode == 1

@@ -280,6 +280,16 @@ def test_incremental_rebuilds(run_dir):
     (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="lime.yaml")
     assert planned_jobs(res) == [("lime", "model=cnn"), ("report", "")], res.stdout
+    # 5b. another evaluation set: what is computed on it, not the filters grown from noise
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["evaluate"] = {"eval_set": "public"}
+    (run_dir / "eval_set.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="eval_set.yaml")
+    assert planned_jobs(res) == sorted(
+        [("confusion", f"name={n}") for n in (*RUNS, "both")] + [("accuracy_table", ""),
+                                                                 ("report", "")]
+        + [job for job in ANALYSIS_JOBS if job != ("filters", "model=cnn, start=noise")]
+    ), res.stdout
     # 6. input data touched: everything downstream
     time.sleep(1)
     os.utime(run_dir / "faces.csv")

@@ -20,12 +20,13 @@ def _models(args) -> int:
 
 
 def _diff(args) -> int:
-    from ferflow.diff import DiffError, diff, load, render
+    from ferflow.diff import DiffError, check_comparable, diff, load, render
     from ferflow.tables import HEADLINE_METRICS
 
     metrics = args.metrics.split(",") if args.metrics else list(HEADLINE_METRICS)
     try:
         a, b = load(args.a), load(args.b)
+        check_comparable(a, b, args.a, args.b)
     except DiffError as e:
         print(f"ferflow: error: {e}", file=sys.stderr)
         return 1

@@ -3,11 +3,10 @@
 
 
 def analysis_params(analysis, *keys):
-    """The settings one analysis depends on (the evaluation set and image included)."""
-    a = config["analysis"]
-    return {"eval_set": config["evaluate"]["eval_set"],
-            **({"image": a["image"]} if "image" in keys else {}),
-            **{k: a[analysis][k] for k in keys if k != "image"}}
+    """The settings one analysis depends on: ``keys`` of ``analysis.<analysis>``, and
+    ``eval_set`` (evaluate.eval_set) and ``image`` (analysis.image) when listed."""
+    shared = {"eval_set": config["evaluate"]["eval_set"], "image": config["analysis"]["image"]}
+    return {k: shared[k] if k in shared else config["analysis"][analysis][k] for k in keys}
 
 
 rule saliency:
@@ -19,7 +18,7 @@ rule saliency:
         png=report(f"{R}/figures/{{model}}/saliency.png", caption="../report/saliency.rst",
                    category="8. Saliency", subcategory="{model}"),
     params:
-        settings=analysis_params("saliency", "mask_quantile"),
+        settings=analysis_params("saliency", "eval_set", "mask_quantile"),
     threads: job_threads("analysis")
     resources:
         **cluster_resources("analysis"),
@@ -39,8 +38,9 @@ rule filters:
                    category="9. Filters", subcategory="{model}"),
     params:
         settings=lambda wc: {
+            # from noise: no evaluation set or image (a change of them keeps the figure)
             **analysis_params("filters", "layers", "steps", "step_size", "max_filters", "seed",
-                              *(["image"] if wc.start == "image" else [])),
+                              *(["eval_set", "image"] if wc.start == "image" else [])),
             "start": wc.start,
         },
     threads: job_threads("analysis")
@@ -62,7 +62,7 @@ rule layer_outputs:
                    caption="../report/layer_outputs.rst", category="10. Layer outputs",
                    subcategory="{model}"),
     params:
-        settings=analysis_params("layer_outputs", "layers", "max_channels", "image"),
+        settings=analysis_params("layer_outputs", "eval_set", "layers", "max_channels", "image"),
     log:
         f"{R}/logs/layer_outputs/{{model}}.log",
     script:
@@ -78,7 +78,7 @@ rule lime:
         png=report(f"{R}/figures/{{model}}/lime.png", caption="../report/lime.rst",
                    category="11. LIME", subcategory="{model}"),
     params:
-        settings=analysis_params("lime", "segments", "compactness", "num_samples", "batch_size",
+        settings=analysis_params("lime", "eval_set", "segments", "compactness", "num_samples", "batch_size",
                                  "top_superpixels", "seed"),
     threads: job_threads("analysis")
     resources:
@@ -98,7 +98,7 @@ rule keract:
         report(directory(f"{R}/figures/{{model}}/keract_{{view}}"), patterns=["{layer}.png"],
                caption="../report/keract.rst", category="12. keract", subcategory="{model} {view}"),
     params:
-        settings=analysis_params("keract", "layers", "image"),
+        settings=analysis_params("keract", "eval_set", "layers", "image"),
     log:
         f"{R}/logs/keract/{{model}}_{{view}}.log",
     script:
