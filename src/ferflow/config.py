@@ -21,6 +21,16 @@ class ConfigError(ValueError):
     """A bad config; the message names the key."""
 
 
+# data.format -> its input files: config key under data -> required (the readers of
+# ferflow.ingest take them in this order; the ingest rule's inputs are these files)
+DATA_FILES = {
+    "synthetic": {},
+    "fer2013": {"path": True},
+    "ferplus": {"path": True, "votes": True},
+    "course": {"train_csv": True, "test_csv": False},
+}
+
+
 def load_schema(path: str | None = None) -> dict:
     with open(path or SCHEMA_PATH) as f:
         return yaml.safe_load(f)
@@ -172,10 +182,8 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
                 raise ConfigError(f"config key {key}: targets 'votes' needs the FER+ vote "
                                   f"distributions (data.format: ferplus), not "
                                   f"{data['format']!r}")
-    need = {"fer2013": ["path"], "ferplus": ["path", "votes"], "course": ["train_csv"],
-            "synthetic": []}[data["format"]]
-    for k in need:
-        if not data.get(k):
+    for k, required in DATA_FILES[data["format"]].items():
+        if required and not data.get(k):
             raise ConfigError(f"config key data.{k}: required when data.format is "
                               f"{data['format']!r}")
 
@@ -309,13 +317,14 @@ def ablation_variants(config: dict, name: str) -> list[dict]:
         if _merge(config, entry) == base_settings:
             group = base
         else:
-            changed = [(p, v) for p, v in values.items() if _get(base_settings, p) != v]
+            changed = [(p, v) for p, v in values.items() if setting(base_settings, p) != v]
             group = ".".join([base] + [_label(p, v) for p, v in changed])
         rows.append({"values": values, "model": group, "entry": entry})
     return rows
 
 
-def _get(settings: dict, path: str):
+def setting(settings: dict, path: str):
+    """The value of a (possibly dotted, ``augment.enabled``) setting."""
     head, _, rest = path.partition(".")
     value = settings.get(head)
     return value.get(rest) if rest and isinstance(value, dict) else value

@@ -17,7 +17,7 @@ import threading
 import traceback
 
 from ferflow.config import ConfigError
-from ferflow.ingest import DataError
+from ferflow.faces import DataError
 
 EXPECTED = (DataError, ConfigError, ValueError, KeyError, FileNotFoundError)
 

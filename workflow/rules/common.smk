@@ -1,9 +1,9 @@
 # Helpers shared by every stage (output paths, model names, input functions).
 import re
 
-from ferflow.config import (ablation_variants, analysis_models, ensemble_members,
+from ferflow.config import (DATA_FILES, ablation_variants, analysis_models, ensemble_members,
                             job_resources, model_entries, model_groups, model_settings,
-                            model_tta)
+                            model_tta, setting)
 
 R = f"results/{config['dataset']}"
 GROUPS = model_groups(config)  # configured models and ablation variants -> their runs
@@ -48,9 +48,7 @@ def job_threads(job_class):
 def ingest_inputs(wildcards):
     """The input files of the configured data format (none for synthetic faces)."""
     data = config["data"]
-    keys = {"synthetic": [], "fer2013": ["path"], "ferplus": ["path", "votes"],
-            "course": ["train_csv", "test_csv"]}[data["format"]]
-    return {k: data[k] for k in keys if data.get(k)}
+    return {k: data[k] for k in DATA_FILES[data["format"]] if data.get(k)}
 
 
 def ingest_params():
@@ -113,10 +111,8 @@ def accuracy_layout():
 def ablation_layout(name):
     abl = config["ablations"][name]
     base = model_settings(config, abl["base"])
-    get = lambda path: (base[path.split(".")[0]][path.split(".")[1]] if "." in path
-                        else base[path])
     return {"base": abl["base"], "design": abl["design"], "factors": list(abl["factors"]),
-            "levels": abl["factors"], "base_values": {f: get(f) for f in abl["factors"]},
+            "levels": abl["factors"], "base_values": {f: setting(base, f) for f in abl["factors"]},
             "rows": [{"values": r["values"], "model": r["model"],
                       "runs": group_layout(r["model"])["runs"]}
                      for r in ablation_variants(config, name)]}
