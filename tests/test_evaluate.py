@@ -64,7 +64,7 @@ def test_ensemble_rejects_members_on_other_faces(tmp_path):
     assert not (tmp_path / "s.csv").exists()
 
 
-def test_confusion_png_and_counts(tmp_path):
+def test_confusion_png_and_counts(tmp_path, saved):
     rng = np.random.default_rng(2)
     pred = fake_pred(rng, n=200)
     save_npz(str(tmp_path / "p.npz"), **pred)
@@ -76,6 +76,8 @@ def test_confusion_png_and_counts(tmp_path):
 
     img = mpimg.imread(tmp_path / "c.png")
     assert img.shape[0] > 400 and img[..., :3].std() > 0.05
+    shown = saved[0].get_axes()[0].images[0].get_array()  # rows: the true classes' rates
+    np.testing.assert_allclose(shown, counts / counts.sum(axis=1, keepdims=True))
 
 
 def _members(rng, n=300, m=3):

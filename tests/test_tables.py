@@ -11,8 +11,8 @@ from PIL import Image
 from ferflow import CLASS_NAMES
 from ferflow.diff import diff, load, render
 from ferflow.io import save_json
-from ferflow.tables import (ablation_table, accuracy_tables, aggregate, comparison_table,
-                            validation_curves)
+from ferflow.plots import validation_curves
+from ferflow.tables import ablation_table, accuracy_tables, aggregate, comparison_table
 
 
 def write_run(d, name, acc, params=1000, seconds=10.0, conv=2, epochs=3, no_tta=None):
@@ -117,7 +117,7 @@ def test_ablation_table_one_at_a_time(tmp_path):
     assert "| augment.enabled | 0.521 | 0.550 |" in md
 
 
-def test_comparison_table_and_overlay(tmp_path):
+def test_comparison_table_and_overlay(tmp_path, saved):
     layout = {"cnn": group({n: write_run(tmp_path, n, a, epochs=5) for n, a in
                             (("cnn", 0.6), ("cnn.r1", 0.64))}),
               "dnn": group({"dnn": write_run(tmp_path, "dnn", 0.35, params=799_719, conv=0,
@@ -131,6 +131,17 @@ def test_comparison_table_and_overlay(tmp_path):
     validation_curves(layout, str(png), "CNN vs DNN")
     img = np.asarray(Image.open(png).convert("L"), dtype=float)
     assert img.shape[1] > 1000 and img.std() > 10  # decodes, not blank
+    acc_ax, loss_ax = saved[0].get_axes()[:2]
+    lines = {ln.get_label(): ln for ln in acc_ax.get_lines()}
+    cnn = lines["cnn (CNN, 1,000 params), 2 runs"]  # repeats: their mean, CNN solid
+    dnn = lines["dnn (DNN, 799,719 params)"]  # a DNN dashed
+    assert (cnn.get_linestyle(), dnn.get_linestyle()) == ("-", "--")
+    histories = {r: pd.read_csv(f["history"]) for g in layout.values()
+                 for r, f in g["runs"].items()}
+    np.testing.assert_allclose(cnn.get_ydata(), (histories["cnn"]["val_accuracy"]
+                                                 + histories["cnn.r1"]["val_accuracy"]) / 2)
+    np.testing.assert_allclose(dnn.get_ydata(), histories["dnn"]["val_accuracy"])
+    assert len(acc_ax.collections) == 1  # the ± std band of the model with repeats
 
 
 def test_diff_of_two_result_directories(tmp_path, acc_layout):

@@ -178,12 +178,10 @@ def write_submission(ids: np.ndarray, probs: np.ndarray, path: str) -> None:
 def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
               eval_set: str = "validation") -> np.ndarray:
     """Confusion matrix normalised per true class (PNG) and raw counts (CSV)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
-    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+    from sklearn.metrics import confusion_matrix
+
+    from ferflow.plots import confusion_figure
 
     pred = load_npz(pred_path)
     labels = pred[f"{eval_set}_labels"]
@@ -194,19 +192,7 @@ def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
     ks = list(range(len(CLASS_NAMES)))
     counts = confusion_matrix(labels[known], y_pred, labels=ks)
     norm = confusion_matrix(labels[known], y_pred, labels=ks, normalize="true")
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
-    ConfusionMatrixDisplay(norm, display_labels=CLASS_NAMES).plot(
-        ax=ax, cmap="Blues", values_format=".2f", colorbar=True)
-    acc = float(np.trace(counts) / counts.sum())
-    ax.set_title(f"{title}: {eval_set} set, normalised per true class\n"
-                 f"(n = {int(counts.sum())}, accuracy {acc:.3f})")
-    ax.set_xlabel("predicted label")
-    ax.set_ylabel("true label")
-    plt.setp(ax.get_xticklabels(), rotation=35, ha="right")
-    fig.tight_layout()
-    with atomic_path(out_png, ".png") as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    confusion_figure(norm, counts, out_png, title, eval_set)
     df = pd.DataFrame(counts, index=pd.Index(CLASS_NAMES, name="true"), columns=CLASS_NAMES)
     with atomic_path(out_csv, ".csv") as tmp:
         df.to_csv(tmp)

@@ -2,7 +2,7 @@
 
 Each takes the model file, ``faces.npz`` and ``split.npz`` and the figure's settings
 (config key ``analysis``), computes with :mod:`ferflow.explain` and draws with
-matplotlib (keract draws its own two kinds).
+matplotlib (keract draws its own two views).
 """
 
 from __future__ import annotations
@@ -18,19 +18,7 @@ from ferflow import CLASS_NAMES
 from ferflow.explain import (eval_images, filter_ascent, layer_activations, lime_explanations,
                              load_model, mask_low_saliency, noise_start, pick_examples,
                              resolve_layer, saliency, top_superpixel_mask)
-from ferflow.io import atomic_path
-from ferflow.plots import _plt
-
-
-def _save(fig, out_png: str) -> int:
-    """Write the figure; return its number of image panels."""
-    panels = sum(1 for ax in fig.get_axes() if ax.images)
-    with atomic_path(out_png, ".png") as tmp:
-        fig.savefig(tmp)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return panels
+from ferflow.plots import pyplot, save
 
 
 def _image(x, eval_set: str, index: int):
@@ -85,7 +73,7 @@ def saliency_figure(model_path: str, faces_path: str, split_path: str, out_png: 
     pred = probs.argmax(1)
     sal = saliency(model, x[idx], pred[idx]) if len(idx) else np.zeros((0, 48, 48))
     masked = mask_low_saliency(x[idx], sal, mask_quantile) if len(idx) else sal
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(CLASS_NAMES), 6, figsize=(10.5, 13.5), dpi=100)
     for ax in axes.flat:
         _off(ax)
@@ -110,7 +98,7 @@ def saliency_figure(model_path: str, faces_path: str, split_path: str, out_png: 
                                       va="center", transform=axes[c, col + 1].transAxes)
     fig.suptitle(f"{title}: saliency maps ({eval_set} set)", fontsize=13)
     fig.tight_layout()
-    return {"picks": picks, "saliency": sal, "panels": _save(fig, out_png)}
+    return {"picks": picks, "saliency": sal, "panels": save(fig, out_png)}
 
 
 # --- gradient ascent ------------------------------------------------------------------
@@ -138,7 +126,7 @@ def filters_figure(model_path: str, faces_path: str, split_path: str, out_png: s
         order = np.argsort(-a1)
         results[sel] = {"layer": name, "images": imgs[order], "filters": order,
                         "initial": a0[order], "final": a1[order]}
-    plt = _plt()
+    plt = pyplot()
     cols = min(8, max(len(r["filters"]) for r in results.values()))
     blocks = [(f"layer {r['layer']} ({sel}): {len(r['filters'])} filters, sorted by final "
                "mean activation", r["images"][..., 0],
@@ -147,7 +135,7 @@ def filters_figure(model_path: str, faces_path: str, split_path: str, out_png: s
     fig = _grid_figure(plt, blocks, cols)
     origin = "noise" if start == "noise" else f"{eval_set} image {image}"
     fig.suptitle(f"{title}: gradient ascent from {origin}, {steps} steps", fontsize=13)
-    return {"layers": results, "panels": _save(fig, out_png)}
+    return {"layers": results, "panels": save(fig, out_png)}
 
 
 # --- layer outputs --------------------------------------------------------------------
@@ -162,7 +150,7 @@ def layer_outputs_figure(model_path: str, faces_path: str, split_path: str, out_
     img = _image(x, eval_set, image)
     names = [resolve_layer(model, sel) for sel in layers]
     acts = layer_activations(model, img, names)
-    plt = _plt()
+    plt = pyplot()
     blocks = [(f"input: {eval_set} image {image}, true {CLASS_NAMES[y[image]]}", img[None, ..., 0],
                [""], "gray")]
     for name in names:
@@ -174,7 +162,7 @@ def layer_outputs_figure(model_path: str, faces_path: str, split_path: str, out_
                        np.moveaxis(a[..., :k], -1, 0), [f"#{j}" for j in range(k)], "gray_r"))
     fig = _grid_figure(plt, blocks, 8)
     fig.suptitle(f"{title}: layer outputs for one image", fontsize=12)
-    return {"activations": acts, "panels": _save(fig, out_png)}
+    return {"activations": acts, "panels": save(fig, out_png)}
 
 
 # --- LIME -------------------------------------------------------------------------------
@@ -199,7 +187,7 @@ def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
         if i is not None:
             idx.append(i)
     expl = lime_explanations(model, x[idx], segments, compactness, num_samples, batch_size, seed)
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(CLASS_NAMES), figsize=(2.1 * len(CLASS_NAMES), 5.2), dpi=100)
     for ax in axes.flat:
         _off(ax)
@@ -220,7 +208,7 @@ def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
     fig.suptitle(f"{title}: LIME, one {eval_set} image per class ({num_samples} samples)",
                  fontsize=12)
     fig.tight_layout()
-    return {"explanations": expl, "images": idx, "panels": _save(fig, out_png)}
+    return {"explanations": expl, "images": idx, "panels": save(fig, out_png)}
 
 
 # --- keract ------------------------------------------------------------------------------
@@ -235,7 +223,7 @@ def keract_figures(model_path: str, faces_path: str, split_path: str, out_dir: s
     moved into place, so a failed run leaves no partial directory."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    pyplot()  # the Agg backend before keract imports pyplot
     import keract
 
     model = load_model(model_path)

@@ -5,8 +5,8 @@
   augmentation), log-loss and per-class recall;
 * ensembles: each ensemble against its best member (chosen on validation accuracy);
 * ablation: one row per variant of the base model (seed 000's table);
-* comparison: models side by side (CNN vs DNN of seeds 001 / 003), plus the overlay of
-  their validation curves.
+* comparison: models side by side (CNN vs DNN of seeds 001 / 003; the overlay of their
+  validation curves is :func:`ferflow.plots.validation_curves`).
 
 Inputs are described by a *layout*: plain dicts of names and file paths that the
 workflow builds from the config (see workflow/rules/tables.smk), so this module knows
@@ -44,9 +44,14 @@ def run_row(metrics: dict, info: dict | None = None, eval_set: str = "validation
     if info is not None:
         row["train_seconds"] = info.get("seconds")
         row["best_epoch"] = info.get("best_epoch")
-        conv = info.get("conv_layers")
-        row["family"] = None if conv is None else ("CNN" if conv else "DNN")
+        row["family"] = family(info)
     return row
+
+
+def family(info: dict) -> str | None:
+    """CNN or DNN from a training.json (None when it does not say)."""
+    conv = info.get("conv_layers")
+    return None if conv is None else ("CNN" if conv else "DNN")
 
 
 def _num(v) -> float:
@@ -266,7 +271,8 @@ def _fmt_value(v) -> str:
 # --- comparison (CNN vs DNN) -----------------------------------------------------------
 
 
-def _histories(group: dict):
+def histories(group: dict):
+    """The history.csv of every run of a model group."""
     import pandas as pd
 
     return [pd.read_csv(f["history"]) for f in group["runs"].values()]
@@ -280,7 +286,7 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str):
     rows = []
     for name, g in layout.items():
         r = group_row(g, "validation")
-        best_curve = [float(h["val_accuracy"].max()) for h in _histories(g)]
+        best_curve = [float(h["val_accuracy"].max()) for h in histories(g)]
         rows.append({"model": name, "family": r.get("family"), "arch": g["arch"],
                      "params": r["params"], "runs": r["runs"], "epochs": g["epochs"],
                      "best_epoch": r.get("best_epoch"),
@@ -299,45 +305,3 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str):
              _pm(r, "private_acc"), _int(r["train_seconds"])] for r in rows]
     _write(df, out_csv, text + markdown_table(header, body), out_md)
     return df
-
-
-def validation_curves(layout: dict, out_png: str, title: str) -> None:
-    """Overlay of the models' validation accuracy and loss per epoch (CNN solid, DNN
-    dashed; repeats as mean with a ± std band)."""
-    from ferflow.plots import _plt, epoch_axis
-
-    plt = _plt()
-    first, last = np.inf, -np.inf
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + 0.25 * ((len(layout) + 2) // 3)), dpi=110)
-    for i, (name, g) in enumerate(layout.items()):
-        info = [load_json(f["info"]) for f in g["runs"].values()]
-        conv = info[0].get("conv_layers")
-        family = "?" if conv is None else ("CNN" if conv else "DNN")
-        hs = _histories(g)
-        n = min(len(h) for h in hs)
-        label = f"{name} ({family}, {info[0]['params']:,} params)"
-        for ax, col in zip(axes, ("val_accuracy", "val_loss")):
-            vals = np.stack([h[col].to_numpy()[:n] for h in hs])
-            epochs = hs[0]["epoch"].to_numpy()[:n]
-            first, last = min(first, epochs[0]), max(last, epochs[-1])
-            mean = vals.mean(0)
-            line, = ax.plot(epochs, mean, "--" if family == "DNN" else "-", marker="o", ms=3,
-                            color=f"C{i}", label=label + (f", {len(hs)} runs" if len(hs) > 1 else ""))
-            if len(hs) > 1:
-                sd = vals.std(0, ddof=1)
-                ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
-    for ax, lab in zip(axes, ("validation accuracy", "validation loss")):
-        epoch_axis(ax, first, last)
-        ax.set_ylabel(lab)
-        ax.set_title(lab.capitalize())
-        ax.grid(alpha=0.3)
-    axes[0].axhline(1 / len(CLASS_NAMES), color="gray", lw=1, ls=":", label="chance (1/7)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(f"{title}: validation curves (CNN solid, DNN dashed)")
-    rows = (len(labels) + 2) // 3
-    fig.tight_layout(rect=(0, 0.045 * rows + 0.01, 1, 1))
-    with atomic_path(out_png, ".png") as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
