@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ferflow import CLASS_NAMES
 from ferflow.evaluate import SETS, confusion, metrics, write_ensemble
 from ferflow.io import load_json, load_npz, save_npz
 
@@ -93,7 +94,8 @@ def _members(rng, n=300, m=3):
 
 
 def test_fitted_weights_are_a_simplex_and_never_lose_to_a_member():
-    from ferflow.ensemble import _log_loss, fit_weights
+    from ferflow.ensemble import fit_weights
+    from ferflow.metrics import log_loss as _log_loss
 
     rng = np.random.default_rng(3)
     for trial in range(5):
@@ -151,3 +153,29 @@ def test_unknown_ensemble_method():
 
     with pytest.raises(ValueError, match="unknown ensemble method"):
         combine("median", {"validation": [np.ones((2, 7)) / 7]}, np.array([0, 1]))
+
+
+def test_metrics_are_scikit_learns_and_leave_out_unknown_labels():
+    from sklearn.metrics import accuracy_score, log_loss, recall_score
+
+    from ferflow import metrics as fm
+
+    rng = np.random.default_rng(4)
+    probs = rng.dirichlet(np.ones(7), 300).astype(np.float32)
+    labels = rng.integers(0, 7, 300)
+    labels[labels == 1] = 0  # class 1 has no face: its recall is None
+    labels[:20] = -1  # unknown
+    y, p = labels[20:], probs[20:]
+    assert fm.accuracy(probs, labels) == pytest.approx(accuracy_score(y, p.argmax(1)))
+    assert fm.log_loss(probs, labels) == pytest.approx(log_loss(y, p, labels=range(7)))
+    # the hand-written definition: mean -log p(true class)
+    assert fm.log_loss(probs, labels) == pytest.approx(
+        -np.log(p[np.arange(len(y)), y] / p.sum(1)).mean(), rel=1e-6)
+    recall = fm.per_class_recall(probs, labels)
+    want = recall_score(y, p.argmax(1), labels=[0, 2, 3, 4, 5, 6], average=None)
+    assert recall[CLASS_NAMES[1]] is None
+    assert [recall[CLASS_NAMES[c]] for c in (0, 2, 3, 4, 5, 6)] == pytest.approx(want)
+    assert fm.accuracy(probs, np.full(300, -1)) is None
+    counts = fm.confusion_counts(probs, labels)
+    assert counts.sum() == 280 and counts[1].sum() == 0
+    np.testing.assert_allclose(fm.rates(counts).sum(1), [1, 0, 1, 1, 1, 1, 1])

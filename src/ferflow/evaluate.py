@@ -79,36 +79,10 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     save_npz(out_path, **out)
 
 
-def accuracy(probs: np.ndarray, labels: np.ndarray):
-    known = labels >= 0
-    if not known.any():
-        return None
-    return float((probs[known].argmax(1) == labels[known]).mean())
-
-
-def log_loss(probs: np.ndarray, labels: np.ndarray):
-    known = labels >= 0
-    if not known.any():
-        return None
-    p = np.clip(probs[known, labels[known]], 1e-7, 1.0)
-    return float(-np.log(p).mean())
-
-
-def per_class_recall(probs: np.ndarray, labels: np.ndarray):
-    known = labels >= 0
-    if not known.any():
-        return None
-    pred = probs[known].argmax(1)
-    y = labels[known]
-    out = {}
-    for c, name in enumerate(CLASS_NAMES):
-        m = y == c
-        out[name] = float((pred[m] == c).mean()) if m.any() else None
-    return out
-
-
 def metrics(pred: dict, params: int | None) -> dict:
-    """Metrics of one prediction file (dict of arrays)."""
+    """Metrics of one prediction file (dict of arrays); see :mod:`ferflow.metrics`."""
+    from ferflow.metrics import accuracy, log_loss, per_class_recall
+
     sets = ("validation", "public", "private")
     out = {
         "params": params,
@@ -179,20 +153,16 @@ def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
               eval_set: str = "validation") -> np.ndarray:
     """Confusion matrix normalised per true class (PNG) and raw counts (CSV)."""
     import pandas as pd
-    from sklearn.metrics import confusion_matrix
 
+    from ferflow.metrics import confusion_counts, rates
     from ferflow.plots import confusion_figure
 
     pred = load_npz(pred_path)
     labels = pred[f"{eval_set}_labels"]
-    known = labels >= 0
-    if not known.any():
+    if not (labels >= 0).any():
         raise ValueError(f"{pred_path}: the {eval_set} set has no labels")
-    y_pred = pred[f"{eval_set}_probs"][known].argmax(1)
-    ks = list(range(len(CLASS_NAMES)))
-    counts = confusion_matrix(labels[known], y_pred, labels=ks)
-    norm = confusion_matrix(labels[known], y_pred, labels=ks, normalize="true")
-    confusion_figure(norm, counts, out_png, title, eval_set)
+    counts = confusion_counts(pred[f"{eval_set}_probs"], labels)
+    confusion_figure(rates(counts), counts, out_png, title, eval_set)
     df = pd.DataFrame(counts, index=pd.Index(CLASS_NAMES, name="true"), columns=CLASS_NAMES)
     with atomic_path(out_csv, ".csv") as tmp:
         df.to_csv(tmp)

@@ -136,9 +136,11 @@ def confused_pairs(counts_csv: str, top: int = 3) -> list[tuple[str, str, float,
     """The most confused (true, predicted) pairs: off-diagonal rates per true class."""
     import pandas as pd
 
+    from ferflow.metrics import rates as per_true_class
+
     df = pd.read_csv(counts_csv, index_col=0)
     counts = df.to_numpy(dtype=float)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    rates = per_true_class(counts)
     np.fill_diagonal(rates, -1)
     # stable: equal rates keep row-major order (the first is np.argmax's)
     order = np.argsort(-rates, axis=None, kind="stable")[:top]
