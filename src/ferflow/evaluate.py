@@ -22,6 +22,11 @@ def eval_indices(faces: dict, split: dict) -> dict:
     }
 
 
+def set_images(faces: dict, idx: np.ndarray) -> np.ndarray:
+    """The faces at rows ``idx`` as a model's input: float32 raw pixels (N, 48, 48, 1)."""
+    return faces["images"][idx][..., None].astype(np.float32)
+
+
 TTA_MODES = ("none", "flip", "tencrop")
 TENCROP_SIZE = 42  # crops of 42x42 (corners and centre) resized back to 48x48
 
@@ -68,7 +73,7 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     out = {"tta": np.array(tta)}
     k = len(CLASS_NAMES)
     for name, idx in eval_indices(faces, split).items():
-        x = faces["images"][idx][..., None].astype(np.float32)
+        x = set_images(faces, idx)
         views = [model.predict(v, batch_size=batch_size, verbose=0) if len(v) else
                  np.zeros((0, k), np.float32) for v in tta_views(x, tta)]
         out[f"{name}_probs"] = np.mean(views, axis=0).astype(np.float32)

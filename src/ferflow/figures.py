@@ -1,7 +1,9 @@
 """The explanation figures of the seed reports, one function per figure file.
 
-Each takes the model file, ``faces.npz`` and ``split.npz`` and the figure's settings
-(config key ``analysis``), computes with :mod:`ferflow.explain` and draws with
+Each takes the model file (loaded by :func:`ferflow.models.load_model`), the faces and
+either ``split.npz`` or, where the figure picks examples by their prediction (saliency,
+LIME), the model's ``predictions/{model}.npz``, and the figure's settings (config key
+``analysis``); it computes with :mod:`ferflow.explain` and draws with
 matplotlib (keract draws its own two views).
 """
 
@@ -16,8 +18,9 @@ import numpy as np
 
 from ferflow import CLASS_NAMES
 from ferflow.explain import (eval_images, filter_ascent, layer_activations, lime_explanations,
-                             load_model, mask_low_saliency, noise_start, pick_examples,
+                             mask_low_saliency, noise_start, pick_examples, predicted_set,
                              resolve_layer, saliency, top_superpixel_mask)
+from ferflow.models import load_model
 from ferflow.plots import pyplot, save
 
 
@@ -57,15 +60,13 @@ def _off(ax):
 # --- saliency -----------------------------------------------------------------------
 
 
-def saliency_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
-                    title: str, eval_set: str = "validation", mask_quantile: float = 0.75,
-                    batch_size: int = 256) -> dict:
+def saliency_figure(model_path: str, pred_path: str, faces_path: str, out_png: str,
+                    title: str, eval_set: str = "validation", mask_quantile: float = 0.75) -> dict:
     """Per class, one correctly and one wrongly classified image: the original with true
     and predicted label, |d score / d input|, and the original masked where saliency is
     below its ``mask_quantile``. Returns the picked examples, the maps and the panel count."""
     model = load_model(model_path)
-    x, y, _, _ = eval_images(faces_path, split_path, eval_set)
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    x, y, probs = predicted_set(pred_path, faces_path, eval_set)
     picks = pick_examples(probs, y)
     chosen = [(c, outcome, i) for c in range(len(CLASS_NAMES)) for outcome in ("correct", "wrong")
               for i in [picks[c][outcome]] if i is not None]
@@ -168,7 +169,7 @@ def layer_outputs_figure(model_path: str, faces_path: str, split_path: str, out_
 # --- LIME -------------------------------------------------------------------------------
 
 
-def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str, title: str,
+def lime_figure(model_path: str, pred_path: str, faces_path: str, out_png: str, title: str,
                 eval_set: str = "validation", segments: int = 45, compactness: float = 0.1,
                 num_samples: int = 1000, batch_size: int = 256, top_superpixels: int = 5,
                 seed: int = 0) -> dict:
@@ -178,8 +179,7 @@ def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
     from skimage.segmentation import mark_boundaries
 
     model = load_model(model_path)
-    x, y, _, _ = eval_images(faces_path, split_path, eval_set)
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    x, y, probs = predicted_set(pred_path, faces_path, eval_set)
     picks = pick_examples(probs, y)
     idx = []
     for c in range(len(CLASS_NAMES)):

@@ -12,8 +12,8 @@ def analysis_params(analysis, *keys):
 rule saliency:
     input:
         model=rules.train.output.model,
+        pred=rules.predict.output.pred,
         faces=rules.ingest.output.faces,
-        split=rules.split.output.split,
     output:
         png=report(f"{R}/figures/{{model}}/saliency.png", caption="../report/saliency.rst",
                    category="8. Saliency", subcategory="{model}"),
@@ -25,7 +25,7 @@ rule saliency:
     log:
         f"{R}/logs/saliency/{{model}}.log",
     script:
-        "../scripts/figure.py"
+        "../scripts/saliency.py"
 
 
 rule filters:
@@ -49,7 +49,7 @@ rule filters:
     log:
         f"{R}/logs/filters/{{model}}_{{start}}.log",
     script:
-        "../scripts/figure.py"
+        "../scripts/filters.py"
 
 
 rule layer_outputs:
@@ -66,14 +66,14 @@ rule layer_outputs:
     log:
         f"{R}/logs/layer_outputs/{{model}}.log",
     script:
-        "../scripts/figure.py"
+        "../scripts/layer_outputs.py"
 
 
 rule lime:
     input:
         model=rules.train.output.model,
+        pred=rules.predict.output.pred,
         faces=rules.ingest.output.faces,
-        split=rules.split.output.split,
     output:
         png=report(f"{R}/figures/{{model}}/lime.png", caption="../report/lime.rst",
                    category="11. LIME", subcategory="{model}"),
@@ -86,7 +86,7 @@ rule lime:
     log:
         f"{R}/logs/lime/{{model}}.log",
     script:
-        "../scripts/figure.py"
+        "../scripts/lime.py"
 
 
 rule keract:

@@ -82,9 +82,14 @@ def load_model(path: str):
     Raises :class:`NotAFerflowModel`, naming the file, when the file cannot be read as a
     Keras model or does not map 48x48x1 raw pixels to 7 class probabilities.
     """
-    from ferflow.tfsetup import setup
+    import sys
 
-    _, keras = setup()
+    if "keras" not in sys.modules:  # else keep the caller's setup (a training's determinism)
+        from ferflow.tfsetup import setup
+
+        setup()
+    import keras
+
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # zip, JSON or deserialisation errors: all mean "not a model"
