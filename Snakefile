@@ -2,12 +2,19 @@
 # Thin entry point: config, validation, rule files, the final targets.
 import os
 
+from snakemake.utils import min_version
+
 from ferflow.config import validate
 
+min_version("9.0")
+
 if not workflow.overwrite_configfiles:  # no --configfile given: the built-in default
+
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
+
 report: "workflow/report/workflow.rst"
+
 
 validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 
@@ -33,7 +40,21 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 
 
+# seconds of work each: on a cluster they run on the submitting node, not through the queue
+localrules:
+    all,
+    metrics,
+    ensemble,
+    confusion,
+    training_curves,
+    validation_curves,
+    accuracy_table,
+    ablation_table,
+    comparison_table,
+    report,
+
+
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -227,10 +227,3 @@ def test_renamed_evaluation_set_keys_name_the_new_key(section, old):
     assert str(err.value).startswith(f"config key {section}.{old}: renamed to evaluate.eval_set")
     assert "\n" not in str(err.value)
 
-
-@pytest.mark.parametrize("path", sorted(str(p) for p in (ROOT / "config").glob("*.yaml")))
-def test_every_shipped_config_is_valid(path):
-    import yaml
-
-    with open(path) as f:
-        validate(yaml.safe_load(f))

@@ -19,6 +19,23 @@ import numpy as np
 from ferflow import CLASS_NAMES
 from ferflow.io import atomic_path
 
+# The report's sections in order: id -> numbered title. The HTML page and the Snakemake
+# report's categories (workflow/rules/*.smk) both take them from here.
+SECTIONS = {
+    "architectures": "1. Architectures",
+    "curves": "2. Training curves",
+    "accuracy": "3. Accuracy of every model and ensemble",
+    "ablations": "4. Ablations",
+    "cnn-vs-dnn": "5. CNN vs DNN",
+    "ensembles": "6. Ensembles",
+    "confusion": "7. Confusion matrices",
+    "saliency": "8. Saliency",
+    "filters": "9. Gradient-ascent filter images",
+    "layer-outputs": "10. Layer outputs",
+    "lime": "11. LIME",
+    "keract": "12. keract activations",
+}
+
 PACKAGES = ("ferflow", "snakemake", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas",
             "scikit-learn", "scikit-image", "matplotlib", "lime", "keract")
 
@@ -197,7 +214,8 @@ def build_report(layout: dict, out_html: str) -> dict:
     """
     parts, sections = [], []
 
-    def add(sid, title, body):
+    def add(sid, body, title=None):
+        title = title or SECTIONS[sid]
         sections.append((sid, title))
         parts.append(_section(sid, title, body))
 
@@ -213,28 +231,28 @@ def build_report(layout: dict, out_html: str) -> dict:
                           if m)
         body.append(f"<details><summary><b>{_esc(name)}</b>{' — ' + what if what else ''}"
                     f"</summary><pre>{_esc(summary)}</pre></details>")
-    add("architectures", "1. Architectures", "\n".join(body))
+    add("architectures", "\n".join(body))
     # 2. training curves
     body = [figure(png, f"{run}: training and validation accuracy and loss per epoch", 1100)
             for m in layout["models"].values() for run, png in m["curves"].items()]
-    add("curves", "2. Training curves", "\n".join(body))
+    add("curves", "\n".join(body))
     # 3. accuracy
-    add("accuracy", "3. Accuracy of every model and ensemble",
+    add("accuracy",
         markdown_to_html(_read(layout["tables"]["accuracy"])))
     # 4. ablations
     body = [f"<h3>{_esc(name)}</h3>" + markdown_to_html(_read(md))
             for name, md in layout["ablations"].items()]
-    add("ablations", "4. Ablations", "\n".join(body) or "<p>No ablation configured.</p>")
+    add("ablations", "\n".join(body) or "<p>No ablation configured.</p>")
     # 5. comparisons (CNN vs DNN)
     body = []
     for name, c in layout["comparisons"].items():
         body.append(f"<h3>{_esc(name.replace('_', ' '))}</h3>" + markdown_to_html(_read(c["table"])))
         body.append(figure(c["curves"], f"{name}: validation accuracy and loss per epoch "
                                         "(CNNs solid, DNNs dashed)", 1100))
-    add("cnn-vs-dnn", "5. CNN vs DNN", "\n".join(body) or "<p>No comparison configured.</p>")
+    add("cnn-vs-dnn", "\n".join(body) or "<p>No comparison configured.</p>")
     # 6. ensembles
     body = [markdown_to_html(_read(layout["tables"]["ensembles"]))]
-    add("ensembles", "6. Ensembles", "\n".join(body))
+    add("ensembles", "\n".join(body))
     # 7. confusion matrices, with the most-confused pairs named from the data
     body = []
     for name, c in layout["confusion"].items():
@@ -243,44 +261,40 @@ def build_report(layout: dict, out_html: str) -> dict:
                           for t, p, r, n in pairs) or "no confusion"
         body.append(f"<h3>{_esc(name)}</h3><p>Most confused: {_esc(named)}.</p>")
         body.append(figure(c["png"], f"{name}: confusion matrix normalised per true class", 800))
-    add("confusion", "7. Confusion matrices", "\n".join(body))
+    add("confusion", "\n".join(body))
     # 8-12. explanations
-    kinds = {  # kind: (section id, title of a new section or None, caption)
-        "saliency": ("saliency", "8. Saliency", "per class one correctly and one wrongly "
-                     "classified image: original, |d score / d pixel|, original masked where "
-                     "saliency is low"),
-        "filters_noise": ("filters", "9. Gradient-ascent filter images", "images maximising "
-                          "each filter's mean activation, ascent from noise"),
-        "filters_image": ("filters", None, "the same, ascent from one image"),
-        "layer_outputs": ("layer-outputs", "10. Layer outputs", "outputs of the first and a "
-                          "deeper layer for one image"),
-        "lime": ("lime", "11. LIME", "one image per class, the superpixels that most support "
-                 "the prediction"),
-        "keract_heatmaps": ("keract", "12. keract activations", "keract heatmaps: every "
-                            "layer's activations over the input"),
-        "keract_activations": ("keract", None, "keract raw activation grids of every layer"),
+    kinds = {  # layout key: (section id, caption)
+        "saliency": ("saliency", "per class one correctly and one wrongly classified image: "
+                     "original, |d score / d pixel|, original masked where saliency is low"),
+        "filters_noise": ("filters", "images maximising each filter's mean activation, ascent "
+                          "from noise"),
+        "filters_image": ("filters", "the same, ascent from one image"),
+        "layer_outputs": ("layer-outputs", "outputs of the first and a deeper layer for one "
+                          "image"),
+        "lime": ("lime", "one image per class, the superpixels that most support the "
+                 "prediction"),
+        "keract_heatmaps": ("keract", "keract heatmaps: every layer's activations over the "
+                            "input"),
+        "keract_activations": ("keract", "keract raw activation grids of every layer"),
     }
-    current, body = None, []
-    for kind, (sid, title, caption) in kinds.items():
-        if title is not None:
-            if current:
-                add(*current, "\n".join(body) or "<p>Not configured.</p>")
-            current, body = (sid, title), []
-        for model, path in layout["analysis"].get(kind, {}).items():
+    bodies = {sid: [] for sid, _ in kinds.values()}
+    for key, (sid, caption) in kinds.items():
+        for model, path in layout["analysis"].get(key, {}).items():
             if os.path.isdir(path):
-                body.append(f"<h3>{_esc(model)}: {_esc(caption)}</h3><div class='thumbs'>"
-                            + "".join(image_tag(os.path.join(path, f), f"{model} {f}", 420)
-                                      for f in _layer_files(path)) + "</div>")
+                bodies[sid].append(f"<h3>{_esc(model)}: {_esc(caption)}</h3><div class='thumbs'>"
+                                   + "".join(image_tag(os.path.join(path, f), f"{model} {f}", 420)
+                                             for f in _layer_files(path)) + "</div>")
             else:
-                body.append(figure(path, f"{model}: {caption}", 1100))
-    add(*current, "\n".join(body) or "<p>Not configured.</p>")
+                bodies[sid].append(figure(path, f"{model}: {caption}", 1100))
+    for sid, body in bodies.items():
+        add(sid, "\n".join(body) or "<p>Not configured.</p>")
     # provenance
     prov = layout["provenance"]
     rows = "".join(f"<tr><td>{_esc(p)}</td><td><code>{sha256(p)}</code></td></tr>"
                    for p in prov["data"])
     pk = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>"
                  for k, v in package_versions().items())
-    add("provenance", "Provenance",
+    add("provenance", title="Provenance", body=
         f"<p>git commit: <code>{_esc(prov['commit'])}</code></p>"
         f"<h3>Data (sha256)</h3><table><tr><th>file</th><th>sha256</th></tr>{rows}</table>"
         f"<h3>Packages</h3><table><tr><th>package</th><th>version</th></tr>{pk}</table>"
