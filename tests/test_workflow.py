@@ -131,10 +131,30 @@ def test_tables_agree_with_the_metrics(run_dir):
     assert cmp["model"].tolist() == ["cnn", "dnn"]
     for f in ("accuracy", "ensembles", "ablation_norm", "compare_cnn_vs_dnn"):
         assert (r / "tables" / f"{f}.md").read_text().startswith("# ")
-    assert (r / "figures" / "cnn_vs_dnn" / "validation_curves.png").stat().st_size > 10_000
-    same = subprocess.run([sys.executable, "-m", "ferflow.cli", "diff", str(r), str(r)],
-                          capture_output=True, text=True)
+    # the overlay is the one of the compared models' own histories
+    from ferflow.plots import validation_curves
+
+    layout = {g: {"runs": {run: {"info": str(r / "models" / run / "training.json"),
+                                 "history": str(r / "models" / run / "history.csv")}
+                           for run in runs}} for g, runs in (("cnn", ("cnn", "cnn.r1")),
+                                                             ("dnn", ("dnn",)))}
+    validation_curves(layout, str(r.parent / "overlay.png"), "cnn vs dnn")
+    assert ((r / "figures" / "cnn_vs_dnn" / "validation_curves.png").read_bytes()
+            == (r.parent / "overlay.png").read_bytes())
+    # ferflow diff: the run against itself, and against a copy with one value changed
+    cli = [sys.executable, "-m", "ferflow.cli", "diff"]
+    same = subprocess.run(cli + [str(r), str(r)], capture_output=True, text=True)
     assert same.returncode == 0 and same.stdout == "no metric changed\n"
+    changed = r.parent / "changed"
+    changed.mkdir(exist_ok=True)
+    acc.reset_index().assign(private_acc=lambda d: d["private_acc"].where(
+        d["name"] != "dnn", d["private_acc"] + 0.25)).to_csv(changed / "accuracy.csv", index=False)
+    out = subprocess.run(cli + [str(r), str(changed), "--format", "csv"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("dnn,private_acc,")
+    assert float(rows[0].split(",")[-1]) == pytest.approx(0.25)
 
 
 SECTIONS = ["architectures", "curves", "accuracy", "ablations", "cnn-vs-dnn", "ensembles",
