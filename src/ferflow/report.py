@@ -106,47 +106,31 @@ def figure(path: str, caption: str, max_width: int | None = None) -> str:
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
 
 
-def markdown_to_html(text: str, skip_title: bool = True) -> str:
-    """The Markdown ferflow's tables are written in: headings, paragraphs, pipe tables,
-    *emphasis*."""
-    out, para, rows = [], [], []
+def blocks_to_html(blocks: list[tuple]) -> str:
+    """A table's readable blocks (see :mod:`ferflow.tables`) as HTML: the first-level
+    heading left out (the section has its own title), paragraphs with *emphasis*."""
+    def inline(text):
+        return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", _esc(text))
 
-    def inline(s):
-        s = _esc(s)
-        return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", s)
-
-    def flush():
-        if para:
-            out.append(f"<p>{inline(' '.join(para))}</p>")
-            para.clear()
-        if rows:
-            cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
-            head, body = cells[0], cells[2:]
-            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head)
+    out = []
+    for b in blocks:
+        if b[0] == "heading" and b[1] > 1:
+            out.append(f"<h{b[1] + 2}>{inline(b[2])}</h{b[1] + 2}>")
+        elif b[0] == "text":
+            out.append(f"<p>{inline(b[1])}</p>")
+        elif b[0] == "table":
+            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in b[1])
                        + "</tr></thead><tbody>"
                        + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>"
-                                 for r in body) + "</tbody></table>")
-            rows.clear()
-
-    for line in text.splitlines():
-        if line.startswith("|"):
-            if para:
-                flush()
-            rows.append(line)
-        elif line.startswith("#"):
-            flush()
-            level = len(line) - len(line.lstrip("#"))
-            if level == 1 and skip_title:
-                continue
-            out.append(f"<h{level + 2}>{inline(line.lstrip('#').strip())}</h{level + 2}>")
-        elif not line.strip():
-            flush()
-        else:
-            if rows:
-                flush()
-            para.append(line.strip())
-    flush()
+                                 for r in b[2]) + "</tbody></table>")
     return "\n".join(out)
+
+
+def _table(csv_path: str, blocks_fn, *args) -> str:
+    """The HTML of a table, from its CSV file."""
+    import pandas as pd
+
+    return blocks_to_html(blocks_fn(pd.read_csv(csv_path), *args))
 
 
 def confused_pairs(counts_csv: str, top: int = 3) -> list[tuple[str, str, float, int]]:
@@ -206,12 +190,18 @@ def build_report(layout: dict, out_html: str) -> dict:
     """``layout`` keys (paths are files the workflow built):
 
     ``title``; ``models`` {group: {"summary", "curves": {run: png}}}; ``tables``
-    {"accuracy", "ensembles": md}; ``ablations`` {name: md}; ``comparisons`` {name:
-    {"table": md, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
+    {"accuracy", "ensembles": csv}; ``ablations`` {name: csv}; ``comparisons`` {name:
+    {"table": csv, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
     ``analysis`` {kind: {model: png or directory of keract PNGs}};
-    ``provenance`` {"data": [paths], "config": yaml text, "commit": str}.
+    ``provenance`` {"data": [paths], "config": yaml text, "commit": str}; ``context``
+    {"eval_set": str, "ablations": {name: {"base", "design"}}} (what the tables' CSV
+    files do not say).
     Returns ``{"sections": [...], "images": n}``.
     """
+    from ferflow.tables import (ablation_blocks, accuracy_blocks, comparison_blocks,
+                                ensemble_blocks)
+
+    context = layout["context"]
     parts, sections = [], []
 
     def add(sid, body, title=None):
@@ -238,20 +228,23 @@ def build_report(layout: dict, out_html: str) -> dict:
     add("curves", "\n".join(body))
     # 3. accuracy
     add("accuracy",
-        markdown_to_html(_read(layout["tables"]["accuracy"])))
+        _table(layout["tables"]["accuracy"], accuracy_blocks, context["eval_set"]))
     # 4. ablations
-    body = [f"<h3>{_esc(name)}</h3>" + markdown_to_html(_read(md))
-            for name, md in layout["ablations"].items()]
+    body = [f"<h3>{_esc(name)}</h3>" + _table(csv, ablation_blocks, name,
+                                              context["ablations"][name]["base"],
+                                              context["ablations"][name]["design"])
+            for name, csv in layout["ablations"].items()]
     add("ablations", "\n".join(body) or "<p>No ablation configured.</p>")
     # 5. comparisons (CNN vs DNN)
     body = []
     for name, c in layout["comparisons"].items():
-        body.append(f"<h3>{_esc(name.replace('_', ' '))}</h3>" + markdown_to_html(_read(c["table"])))
+        title = name.replace("_", " ")
+        body.append(f"<h3>{_esc(title)}</h3>" + _table(c["table"], comparison_blocks, title))
         body.append(figure(c["curves"], f"{name}: validation accuracy and loss per epoch "
                                         "(CNNs solid, DNNs dashed)", 1100))
     add("cnn-vs-dnn", "\n".join(body) or "<p>No comparison configured.</p>")
     # 6. ensembles
-    body = [markdown_to_html(_read(layout["tables"]["ensembles"]))]
+    body = [_table(layout["tables"]["ensembles"], ensemble_blocks)]
     add("ensembles", "\n".join(body))
     # 7. confusion matrices, with the most-confused pairs named from the data
     body = []

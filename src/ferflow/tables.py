@@ -91,8 +91,12 @@ def group_row(group: dict, eval_set: str) -> dict:
 # --- formatting ---------------------------------------------------------------------
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _fmt(v, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if _missing(v):
         return "–"
     if isinstance(v, str):
         return v
@@ -101,11 +105,11 @@ def _fmt(v, digits: int = 3) -> str:
 
 def _pm(row: dict, key: str) -> str:
     std = row.get(f"{key}_std")
-    return _fmt(row.get(key)) + ("" if std is None else f" ± {std:.3f}")
+    return _fmt(row.get(key)) + ("" if _missing(std) else f" ± {std:.3f}")
 
 
 def _int(v) -> str:
-    return "–" if v is None else f"{int(round(v)):,}"
+    return "–" if _missing(v) else f"{int(round(v)):,}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -114,11 +118,32 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(df, csv_path: str, md_text: str, md_path: str) -> None:
+# A table's readable form is a list of blocks, built from its CSV's rows (a DataFrame):
+# ("heading", level, text), ("text", paragraph) or ("table", header, rows of cells). The
+# .md file and the HTML report (ferflow.report) both render the same blocks.
+
+
+def to_markdown(blocks: list[tuple]) -> str:
+    out = ""
+    for b in blocks:
+        if b[0] == "heading":
+            out += ("\n" if out.endswith("|\n") else "") + "#" * b[1] + f" {b[2]}\n\n"
+        elif b[0] == "text":
+            out += b[1] + "\n\n"
+        else:
+            out += markdown_table(b[1], b[2])
+    return out[:-1] if out.endswith("\n\n") else out
+
+
+def _rows(df) -> list[dict]:
+    return df.to_dict("records")
+
+
+def _write(df, csv_path: str, blocks: list[tuple], md_path: str) -> None:
     with atomic_path(csv_path, ".csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.10g")
     with atomic_path(md_path, ".md") as tmp, open(tmp, "w") as f:
-        f.write(md_text)
+        f.write(to_markdown(blocks))
 
 
 # --- the accuracy and ensemble tables ----------------------------------------------
@@ -171,8 +196,8 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
         })
     df = pd.DataFrame(rows).reindex(columns=ACCURACY_COLUMNS)
     edf = pd.DataFrame(ens_rows, columns=ENSEMBLE_COLUMNS)
-    _write(df, out_csv, _accuracy_md(rows, eval_set), out_md)
-    _write(edf, ens_csv, _ensemble_md(ens_rows), ens_md)
+    _write(df, out_csv, accuracy_blocks(df, eval_set), out_md)
+    _write(edf, ens_csv, ensemble_blocks(edf), ens_md)
     return df, edf
 
 
@@ -180,42 +205,44 @@ def _diff(a, b):
     return None if a is None or b is None else float(a) - float(b)
 
 
-def _accuracy_md(rows: list[dict], eval_set: str) -> str:
+def accuracy_blocks(df, eval_set: str) -> list[tuple]:
+    """The accuracy table (accuracy.csv's rows) for reading."""
+    rows = _rows(df)
     header = ["model", "family", "runs", "parameters", "epochs", "train s", "val acc",
               "public acc", "private acc", "private acc, no TTA", "val log-loss"]
     body = [[r["name"], _fmt(r.get("family")), r["runs"], _int(r["params"]), _int(r.get("epochs")),
              _int(r.get("train_seconds")), _pm(r, "val_acc"), _pm(r, "public_acc"),
              _pm(r, "private_acc"), _fmt(r.get("private_acc_no_tta")), _pm(r, "val_log_loss")]
             for r in rows]
-    text = ("# Accuracy of every model and ensemble\n\n"
-            "Mean ± sample std over a model's repeated runs (seeds). Accuracy with each "
-            "model's test-time augmentation; *no TTA* is the plain prediction. An ensemble's "
-            "parameters and training time are its members' sums.\n\n")
-    text += markdown_table(header, body)
-    text += f"\n## Per-class recall ({eval_set} set)\n\n"
-    text += markdown_table(["model"] + list(CLASS_NAMES),
-                           [[r["name"]] + [_fmt(r.get(f"recall_{c}")) for c in CLASS_NAMES]
-                            for r in rows])
-    return text
+    return [("heading", 1, "Accuracy of every model and ensemble"),
+            ("text", "Mean ± sample std over a model's repeated runs (seeds). Accuracy with each "
+                     "model's test-time augmentation; *no TTA* is the plain prediction. An "
+                     "ensemble's parameters and training time are its members' sums."),
+            ("table", header, body),
+            ("heading", 2, f"Per-class recall ({eval_set} set)"),
+            ("table", ["model"] + list(CLASS_NAMES),
+             [[r["name"]] + [_fmt(r.get(f"recall_{c}")) for c in CLASS_NAMES] for r in rows])]
 
 
-def _ensemble_md(rows: list[dict]) -> str:
-    text = ("# Ensembles against their best member\n\n"
-            "The best member is the one with the highest validation accuracy; a gain is the "
-            "ensemble's accuracy minus the best member's.\n\n")
+def ensemble_blocks(df) -> list[tuple]:
+    """The ensembles table (ensembles.csv's rows) for reading."""
+    rows = _rows(df)
+    blocks = [("heading", 1, "Ensembles against their best member"),
+              ("text", "The best member is the one with the highest validation accuracy; a gain "
+                       "is the ensemble's accuracy minus the best member's.")]
     if not rows:
-        return text + "No ensembles configured.\n"
+        return blocks + [("text", "No ensembles configured.")]
     header = ["ensemble", "method", "members", "val acc", "best member", "its val acc",
               "val gain", "private acc", "best member's private acc", "private gain"]
     body = [[r["name"], r["method"], len(r["members"].split()), _fmt(r["val_acc"]),
              r["best_member"], _fmt(r["best_member_val_acc"]), _signed(r["val_gain"]),
              _fmt(r["private_acc"]), _fmt(r["best_member_private_acc"]),
              _signed(r["private_gain"])] for r in rows]
-    return text + markdown_table(header, body)
+    return blocks + [("table", header, body)]
 
 
 def _signed(v) -> str:
-    return "–" if v is None else f"{v:+.3f}"
+    return "–" if _missing(v) else f"{v:+.3f}"
 
 
 # --- ablation --------------------------------------------------------------------------
@@ -237,29 +264,39 @@ def ablation_table(layout: dict, out_csv: str, out_md: str, title: str) -> objec
                                               "public_acc_std", "private_acc", "private_acc_std",
                                               "val_log_loss", "best_epoch", "train_seconds")}})
     df = pd.DataFrame(rows)
-    text = (f"# Ablation {title}: variants of {layout['base']}\n\n"
-            f"Design: {layout['design'].replace('_', ' ')}; every variant is the base model with "
-            "only the switched settings changed, trained with the same seeds. Mean ± sample "
-            "std over repeats.\n\n")
+    _write(df, out_csv, ablation_blocks(df, title, layout["base"], layout["design"]), out_md)
+    return df
+
+
+def ablation_blocks(df, title: str, base: str, design: str) -> list[tuple]:
+    """An ablation table (ablation_{name}.csv's rows: the factor columns, then
+    ``switched``, ``model``, ...) for reading."""
+    factors = list(df.columns[:list(df.columns).index("switched")])
+    rows = _rows(df)
+    blocks = [("heading", 1, f"Ablation {title}: variants of {base}"),
+              ("text", f"Design: {design.replace('_', ' ')}; every variant is the base model "
+                       "with only the switched settings changed, trained with the same seeds. "
+                       "Mean ± sample std over repeats.")]
     header = factors + ["model", "runs", "val acc", "public acc", "private acc", "val log-loss"]
     body = [[_fmt_value(r[f]) for f in factors] + [r["model"], r["runs"], _pm(r, "val_acc"),
                                                    _pm(r, "public_acc"), _pm(r, "private_acc"),
                                                    _fmt(r["val_log_loss"])] for r in rows]
-    text += markdown_table(header, body)
-    levels = {f: [_fmt_value(v) for v in layout["levels"][f]] for f in factors}
+    blocks.append(("table", header, body))
+    switched = [str(r["switched"]).split() for r in rows]
+    # each factor's values in the order of its rows (the configured order)
+    levels = {f: list(dict.fromkeys(_fmt_value(r[f]) for r, sw in zip(rows, switched)
+                                    if f in sw)) for f in factors}
     values = levels[factors[0]]
-    if layout["design"] == "one_at_a_time" and all(levels[f] == values for f in factors):
+    if design == "one_at_a_time" and all(levels[f] == values for f in factors):
         # seed 000's layout: one line per setting, validation accuracy at each value
         def cell(f, v):
-            hits = [r for r, src in zip(rows, layout["rows"])
-                    if f in src["values"] and _fmt_value(src["values"][f]) == v]
+            hits = [r for r, sw in zip(rows, switched) if f in sw and _fmt_value(r[f]) == v]
             return _pm(hits[0], "val_acc") if hits else "–"
 
-        text += "\n## Validation accuracy, one setting switched at a time\n\n"
-        text += markdown_table(["setting"] + values, [[f] + [cell(f, v) for v in values]
-                                                      for f in factors])
-    _write(df, out_csv, text, out_md)
-    return df
+        blocks += [("heading", 2, "Validation accuracy, one setting switched at a time"),
+                   ("table", ["setting"] + values, [[f] + [cell(f, v) for v in values]
+                                                    for f in factors])]
+    return blocks
 
 
 def _fmt_value(v) -> str:
@@ -295,13 +332,20 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str):
                                               "private_acc", "private_acc_std",
                                               "train_seconds")}})
     df = pd.DataFrame(rows)
-    text = (f"# {title}\n\nParameters side by side; accuracy of the kept weights "
-            "(validation / public / private) and the highest validation accuracy of any "
-            "epoch. Mean ± sample std over repeats.\n\n")
+    _write(df, out_csv, comparison_blocks(df, title), out_md)
+    return df
+
+
+def comparison_blocks(df, title: str) -> list[tuple]:
+    """A comparison table (compare_{name}.csv's rows) for reading."""
+    rows = _rows(df)
     header = ["model", "family", "parameters", "epochs", "best val acc (any epoch, no TTA)",
               "val acc", "public acc", "private acc", "train s"]
     body = [[r["model"], _fmt(r["family"]), _int(r["params"]), _int(r["epochs"]),
              _fmt(r["max_val_accuracy"]), _pm(r, "val_acc"), _fmt(r["public_acc"]),
              _pm(r, "private_acc"), _int(r["train_seconds"])] for r in rows]
-    _write(df, out_csv, text + markdown_table(header, body), out_md)
-    return df
+    return [("heading", 1, title),
+            ("text", "Parameters side by side; accuracy of the kept weights (validation / "
+                     "public / private) and the highest validation accuracy of any epoch. "
+                     "Mean ± sample std over repeats."),
+            ("table", header, body)]

@@ -242,11 +242,14 @@ def report_layout():
             }
             for g, runs in GROUPS.items()
         },
-        "tables": {"accuracy": f"{R}/tables/accuracy.md", "ensembles": f"{R}/tables/ensembles.md"},
-        "ablations": {x: f"{R}/tables/ablation_{x}.md" for x in ABLATIONS},
+        "tables": {
+            "accuracy": f"{R}/tables/accuracy.csv",
+            "ensembles": f"{R}/tables/ensembles.csv",
+        },
+        "ablations": {x: f"{R}/tables/ablation_{x}.csv" for x in ABLATIONS},
         "comparisons": {
             c: {
-                "table": f"{R}/tables/compare_{c}.md",
+                "table": f"{R}/tables/compare_{c}.csv",
                 "curves": f"{R}/figures/{c}/validation_curves.png",
             }
             for c in COMPARISONS
@@ -264,12 +267,18 @@ def report_layout():
             "config": yaml.safe_dump(_result_config(), sort_keys=False),
             "commit": _git_commit(),
         },
+        "context": {  # what the tables' CSV files do not say
+            "eval_set": config["evaluate"]["eval_set"],
+            "ablations": {
+                x: {k: config["ablations"][x][k] for k in ("base", "design")} for x in ABLATIONS
+            },
+        },
     }
 
 
 def report_inputs(layout):
     """Every file or directory the report embeds: each path string of the layout but its
-    title and provenance text (by position, so any model name is safe)."""
+    title, provenance text and context (by position, so any model name is safe)."""
 
     def paths(x):
         if isinstance(x, dict):
@@ -278,5 +287,5 @@ def report_inputs(layout):
             return [f for v in x for f in paths(v)]
         return [x] if isinstance(x, str) else []
 
-    files = {k: v for k, v in layout.items() if k not in ("title", "provenance")}
+    files = {k: v for k, v in layout.items() if k not in ("title", "provenance", "context")}
     return paths(files) + layout["provenance"]["data"]
