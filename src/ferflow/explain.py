@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES
-from ferflow.io import atomic_path, load_npz
+from ferflow.io import load_npz
 
 KINDS = {"conv": ("Conv",), "pool": ("Pooling",), "dense": ("Dense",)}
 
