@@ -2,12 +2,19 @@
 # Thin entry point: config, validation, rule files, the final targets.
 import os
 
+from snakemake.utils import min_version
+
 from ferflow.config import validate
 
+min_version("9.0")
+
 if not workflow.overwrite_configfiles:  # no --configfile given: the built-in default
+
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
+
 report: "workflow/report/workflow.rst"
+
 
 validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
 
@@ -22,7 +29,7 @@ wildcard_constraints:
     ablation=_alternatives(ABLATIONS),
     comparison=_alternatives(COMPARISONS),
     start="noise|image",
-    kind="heatmaps|activations",
+    view="heatmaps|activations",
 
 
 include: "workflow/rules/data.smk"
@@ -34,7 +41,21 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/photos.smk"
 
 
+# seconds of work each: on a cluster they run on the submitting node, not through the queue
+localrules:
+    all,
+    metrics,
+    ensemble,
+    confusion,
+    training_curves,
+    validation_curves,
+    accuracy_table,
+    ablation_table,
+    comparison_table,
+    report,
+
+
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -49,3 +49,25 @@ def small_faces():
     labels = rng.integers(0, 7, n)
     usage = np.array(["Training"] * 24 + ["PublicTest"] * 8 + ["PrivateTest"] * 8)
     return labels, images, usage
+
+
+@pytest.fixture
+def saved(monkeypatch):
+    """The figures that ferflow.plots.save (and ferflow.figures, which uses it) write,
+    written and kept open, so a test can check what they show."""
+    import ferflow.figures
+    import ferflow.plots
+
+    figs = []
+
+    def keep(fig, path):
+        figs.append(fig)
+        with ferflow.plots.atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp)
+        return sum(1 for ax in fig.get_axes() if ax.images)
+
+    monkeypatch.setattr(ferflow.plots, "save", keep)
+    monkeypatch.setattr(ferflow.figures, "save", keep)
+    yield figs
+    for fig in figs:
+        ferflow.plots.pyplot().close(fig)

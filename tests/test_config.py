@@ -444,3 +444,14 @@ def test_the_readme_example_is_what_validation_prints():
         validate(yaml.safe_load(m.group(1)))
     assert str(err.value) == m.group(2)
     assert "did you mean learning_rate?" in m.group(2) and "tta" in m.group(2)
+
+
+@pytest.mark.parametrize("section,old", [("evaluate", "confusion_set"), ("analysis", "image_set")])
+def test_renamed_evaluation_set_keys_name_the_new_key(section, old):
+    cfg = default_config()
+    cfg[section] = {**cfg[section], old: "private"}
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert str(err.value).startswith(f"config key {section}.{old}: renamed to evaluate.eval_set")
+    assert "\n" not in str(err.value)
+

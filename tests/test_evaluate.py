@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferflow.evaluate import SETS, confusion, ensemble, metrics
+from ferflow import CLASS_NAMES
+from ferflow.evaluate import SETS, confusion, metrics, write_ensemble
 from ferflow.io import load_json, load_npz, save_npz
 
 
@@ -38,7 +39,7 @@ def test_ensemble_of_identical_members_equals_member(tmp_path):
     pred = fake_pred(rng)
     save_npz(str(tmp_path / "a.npz"), **pred)
     save_npz(str(tmp_path / "b.npz"), **pred)
-    m = ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
+    m = write_ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
                  str(tmp_path / "e.npz"), str(tmp_path / "m.json"), str(tmp_path / "sub.csv"))
     e = load_npz(str(tmp_path / "e.npz"))
     for s in SETS:
@@ -59,12 +60,12 @@ def test_ensemble_rejects_members_on_other_faces(tmp_path):
     save_npz(str(tmp_path / "a.npz"), **a)
     save_npz(str(tmp_path / "b.npz"), **b)
     with pytest.raises(ValueError, match="other faces"):
-        ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
+        write_ensemble([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], ["a", "b"],
                  str(tmp_path / "e.npz"), str(tmp_path / "m.json"), str(tmp_path / "s.csv"))
     assert not (tmp_path / "s.csv").exists()
 
 
-def test_confusion_png_and_counts(tmp_path):
+def test_confusion_png_and_counts(tmp_path, saved):
     rng = np.random.default_rng(2)
     pred = fake_pred(rng, n=200)
     save_npz(str(tmp_path / "p.npz"), **pred)
@@ -76,6 +77,8 @@ def test_confusion_png_and_counts(tmp_path):
 
     img = mpimg.imread(tmp_path / "c.png")
     assert img.shape[0] > 400 and img[..., :3].std() > 0.05
+    shown = saved[0].get_axes()[0].images[0].get_array()  # rows: the true classes' rates
+    np.testing.assert_allclose(shown, counts / counts.sum(axis=1, keepdims=True))
 
 
 def _members(rng, n=300, m=3):
@@ -91,7 +94,8 @@ def _members(rng, n=300, m=3):
 
 
 def test_fitted_weights_are_a_simplex_and_never_lose_to_a_member():
-    from ferflow.ensemble import _log_loss, fit_weights
+    from ferflow.ensemble import fit_weights
+    from ferflow.metrics import log_loss as _log_loss
 
     rng = np.random.default_rng(3)
     for trial in range(5):
@@ -128,7 +132,7 @@ def test_ensemble_methods_write_everything(tmp_path, method):
             pred[f"{s}_probs"] = (p / p.sum(1, keepdims=True)).astype(np.float32)
         paths.append(str(tmp_path / f"m{i}.npz"))
         save_npz(paths[-1], **pred)
-    m = ensemble(paths, ["a", "b", "c"], str(tmp_path / "e.npz"), str(tmp_path / "m.json"),
+    m = write_ensemble(paths, ["a", "b", "c"], str(tmp_path / "e.npz"), str(tmp_path / "m.json"),
                  str(tmp_path / "sub.csv"), str(tmp_path / "w.json"), method=method)
     e = load_npz(str(tmp_path / "e.npz"))
     for s in SETS:
@@ -149,3 +153,29 @@ def test_unknown_ensemble_method():
 
     with pytest.raises(ValueError, match="unknown ensemble method"):
         combine("median", {"validation": [np.ones((2, 7)) / 7]}, np.array([0, 1]))
+
+
+def test_metrics_are_scikit_learns_and_leave_out_unknown_labels():
+    from sklearn.metrics import accuracy_score, log_loss, recall_score
+
+    from ferflow import metrics as fm
+
+    rng = np.random.default_rng(4)
+    probs = rng.dirichlet(np.ones(7), 300).astype(np.float32)
+    labels = rng.integers(0, 7, 300)
+    labels[labels == 1] = 0  # class 1 has no face: its recall is None
+    labels[:20] = -1  # unknown
+    y, p = labels[20:], probs[20:]
+    assert fm.accuracy(probs, labels) == pytest.approx(accuracy_score(y, p.argmax(1)))
+    assert fm.log_loss(probs, labels) == pytest.approx(log_loss(y, p, labels=range(7)))
+    # the hand-written definition: mean -log p(true class)
+    assert fm.log_loss(probs, labels) == pytest.approx(
+        -np.log(p[np.arange(len(y)), y] / p.sum(1)).mean(), rel=1e-6)
+    recall = fm.per_class_recall(probs, labels)
+    want = recall_score(y, p.argmax(1), labels=[0, 2, 3, 4, 5, 6], average=None)
+    assert recall[CLASS_NAMES[1]] is None
+    assert [recall[CLASS_NAMES[c]] for c in (0, 2, 3, 4, 5, 6)] == pytest.approx(want)
+    assert fm.accuracy(probs, np.full(300, -1)) is None
+    counts = fm.confusion_counts(probs, labels)
+    assert counts.sum() == 280 and counts[1].sum() == 0
+    np.testing.assert_allclose(fm.rates(counts).sum(1), [1, 0, 1, 1, 1, 1, 1])

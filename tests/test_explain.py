@@ -129,6 +129,17 @@ def tiny_run(tmp_path_factory, tiny_cnn):
     save_npz(str(d / "split.npz"), train=train[:14], validation=train[14:],
              dropped=np.zeros(0, np.int64))
     tiny_cnn.save(d / "model.keras")
+    # the predict step's file, made up: face i of the validation set is predicted right
+    # when i is even, as the next class when odd, with confidence growing with i
+    idx = train[14:]
+    labels = f.labels[idx].astype(np.int64)
+    pred = np.where(np.arange(len(idx)) % 2 == 0, labels, (labels + 1) % 7)
+    probs = np.full((len(idx), 7), 0.0, np.float32)
+    conf = np.linspace(0.4, 0.9, len(idx))
+    probs[:] = ((1 - conf) / 6)[:, None]
+    probs[np.arange(len(idx)), pred] = conf
+    save_npz(str(d / "pred.npz"), validation_index=idx, validation_labels=labels,
+             validation_probs_no_tta=probs, validation_probs=probs[:, ::-1].copy())
     return d
 
 
@@ -143,17 +154,29 @@ def test_figure_files(tiny_run):
 
     d = tiny_run
     args = (str(d / "model.keras"), str(d / "faces.npz"), str(d / "split.npz"))
-    n_val = 14  # 28 Training faces, the last 14 are validation
-    sal = figures.saliency_figure(*args, str(d / "s.png"), "tiny")
-    # original, saliency, masked for each example that exists (at most 2 per class)
-    n_examples = sum(v is not None for p in sal["picks"].values() for v in p.values())
-    assert sal["panels"] == 3 * n_examples and 1 <= n_examples <= n_val
+    predicted = (str(d / "model.keras"), str(d / "pred.npz"), str(d / "faces.npz"))
+    pred = load_npz(str(d / "pred.npz"))
+    labels = pred["validation_labels"]
+    # expected from the made-up predictions (even faces right, odd wrong; the later the
+    # more confident): per class the last right and the last wrong face, when there is one
+    right = {c: [i for i in range(len(labels)) if labels[i] == c and i % 2 == 0] for c in range(7)}
+    wrong = {c: [i for i in range(len(labels)) if labels[i] == c and i % 2 == 1] for c in range(7)}
+    want = {c: {"correct": right[c][-1] if right[c] else None,
+                "wrong": wrong[c][-1] if wrong[c] else None} for c in range(7)}
+    sal = figures.saliency_figure(*predicted, str(d / "s.png"), "tiny")
+    assert sal["picks"] == want  # picked from the plain (no TTA) predictions of the file
+    n_examples = sum(bool(right[c]) + bool(wrong[c]) for c in range(7))
+    assert sal["panels"] == 3 * n_examples  # original, saliency, masked per example
     fil = figures.filters_figure(*args, str(d / "f.png"), "tiny", ["conv:1", "conv:-1", "pool:1"],
                                  start="image", image=3, steps=5, max_filters=5)
     assert fil["panels"] == 4 + 5 + 4  # c1 has 4 filters, c2 6 (max 5), p1 4
     lo = figures.layer_outputs_figure(*args, str(d / "l.png"), "tiny", ["conv:1", "c2"], image=1)
     assert lo["panels"] == 1 + 4 + 6
-    lime = figures.lime_figure(*args, str(d / "lime.png"), "tiny", num_samples=50, batch_size=50)
+    lime = figures.lime_figure(*predicted, str(d / "lime.png"), "tiny", num_samples=50,
+                               batch_size=50)
+    # one face per class that has one: the most confident right one, else the wrong one
+    assert lime["images"] == [want[c]["correct"] if want[c]["correct"] is not None
+                              else want[c]["wrong"] for c in range(7) if right[c] or wrong[c]]
     assert lime["panels"] == 2 * len(lime["images"])
     for f in ("s", "f", "l", "lime"):
         _png(d / f"{f}.png")
@@ -214,7 +237,8 @@ def test_workflow_writes_every_analysis_figure(trained):
 
 @pytest.fixture(scope="module")
 def validation(trained):
-    from ferflow.explain import eval_images, load_model
+    from ferflow.explain import eval_images
+    from ferflow.models import load_model
 
     model = load_model(str(trained / "models" / "seed000" / "model.keras"))
     x, y, idx, faces = eval_images(str(trained / "data" / "faces.npz"),

@@ -9,21 +9,38 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ferflow.report import _layer_files, confused_pairs, image_tag, markdown_to_html
+from ferflow.report import _layer_files, _table, blocks_to_html, confused_pairs, image_tag
 
 
-def test_markdown_tables_headings_and_escaping():
-    md = ("# Title\n\nSome *text* with <b>.\nsecond line\n\n## Part\n"
-          "| name | acc |\n|---|---:|\n| a<b | 0.5 |\n| c | *0.7* |\n\nAfter.\n")
-    out = markdown_to_html(md)
+def test_table_blocks_as_html_headings_and_escaping():
+    blocks = [("heading", 1, "Title"), ("text", "Some *text* with <b>."),
+              ("heading", 2, "Part"), ("table", ["name", "acc"], [["a<b", "0.5"], ["c", "*0.7*"]]),
+              ("text", "After.")]
+    out = blocks_to_html(blocks)
     assert "Title" not in out  # the page has its own section titles
-    assert "<p>Some <em>text</em> with &lt;b&gt;. second line</p>" in out
+    assert "<p>Some <em>text</em> with &lt;b&gt;.</p>" in out
     assert "<h4>Part</h4>" in out
     assert ("<table><thead><tr><th>name</th><th>acc</th></tr></thead><tbody>"
             "<tr><td>a&lt;b</td><td>0.5</td></tr><tr><td>c</td><td><em>0.7</em></td></tr>"
             "</tbody></table>") in out
     assert out.endswith("<p>After.</p>")
-    assert "<h3>Title</h3>" in markdown_to_html(md, skip_title=False)
+
+
+def test_report_tables_come_from_the_csv_files(tmp_path):
+    """The page shows what accuracy.csv holds (the .md is not read), formatted as the .md."""
+    from ferflow.tables import accuracy_blocks, to_markdown
+
+    df = pd.DataFrame({"name": ["m"], "entry": ["model"], "family": ["CNN"], "runs": [2],
+                       "params": [1234], "epochs": [3], "train_seconds": [5.0],
+                       "val_acc": [0.61234], "val_acc_std": [0.01], "public_acc": [0.5],
+                       "private_acc": [0.4], "val_log_loss": [1.2]})
+    df.to_csv(tmp_path / "accuracy.csv", index=False)
+    html = _table(str(tmp_path / "accuracy.csv"), accuracy_blocks, "public")
+    assert "<td>m</td><td>CNN</td><td>2</td><td>1,234</td>" in html
+    assert "<td>0.612 ± 0.010</td>" in html
+    assert "<h4>Per-class recall (public set)</h4>" in html
+    md = to_markdown(accuracy_blocks(df, "public"))
+    assert "| m | CNN | 2 | 1,234 | 3 | 5 | 0.612 ± 0.010 | 0.500 | 0.400 | – | 1.200 |" in md
 
 
 def test_most_confused_pairs_are_rates_per_true_class(tmp_path):

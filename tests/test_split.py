@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ferflow.ingest import Faces
+from ferflow.faces import Faces
 from ferflow.split import content_keys, flip_augment, make_split, split_validation
 from ferflow.synthetic import generate
 
@@ -72,7 +72,7 @@ def test_no_validation_or_test_face_nor_mirror_in_training(tmp_path):
 
 
 def test_flip_after_split_through_files(tmp_path, faces):
-    from ferflow.ingest import save_faces
+    from ferflow.faces import save_faces
     from ferflow.io import load_npz
 
     save_faces(faces, str(tmp_path / "faces.npz"))

@@ -11,8 +11,8 @@ from PIL import Image
 from ferflow import CLASS_NAMES
 from ferflow.diff import diff, load, render
 from ferflow.io import save_json
-from ferflow.tables import (ablation_table, accuracy_tables, aggregate, comparison_table,
-                            validation_curves)
+from ferflow.plots import validation_curves
+from ferflow.tables import ablation_table, accuracy_tables, aggregate, comparison_table
 
 
 def write_run(d, name, acc, params=1000, seconds=10.0, conv=2, epochs=3, no_tta=None):
@@ -71,7 +71,7 @@ def test_accuracy_and_ensemble_tables(tmp_path, acc_layout):
     assert df.at["cnn", "train_seconds"] == pytest.approx(20)
     assert df.at["cnn", "family"] == "CNN" and df.at["dnn", "family"] == "DNN"
     assert np.isnan(df.at["dnn", "val_acc_std"])  # one run: no spread
-    assert df.at["ens", "kind"] == "ensemble"
+    assert df.at["ens", "entry"] == "ensemble"
     assert df.at["ens", "params"] == 1000 + 1000 + 5000  # the members' sum
     assert df.at["cnn", "recall_Happy"] == pytest.approx(0.7)
     md = open(out["md"]).read()
@@ -117,7 +117,7 @@ def test_ablation_table_one_at_a_time(tmp_path):
     assert "| augment.enabled | 0.521 | 0.550 |" in md
 
 
-def test_comparison_table_and_overlay(tmp_path):
+def test_comparison_table_and_overlay(tmp_path, saved):
     layout = {"cnn": group({n: write_run(tmp_path, n, a, epochs=5) for n, a in
                             (("cnn", 0.6), ("cnn.r1", 0.64))}),
               "dnn": group({"dnn": write_run(tmp_path, "dnn", 0.35, params=799_719, conv=0,
@@ -131,6 +131,17 @@ def test_comparison_table_and_overlay(tmp_path):
     validation_curves(layout, str(png), "CNN vs DNN")
     img = np.asarray(Image.open(png).convert("L"), dtype=float)
     assert img.shape[1] > 1000 and img.std() > 10  # decodes, not blank
+    acc_ax, loss_ax = saved[0].get_axes()[:2]
+    lines = {ln.get_label(): ln for ln in acc_ax.get_lines()}
+    cnn = lines["cnn (CNN, 1,000 params), 2 runs"]  # repeats: their mean, CNN solid
+    dnn = lines["dnn (DNN, 799,719 params)"]  # a DNN dashed
+    assert (cnn.get_linestyle(), dnn.get_linestyle()) == ("-", "--")
+    histories = {r: pd.read_csv(f["history"]) for g in layout.values()
+                 for r, f in g["runs"].items()}
+    np.testing.assert_allclose(cnn.get_ydata(), (histories["cnn"]["val_accuracy"]
+                                                 + histories["cnn.r1"]["val_accuracy"]) / 2)
+    np.testing.assert_allclose(dnn.get_ydata(), histories["dnn"]["val_accuracy"])
+    assert len(acc_ax.collections) == 1  # the ± std band of the model with repeats
 
 
 def test_diff_of_two_result_directories(tmp_path, acc_layout):
@@ -151,7 +162,12 @@ def test_diff_of_two_result_directories(tmp_path, acc_layout):
     assert len(diff(load(str(a / "accuracy.csv")), load(str(a)), show_all=False)) == 0
 
 
-def test_diff_reads_metrics_json_and_git_revisions(tmp_path):
+def _git_rev(repo, rev):
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", rev], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_diff_reads_metrics_json_and_git_revisions(tmp_path, monkeypatch):
     def git(*args):
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
 
@@ -161,6 +177,7 @@ def test_diff_reads_metrics_json_and_git_revisions(tmp_path):
     (res / "metrics" / "m.json").write_text((tmp_path / "scratch" / "m.metrics.json").read_text())
     assert load(str(res)).at["m", "val_acc"] == 0.5  # no tables yet: metrics/*.json
     git("init", "-q")
+    monkeypatch.chdir(tmp_path)  # load() reads git revisions of the current directory
     git("add", "results")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
     write_run(tmp_path / "scratch", "m", 0.6)
@@ -171,10 +188,24 @@ def test_diff_reads_metrics_json_and_git_revisions(tmp_path):
     git("add", "results")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
     cli = [sys.executable, "-m", "ferflow.cli", "diff"]
+    # a table (means over repeats) is never compared with single-run metrics files
+    mix = subprocess.run(cli + ["HEAD~1:results", "HEAD:results", "--metrics", "val_acc"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert mix.returncode == 1 and mix.stdout == ""
+    assert mix.stderr.startswith("ferflow: error: HEAD~1:results is read from its metrics/*.json "
+                                 "(single runs, no tables yet) but HEAD:results from its "
+                                 "accuracy table"), mix.stderr
+    pd.DataFrame({"name": ["m"], "val_acc": [0.65]}).to_csv(res / "tables" / "accuracy.csv",
+                                                            index=False)
+    git("add", "results")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "three")
     out = subprocess.run(cli + ["HEAD~1:results", "HEAD:results", "--metrics", "val_acc"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[1].split() == ["m", "val_acc", "0.5000", "0.6000", "+0.1000"]
+    assert out.stdout.splitlines()[1].split() == ["m", "val_acc", "0.6000", "0.6500", "+0.0500"]
+    # two metrics directories (no tables): compared run by run
+    before = load(f"{_git_rev(tmp_path, 'HEAD~2')}:results")
+    assert before.attrs["source"].startswith("metrics/*.json")
     bad = subprocess.run(cli + ["HEAD~5:results", "results"], cwd=tmp_path, capture_output=True,
                          text=True)
     assert bad.returncode == 1

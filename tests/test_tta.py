@@ -24,7 +24,7 @@ def test_views():
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    from ferflow.ingest import save_faces
+    from ferflow.faces import save_faces
     from ferflow.io import save_npz
     from ferflow.models import build_model
     from ferflow.split import split_validation

@@ -73,8 +73,8 @@ def run_dir(tmp_path_factory):
 RUNS = ("cnn", "cnn.r1", "dnn", "dnn.normalize-off")
 ANALYSIS_JOBS = [("saliency", "model=cnn"), ("filters", "model=cnn, start=noise"),
                  ("filters", "model=cnn, start=image"), ("layer_outputs", "model=cnn"),
-                 ("lime", "model=cnn"), ("keract", "model=cnn, kind=heatmaps"),
-                 ("keract", "model=cnn, kind=activations")]
+                 ("lime", "model=cnn"), ("keract", "model=cnn, view=heatmaps"),
+                 ("keract", "model=cnn, view=activations")]
 
 
 def test_end_to_end_outputs(run_dir):
@@ -131,10 +131,30 @@ def test_tables_agree_with_the_metrics(run_dir):
     assert cmp["model"].tolist() == ["cnn", "dnn"]
     for f in ("accuracy", "ensembles", "ablation_norm", "compare_cnn_vs_dnn"):
         assert (r / "tables" / f"{f}.md").read_text().startswith("# ")
-    assert (r / "figures" / "cnn_vs_dnn" / "validation_curves.png").stat().st_size > 10_000
-    same = subprocess.run([sys.executable, "-m", "ferflow.cli", "diff", str(r), str(r)],
-                          capture_output=True, text=True)
+    # the overlay is the one of the compared models' own histories
+    from ferflow.plots import validation_curves
+
+    layout = {g: {"runs": {run: {"info": str(r / "models" / run / "training.json"),
+                                 "history": str(r / "models" / run / "history.csv")}
+                           for run in runs}} for g, runs in (("cnn", ("cnn", "cnn.r1")),
+                                                             ("dnn", ("dnn",)))}
+    validation_curves(layout, str(r.parent / "overlay.png"), "cnn vs dnn")
+    assert ((r / "figures" / "cnn_vs_dnn" / "validation_curves.png").read_bytes()
+            == (r.parent / "overlay.png").read_bytes())
+    # ferflow diff: the run against itself, and against a copy with one value changed
+    cli = [sys.executable, "-m", "ferflow.cli", "diff"]
+    same = subprocess.run(cli + [str(r), str(r)], capture_output=True, text=True)
     assert same.returncode == 0 and same.stdout == "no metric changed\n"
+    changed = r.parent / "changed"
+    changed.mkdir(exist_ok=True)
+    acc.reset_index().assign(private_acc=lambda d: d["private_acc"].where(
+        d["name"] != "dnn", d["private_acc"] + 0.25)).to_csv(changed / "accuracy.csv", index=False)
+    out = subprocess.run(cli + [str(r), str(changed), "--format", "csv"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.splitlines()[1:]
+    assert len(rows) == 1 and rows[0].startswith("dnn,private_acc,")
+    assert float(rows[0].split(",")[-1]) == pytest.approx(0.25)
 
 
 SECTIONS = ["architectures", "curves", "accuracy", "ablations", "cnn-vs-dnn", "ensembles",
@@ -280,6 +300,16 @@ def test_incremental_rebuilds(run_dir):
     (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="lime.yaml")
     assert planned_jobs(res) == [("lime", "model=cnn"), ("report", "")], res.stdout
+    # 5b. another evaluation set: what is computed on it, not the filters grown from noise
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["evaluate"] = {"eval_set": "public"}
+    (run_dir / "eval_set.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="eval_set.yaml")
+    assert planned_jobs(res) == sorted(
+        [("confusion", f"name={n}") for n in (*RUNS, "both")] + [("accuracy_table", ""),
+                                                                 ("report", "")]
+        + [job for job in ANALYSIS_JOBS if job != ("filters", "model=cnn, start=noise")]
+    ), res.stdout
     # 6. input data touched: everything downstream
     time.sleep(1)
     os.utime(run_dir / "faces.csv")

@@ -20,11 +20,13 @@ def _models(args) -> int:
 
 
 def _diff(args) -> int:
-    from ferflow.diff import METRICS, DiffError, diff, load, render
+    from ferflow.diff import DiffError, check_comparable, diff, load, render
+    from ferflow.tables import HEADLINE_METRICS
 
-    metrics = args.metrics.split(",") if args.metrics else list(METRICS)
+    metrics = args.metrics.split(",") if args.metrics else list(HEADLINE_METRICS)
     try:
         a, b = load(args.a), load(args.b)
+        check_comparable(a, b, args.a, args.b)
     except DiffError as e:
         print(f"ferflow: error: {e}", file=sys.stderr)
         return 1
@@ -58,7 +60,7 @@ def _predict(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from ferflow.photos import DEFAULT_MARGIN  # numpy only
-    from ferflow.tables import SPREAD as METRICS  # numpy only: the CLI starts fast
+    from ferflow.tables import HEADLINE_METRICS  # numpy only: the CLI starts fast
 
     parser = argparse.ArgumentParser(prog="ferflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("a")
     d.add_argument("b")
     d.add_argument("--metrics", help="comma-separated columns (default: "
-                   f"{', '.join(METRICS)})")
+                   f"{', '.join(HEADLINE_METRICS)})")
     d.add_argument("--all", action="store_true", help="also list unchanged metrics")
     d.add_argument("--format", choices=("text", "md", "csv"), default="text")
     d.add_argument("--precision", type=int, default=4)

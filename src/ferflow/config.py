@@ -21,6 +21,16 @@ class ConfigError(ValueError):
     """A bad config; the message names the key."""
 
 
+# data.format -> its input files: config key under data -> required (the readers of
+# ferflow.ingest take them in this order; the ingest rule's inputs are these files)
+DATA_FILES = {
+    "synthetic": {},
+    "fer2013": {"path": True},
+    "ferplus": {"path": True, "votes": True},
+    "course": {"train_csv": True, "test_csv": False},
+}
+
+
 def load_schema(path: str | None = None) -> dict:
     with open(path or SCHEMA_PATH) as f:
         return yaml.safe_load(f)
@@ -173,10 +183,23 @@ def _message(err, root: dict) -> str:
     return f"config key {key}: {err.message}"
 
 
+# keys that were renamed: old dotted key -> new one (the old name gets a one-line error)
+RENAMED = {"evaluate.confusion_set": "evaluate.eval_set", "analysis.image_set": "evaluate.eval_set"}
+
+
+def _check_renamed(config: dict) -> None:
+    for old, new in RENAMED.items():
+        section, key = old.split(".")
+        if isinstance(config.get(section), dict) and key in config[section]:
+            raise ConfigError(f"config key {old}: renamed to {new} (one evaluation set for the "
+                              "confusion matrices, the per-class recall and the analysis images)")
+
+
 def validate(config: dict, schema_path: str | None = None, registered: list[str] | None = None) -> dict:
     """Validate ``config`` in place (defaults filled in) and return it."""
     from jsonschema import Draft202012Validator
 
+    _check_renamed(config)
     schema = load_schema(schema_path)
     validator = Draft202012Validator(schema)
     errors = list(validator.iter_errors(config))
@@ -258,10 +281,8 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
                 raise ConfigError(f"config key {key}: targets 'votes' needs the FER+ vote "
                                   f"distributions (data.format: ferplus), not "
                                   f"{data['format']!r}")
-    need = {"fer2013": ["path"], "ferplus": ["path", "votes"], "course": ["train_csv"],
-            "synthetic": []}[data["format"]]
-    for k in need:
-        if not data.get(k):
+    for k, required in DATA_FILES[data["format"]].items():
+        if required and not data.get(k):
             raise ConfigError(f"config key data.{k}: required when data.format is "
                               f"{data['format']!r}")
 
@@ -316,11 +337,12 @@ def model_tta(config: dict, name: str) -> str:
     return model_entries(config)[name].get("tta", config["evaluate"]["tta"])
 
 
-def job_resources(config: dict, kind: str, name: str | None = None) -> dict:
-    """What a ``kind`` ("train" or "analysis") job asks a cluster for: ``resources.<kind>``,
+def job_resources(config: dict, job_class: str, name: str | None = None) -> dict:
+    """What a ``job_class`` ("train" or "analysis") job asks a cluster for:
+    ``resources.<job_class>``,
     for training overridden by model ``name``'s own ``resources`` (gpu, cpus, mem_mb,
     runtime in minutes)."""
-    out = dict(config["resources"][kind])
+    out = dict(config["resources"][job_class])
     if name is not None:
         out.update(model_entries(config)[name].get("resources", {}))
     return out
@@ -401,13 +423,14 @@ def ablation_variants(config: dict, name: str) -> list[dict]:
         if _merge(config, entry) == base_settings:
             group = base
         else:
-            changed = [(p, v) for p, v in values.items() if _get(base_settings, p) != v]
+            changed = [(p, v) for p, v in values.items() if setting(base_settings, p) != v]
             group = ".".join([base] + [_label(p, v) for p, v in changed])
         rows.append({"values": values, "model": group, "entry": entry})
     return rows
 
 
-def _get(settings: dict, path: str):
+def setting(settings: dict, path: str):
+    """The value of a (possibly dotted, ``augment.enabled``) setting."""
     head, _, rest = path.partition(".")
     value = settings.get(head)
     return value.get(rest) if rest and isinstance(value, dict) else value

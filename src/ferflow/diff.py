@@ -6,6 +6,9 @@ A and B are each one of:
   tables exist, its ``metrics/*.json`` and ``ensemble/*/metrics.json``;
 * a directory holding ``accuracy.csv``, or an accuracy CSV file itself;
 * ``REV:PATH``: the same, as committed in git revision REV (``HEAD~1:reports/tables``).
+
+An accuracy table holds a model's mean over its repeats, a metrics file one run: a table
+and metrics files are never compared with each other (:func:`check_comparable`).
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ import subprocess
 
 import numpy as np
 
-from ferflow.tables import SPREAD as METRICS  # the accuracy table's headline columns
+from ferflow.tables import HEADLINE_METRICS
 
 
 class DiffError(ValueError):
     """A source that cannot be read; the message names it."""
+
+
+TABLE = "accuracy table (means over repeats)"
+METRICS_FILES = "metrics/*.json (single runs, no tables yet)"
 
 
 def _from_metrics(paths: dict[str, str]):
@@ -36,7 +43,9 @@ def _from_metrics(paths: dict[str, str]):
             rows.append({"name": name, **run_row(json.loads(text))})
         except (ValueError, KeyError) as e:
             raise DiffError(f"{name}: not a ferflow metrics file ({e})") from None
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    df.attrs["source"] = METRICS_FILES
+    return df
 
 
 def _read_csv(text: str, where: str):
@@ -45,6 +54,7 @@ def _read_csv(text: str, where: str):
     df = pd.read_csv(io.StringIO(text))
     if "name" not in df.columns:
         raise DiffError(f"{where}: no 'name' column (is it a ferflow accuracy table?)")
+    df.attrs["source"] = TABLE
     return df
 
 
@@ -104,10 +114,22 @@ def load(spec: str):
         _revision(spec) if ":" in spec else None)
     if df is None:
         raise DiffError(f"{spec}: no such file, directory or git REV:PATH")
-    return df.set_index("name")
+    source = df.attrs["source"]
+    df = df.set_index("name")
+    df.attrs["source"] = source
+    return df
 
 
-def diff(a, b, metrics=METRICS, show_all: bool = False) -> list[dict]:
+def check_comparable(a, b, name_a: str, name_b: str) -> None:
+    """Refuse to compare an accuracy table with single-run metrics files: a model with
+    repeats is a mean in one and its first run in the other."""
+    if a.attrs.get("source") != b.attrs.get("source"):
+        raise DiffError(f"{name_a} is read from its {a.attrs.get('source')} but {name_b} from "
+                        f"its {b.attrs.get('source')}: not comparable; build the tables of both "
+                        "(tables/accuracy.csv)")
+
+
+def diff(a, b, metrics=HEADLINE_METRICS, show_all: bool = False) -> list[dict]:
     """Rows ``{name, metric, old, new, change}``; only changed ones unless ``show_all``."""
     rows = []
     names = list(a.index) + [n for n in b.index if n not in a.index]

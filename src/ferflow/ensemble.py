@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-EPS = 1e-7
-
-
-def _log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], EPS, 1.0)).mean())
+EPS = 1e-7  # probability floor of the weight search's objective and the stacking features
 
 
 def fit_weights(val_probs: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
-    """Simplex weights minimising the validation log-loss of the weighted mean."""
+    """Simplex weights minimising the validation log-loss of the weighted mean (the
+    objective and its gradient written out: SLSQP needs both)."""
     from scipy.optimize import minimize
 
     P = np.stack(val_probs).astype(np.float64)  # (members, n, classes)

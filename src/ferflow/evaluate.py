@@ -22,6 +22,11 @@ def eval_indices(faces: dict, split: dict) -> dict:
     }
 
 
+def set_images(faces: dict, idx: np.ndarray) -> np.ndarray:
+    """The faces at rows ``idx`` as a model's input: float32 raw pixels (N, 48, 48, 1)."""
+    return faces["images"][idx][..., None].astype(np.float32)
+
+
 TTA_MODES = ("none", "flip", "tencrop")
 TENCROP_SIZE = 42  # crops of 42x42 (corners and centre) resized back to 48x48
 
@@ -68,7 +73,7 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     out = {"tta": np.array(tta)}
     k = len(CLASS_NAMES)
     for name, idx in eval_indices(faces, split).items():
-        x = faces["images"][idx][..., None].astype(np.float32)
+        x = set_images(faces, idx)
         views = [model.predict(v, batch_size=batch_size, verbose=0) if len(v) else
                  np.zeros((0, k), np.float32) for v in tta_views(x, tta)]
         out[f"{name}_probs"] = np.mean(views, axis=0).astype(np.float32)
@@ -79,36 +84,10 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     save_npz(out_path, **out)
 
 
-def accuracy(probs: np.ndarray, labels: np.ndarray):
-    known = labels >= 0
-    if not known.any():
-        return None
-    return float((probs[known].argmax(1) == labels[known]).mean())
-
-
-def log_loss(probs: np.ndarray, labels: np.ndarray):
-    known = labels >= 0
-    if not known.any():
-        return None
-    p = np.clip(probs[known, labels[known]], 1e-7, 1.0)
-    return float(-np.log(p).mean())
-
-
-def per_class_recall(probs: np.ndarray, labels: np.ndarray):
-    known = labels >= 0
-    if not known.any():
-        return None
-    pred = probs[known].argmax(1)
-    y = labels[known]
-    out = {}
-    for c, name in enumerate(CLASS_NAMES):
-        m = y == c
-        out[name] = float((pred[m] == c).mean()) if m.any() else None
-    return out
-
-
 def metrics(pred: dict, params: int | None) -> dict:
-    """Metrics of one prediction file (dict of arrays)."""
+    """Metrics of one prediction file (dict of arrays); see :mod:`ferflow.metrics`."""
+    from ferflow.metrics import accuracy, log_loss, per_class_recall
+
     sets = ("validation", "public", "private")
     out = {
         "params": params,
@@ -135,7 +114,7 @@ def write_metrics(pred_path: str, info_path: str, out_path: str) -> dict:
     return m
 
 
-def ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
+def write_ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
              out_submission: str, out_weights: str | None = None, method: str = "mean",
              seed: int = 0) -> dict:
     """Combine the members' probabilities (see ferflow.ensemble); metrics and submission."""
@@ -176,37 +155,19 @@ def write_submission(ids: np.ndarray, probs: np.ndarray, path: str) -> None:
 
 
 def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
-              which: str = "validation") -> np.ndarray:
+              eval_set: str = "validation") -> np.ndarray:
     """Confusion matrix normalised per true class (PNG) and raw counts (CSV)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
-    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+    from ferflow.metrics import confusion_counts, rates
+    from ferflow.plots import confusion_figure
 
     pred = load_npz(pred_path)
-    labels = pred[f"{which}_labels"]
-    known = labels >= 0
-    if not known.any():
-        raise ValueError(f"{pred_path}: the {which} set has no labels")
-    y_pred = pred[f"{which}_probs"][known].argmax(1)
-    ks = list(range(len(CLASS_NAMES)))
-    counts = confusion_matrix(labels[known], y_pred, labels=ks)
-    norm = confusion_matrix(labels[known], y_pred, labels=ks, normalize="true")
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
-    ConfusionMatrixDisplay(norm, display_labels=CLASS_NAMES).plot(
-        ax=ax, cmap="Blues", values_format=".2f", colorbar=True)
-    acc = float(np.trace(counts) / counts.sum())
-    ax.set_title(f"{title}: {which} set, normalised per true class\n"
-                 f"(n = {int(counts.sum())}, accuracy {acc:.3f})")
-    ax.set_xlabel("predicted label")
-    ax.set_ylabel("true label")
-    plt.setp(ax.get_xticklabels(), rotation=35, ha="right")
-    fig.tight_layout()
-    with atomic_path(out_png, ".png") as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    labels = pred[f"{eval_set}_labels"]
+    if not (labels >= 0).any():
+        raise ValueError(f"{pred_path}: the {eval_set} set has no labels")
+    counts = confusion_counts(pred[f"{eval_set}_probs"], labels)
+    confusion_figure(rates(counts), counts, out_png, title, eval_set)
     df = pd.DataFrame(counts, index=pd.Index(CLASS_NAMES, name="true"), columns=CLASS_NAMES)
     with atomic_path(out_csv, ".csv") as tmp:
         df.to_csv(tmp)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferflow.models import load_model  # noqa: F401  (figures import it from here)
-
 from ferflow import CLASS_NAMES
-from ferflow.io import atomic_path, load_npz
+from ferflow.io import load_npz
 
 KINDS = {"conv": ("Conv",), "pool": ("Pooling",), "dense": ("Dense",)}
 
@@ -42,14 +40,23 @@ def resolve_layer(model, selector: str) -> str:
     return of_kind[i - 1 if i > 0 else i]
 
 
-def eval_images(faces_path: str, split_path: str, which: str = "validation"):
+def eval_images(faces_path: str, split_path: str, eval_set: str = "validation"):
     """Images (N, 48, 48, 1 float32 raw pixels), labels and faces.npz rows of a set."""
-    from ferflow.evaluate import eval_indices
+    from ferflow.evaluate import eval_indices, set_images
 
     faces, split = load_npz(faces_path), load_npz(split_path)
-    idx = eval_indices(faces, split)[which]
-    return (faces["images"][idx][..., None].astype(np.float32), faces["labels"][idx], idx,
-            faces)
+    idx = eval_indices(faces, split)[eval_set]
+    return set_images(faces, idx), faces["labels"][idx], idx, faces
+
+
+def predicted_set(pred_path: str, faces_path: str, eval_set: str = "validation"):
+    """A set as the predict step saw it: images, labels and the plain (no test-time
+    augmentation) probabilities from ``predictions/{model}.npz`` (not predicted again)."""
+    from ferflow.evaluate import set_images
+
+    pred = load_npz(pred_path)
+    x = set_images(load_npz(faces_path), pred[f"{eval_set}_index"])
+    return x, pred[f"{eval_set}_labels"], pred[f"{eval_set}_probs_no_tta"]
 
 
 # --- saliency ------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The explanation figures of the seed reports, one function per figure file.
 
-Each takes the model file, ``faces.npz`` and ``split.npz`` and the figure's settings
-(config key ``analysis``), computes with :mod:`ferflow.explain` and draws with
-matplotlib (keract draws its own two kinds).
+Each takes the model file (loaded by :func:`ferflow.models.load_model`), the faces and
+either ``split.npz`` or, where the figure picks examples by their prediction (saliency,
+LIME), the model's ``predictions/{model}.npz``, and the figure's settings (config key
+``analysis``); it computes with :mod:`ferflow.explain` and draws with
+matplotlib (keract draws its own two views).
 """
 
 from __future__ import annotations
@@ -16,26 +18,15 @@ import numpy as np
 
 from ferflow import CLASS_NAMES
 from ferflow.explain import (eval_images, filter_ascent, layer_activations, lime_explanations,
-                             load_model, mask_low_saliency, noise_start, pick_examples,
+                             mask_low_saliency, noise_start, pick_examples, predicted_set,
                              resolve_layer, saliency, top_superpixel_mask)
-from ferflow.io import atomic_path
-from ferflow.plots import _plt
+from ferflow.models import load_model
+from ferflow.plots import pyplot, save
 
 
-def _save(fig, out_png: str) -> int:
-    """Write the figure; return its number of image panels."""
-    panels = sum(1 for ax in fig.get_axes() if ax.images)
-    with atomic_path(out_png, ".png") as tmp:
-        fig.savefig(tmp)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return panels
-
-
-def _image(x, which: str, index: int):
+def _image(x, eval_set: str, index: int):
     if not 0 <= index < len(x):
-        raise ValueError(f"config key analysis.image: {index} is outside the {which} set "
+        raise ValueError(f"config key analysis.image: {index} is outside the {eval_set} set "
                          f"(0..{len(x) - 1})")
     return x[index]
 
@@ -69,34 +60,32 @@ def _off(ax):
 # --- saliency -----------------------------------------------------------------------
 
 
-def saliency_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
-                    title: str, which: str = "validation", mask_quantile: float = 0.75,
-                    batch_size: int = 256) -> dict:
+def saliency_figure(model_path: str, pred_path: str, faces_path: str, out_png: str,
+                    title: str, eval_set: str = "validation", mask_quantile: float = 0.75) -> dict:
     """Per class, one correctly and one wrongly classified image: the original with true
     and predicted label, |d score / d input|, and the original masked where saliency is
     below its ``mask_quantile``. Returns the picked examples, the maps and the panel count."""
     model = load_model(model_path)
-    x, y, _, _ = eval_images(faces_path, split_path, which)
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    x, y, probs = predicted_set(pred_path, faces_path, eval_set)
     picks = pick_examples(probs, y)
-    chosen = [(c, kind, i) for c in range(len(CLASS_NAMES)) for kind in ("correct", "wrong")
-              for i in [picks[c][kind]] if i is not None]
+    chosen = [(c, outcome, i) for c in range(len(CLASS_NAMES)) for outcome in ("correct", "wrong")
+              for i in [picks[c][outcome]] if i is not None]
     idx = np.array([i for _, _, i in chosen], dtype=int)
     pred = probs.argmax(1)
     sal = saliency(model, x[idx], pred[idx]) if len(idx) else np.zeros((0, 48, 48))
     masked = mask_low_saliency(x[idx], sal, mask_quantile) if len(idx) else sal
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(CLASS_NAMES), 6, figsize=(10.5, 13.5), dpi=100)
     for ax in axes.flat:
         _off(ax)
-    for col, kind in ((0, "correct"), (3, "wrong")):
-        axes[0, col].set_title(f"{kind}ly classified\noriginal", fontsize=9)
+    for col, outcome in ((0, "correct"), (3, "wrong")):
+        axes[0, col].set_title(f"{outcome}ly classified\noriginal", fontsize=9)
         axes[0, col + 1].set_title("saliency\n|d score / d pixel|", fontsize=9)
         axes[0, col + 2].set_title(f"masked: saliency\nbelow {mask_quantile:.0%} quantile", fontsize=9)
     for r, c in enumerate(CLASS_NAMES):
         axes[r, 0].set_ylabel(c, fontsize=11)
-    for k, (c, kind, i) in enumerate(chosen):
-        col = 0 if kind == "correct" else 3
+    for k, (c, outcome, i) in enumerate(chosen):
+        col = 0 if outcome == "correct" else 3
         ax = axes[c, col]
         ax.imshow(x[i, ..., 0], cmap="gray", vmin=0, vmax=255)
         ax.set_xlabel(f"true {CLASS_NAMES[y[i]]}, pred {CLASS_NAMES[pred[i]]} "
@@ -104,20 +93,20 @@ def saliency_figure(model_path: str, faces_path: str, split_path: str, out_png: 
         axes[c, col + 1].imshow(sal[k], cmap="hot")
         axes[c, col + 2].imshow(masked[k], cmap="gray", vmin=0, vmax=255)
     for c in range(len(CLASS_NAMES)):
-        for kind, col in (("correct", 0), ("wrong", 3)):
-            if picks[c][kind] is None:
-                axes[c, col + 1].text(0.5, 0.5, f"no {kind}\nprediction", ha="center",
+        for outcome, col in (("correct", 0), ("wrong", 3)):
+            if picks[c][outcome] is None:
+                axes[c, col + 1].text(0.5, 0.5, f"no {outcome}\nprediction", ha="center",
                                       va="center", transform=axes[c, col + 1].transAxes)
-    fig.suptitle(f"{title}: saliency maps ({which} set)", fontsize=13)
+    fig.suptitle(f"{title}: saliency maps ({eval_set} set)", fontsize=13)
     fig.tight_layout()
-    return {"picks": picks, "saliency": sal, "panels": _save(fig, out_png)}
+    return {"picks": picks, "saliency": sal, "panels": save(fig, out_png)}
 
 
 # --- gradient ascent ------------------------------------------------------------------
 
 
 def filters_figure(model_path: str, faces_path: str, split_path: str, out_png: str, title: str,
-                   layers: list[str], start: str = "noise", which: str = "validation",
+                   layers: list[str], start: str = "noise", eval_set: str = "validation",
                    image: int = 0, steps: int = 100, step_size: float = 2.0,
                    max_filters: int = 16, seed: int = 0) -> dict:
     """Gradient-ascent images of the first ``max_filters`` filters of each layer, from
@@ -126,8 +115,8 @@ def filters_figure(model_path: str, faces_path: str, split_path: str, out_png: s
     results = {}
     base = None
     if start == "image":
-        x, *_ = eval_images(faces_path, split_path, which)
-        base = _image(x, which, image)
+        x, *_ = eval_images(faces_path, split_path, eval_set)
+        base = _image(x, eval_set, image)
     elif start != "noise":
         raise ValueError(f"filter ascent start {start!r}: use noise or image")
     for sel in layers:
@@ -138,32 +127,32 @@ def filters_figure(model_path: str, faces_path: str, split_path: str, out_png: s
         order = np.argsort(-a1)
         results[sel] = {"layer": name, "images": imgs[order], "filters": order,
                         "initial": a0[order], "final": a1[order]}
-    plt = _plt()
+    plt = pyplot()
     cols = min(8, max(len(r["filters"]) for r in results.values()))
     blocks = [(f"layer {r['layer']} ({sel}): {len(r['filters'])} filters, sorted by final "
                "mean activation", r["images"][..., 0],
                [f"#{f}: {a:.2f}" for f, a in zip(r["filters"], r["final"])], "gray")
               for sel, r in results.items()]
     fig = _grid_figure(plt, blocks, cols)
-    origin = "noise" if start == "noise" else f"{which} image {image}"
+    origin = "noise" if start == "noise" else f"{eval_set} image {image}"
     fig.suptitle(f"{title}: gradient ascent from {origin}, {steps} steps", fontsize=13)
-    return {"layers": results, "panels": _save(fig, out_png)}
+    return {"layers": results, "panels": save(fig, out_png)}
 
 
 # --- layer outputs --------------------------------------------------------------------
 
 
 def layer_outputs_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
-                         title: str, layers: list[str], which: str = "validation",
+                         title: str, layers: list[str], eval_set: str = "validation",
                          image: int = 0, max_channels: int = 32) -> dict:
     """The outputs of each channel of the given layers for one image (cmap gray_r)."""
     model = load_model(model_path)
-    x, y, _, _ = eval_images(faces_path, split_path, which)
-    img = _image(x, which, image)
+    x, y, _, _ = eval_images(faces_path, split_path, eval_set)
+    img = _image(x, eval_set, image)
     names = [resolve_layer(model, sel) for sel in layers]
     acts = layer_activations(model, img, names)
-    plt = _plt()
-    blocks = [(f"input: {which} image {image}, true {CLASS_NAMES[y[image]]}", img[None, ..., 0],
+    plt = pyplot()
+    blocks = [(f"input: {eval_set} image {image}, true {CLASS_NAMES[y[image]]}", img[None, ..., 0],
                [""], "gray")]
     for name in names:
         a = acts[name][0]
@@ -174,14 +163,14 @@ def layer_outputs_figure(model_path: str, faces_path: str, split_path: str, out_
                        np.moveaxis(a[..., :k], -1, 0), [f"#{j}" for j in range(k)], "gray_r"))
     fig = _grid_figure(plt, blocks, 8)
     fig.suptitle(f"{title}: layer outputs for one image", fontsize=12)
-    return {"activations": acts, "panels": _save(fig, out_png)}
+    return {"activations": acts, "panels": save(fig, out_png)}
 
 
 # --- LIME -------------------------------------------------------------------------------
 
 
-def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str, title: str,
-                which: str = "validation", segments: int = 45, compactness: float = 0.1,
+def lime_figure(model_path: str, pred_path: str, faces_path: str, out_png: str, title: str,
+                eval_set: str = "validation", segments: int = 45, compactness: float = 0.1,
                 num_samples: int = 1000, batch_size: int = 256, top_superpixels: int = 5,
                 seed: int = 0) -> dict:
     """LIME for one image per class (the most confidently correct one, else the first of
@@ -190,8 +179,7 @@ def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
     from skimage.segmentation import mark_boundaries
 
     model = load_model(model_path)
-    x, y, _, _ = eval_images(faces_path, split_path, which)
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    x, y, probs = predicted_set(pred_path, faces_path, eval_set)
     picks = pick_examples(probs, y)
     idx = []
     for c in range(len(CLASS_NAMES)):
@@ -199,7 +187,7 @@ def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
         if i is not None:
             idx.append(i)
     expl = lime_explanations(model, x[idx], segments, compactness, num_samples, batch_size, seed)
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(CLASS_NAMES), figsize=(2.1 * len(CLASS_NAMES), 5.2), dpi=100)
     for ax in axes.flat:
         _off(ax)
@@ -217,30 +205,30 @@ def lime_figure(model_path: str, faces_path: str, split_path: str, out_png: str,
     axes[0, 0].set_ylabel("face", fontsize=10)
     axes[1, 0].set_ylabel(f"top {top_superpixels} superpixels\n(green) for the prediction",
                           fontsize=9)
-    fig.suptitle(f"{title}: LIME, one {which} image per class ({num_samples} samples)",
+    fig.suptitle(f"{title}: LIME, one {eval_set} image per class ({num_samples} samples)",
                  fontsize=12)
     fig.tight_layout()
-    return {"explanations": expl, "images": idx, "panels": _save(fig, out_png)}
+    return {"explanations": expl, "images": idx, "panels": save(fig, out_png)}
 
 
 # --- keract ------------------------------------------------------------------------------
 
 
-def keract_figures(model_path: str, faces_path: str, split_path: str, out_dir: str, kind: str,
-                   which: str = "validation", image: int = 0,
+def keract_figures(model_path: str, faces_path: str, split_path: str, out_dir: str, view: str,
+                   eval_set: str = "validation", image: int = 0,
                    layers: list[str] | None = None) -> list[str]:
     """keract's drawings of every layer's activations for one image, into ``out_dir``:
-    ``kind`` ``heatmaps`` (display_heatmaps: activations over the input) or ``activations``
+    ``view`` ``heatmaps`` (display_heatmaps: activations over the input) or ``activations``
     (display_activations: raw grids, cmap gray_r). Written to a temporary directory and
     moved into place, so a failed run leaves no partial directory."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    pyplot()  # the Agg backend before keract imports pyplot
     import keract
 
     model = load_model(model_path)
-    x, *_ = eval_images(faces_path, split_path, which)
-    img = _image(x, which, image)
+    x, *_ = eval_images(faces_path, split_path, eval_set)
+    img = _image(x, eval_set, image)
     names = None if layers is None else [resolve_layer(model, s) for s in layers]
     acts = layer_activations(model, img, names)
     parent = os.path.dirname(os.path.abspath(out_dir))
@@ -248,14 +236,14 @@ def keract_figures(model_path: str, faces_path: str, split_path: str, out_dir: s
     tmp = tempfile.mkdtemp(dir=parent, prefix=".keract-")
     os.chmod(tmp, 0o755)  # mkdtemp makes it private
     try:
-        if kind == "heatmaps":
+        if view == "heatmaps":
             with matplotlib.rc_context({"image.cmap": "gray"}):  # the face under the heatmaps
                 keract.display_heatmaps(acts, img[..., 0] / 255.0, directory=tmp, save=True)
-        elif kind == "activations":
+        elif view == "activations":
             keract.display_activations(acts, cmap="gray_r", save=True, directory=tmp,
                                        fig_size=(12, 12))
         else:
-            raise ValueError(f"keract kind {kind!r}: use heatmaps or activations")
+            raise ValueError(f"keract view {view!r}: use heatmaps or activations")
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

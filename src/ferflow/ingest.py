@@ -13,16 +13,19 @@ the file and the data row (0-based, header excluded) and the file line (1-based)
 
 from __future__ import annotations
 
-import gzip
 import os
 import queue
 import threading
 import zlib
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE, N_PIXELS
+from ferflow.config import DATA_FILES
+from ferflow.faces import DataError, Faces, save_faces
+
+__all__ = ["DataError", "Faces", "ingest", "read_course", "read_fer2013", "read_ferplus",
+           "read_source"]
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
 TEST_USAGE = "Test"  # course test.csv faces: labels unknown (-1)
@@ -39,26 +42,6 @@ FERPLUS_TO_FER = {"anger": 0, "disgust": 1, "fear": 2, "happiness": 3,
                   "sadness": 4, "surprise": 5, "neutral": 6}
 
 _BLOCK_BYTES = 1 << 21  # parse in ~2 MB blocks: they stay in the CPU cache
-
-
-class DataError(ValueError):
-    """Malformed input data; the message is one line naming file and row."""
-
-
-@dataclass
-class Faces:
-    images: np.ndarray  # uint8 (N, 48, 48)
-    labels: np.ndarray  # int8 (N,), -1 = unknown
-    usage: np.ndarray  # '<U11' (N,)
-    ids: np.ndarray  # int64 (N,)
-    extra: dict = field(default_factory=dict)  # optional arrays (e.g. synthetic cue masks)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def arrays(self) -> dict:
-        return {"images": self.images, "labels": self.labels, "usage": self.usage,
-                "ids": self.ids, **self.extra}
 
 
 # ---------------------------------------------------------------- block reading
@@ -367,10 +350,29 @@ def _diagnose_block(buf: bytes, ncols: int, pix_col: int):
     return val.astype(np.uint8).reshape(n, N_PIXELS), b, fstart, fend
 
 
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark (spreadsheet programs write one)
+
+
 def _read_header(path: str) -> bytes:
     for chunk in _raw_chunks(path, 1 << 16):
-        return chunk.split(b"\n", 1)[0]
+        return chunk.split(b"\n", 1)[0].removeprefix(BOM)
     return b""
+
+
+def _without_trailing_blank_lines(blocks):
+    """The blocks with the blank lines at the very end of the file left out (an editor's
+    or spreadsheet's final empty line). A blank line followed by data is kept, so it
+    stays an error naming its row."""
+    pending = b""
+    for block in blocks:
+        block = pending + block if pending else block
+        body = block.rstrip(b"\r\n")
+        if not body:  # only blank lines so far: wait for what follows
+            pending = block
+            continue
+        end = len(body) + (2 if block[len(body):].startswith(b"\r\n") else 1)
+        pending = block[end:]
+        yield block[:end]
 
 
 def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
@@ -396,7 +398,7 @@ def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
     pixel_parts, scalar_parts = [], []
     row0 = 0
     first = True
-    for block in _threaded(_line_blocks, path):
+    for block in _without_trailing_blank_lines(_threaded(_line_blocks, path)):
         if first:  # drop the header line
             block = block[block.index(b"\n") + 1:]
             first = False
@@ -560,38 +562,20 @@ def read_ferplus(fer_csv: str, votes_csv: str) -> Faces:
                  rows[sel].astype(np.int64), extra={"votes": dist[rows][sel]})
 
 
-# ---------------------------------------------------------------- npz storage
-def save_faces(faces: Faces, path: str) -> None:
-    """Write faces atomically (temp file + rename): no partial file on failure."""
-    from ferflow.io import save_npz
-    save_npz(path, **faces.arrays())
-
-
-def load_faces(path: str) -> Faces:
-    from ferflow.io import load_npz
-    arrs = load_npz(path)
-    base = {k: arrs.pop(k) for k in ("images", "labels", "usage", "ids")}
-    return Faces(**base, extra=arrs)
-
-
-def read_gzip_bytes(path: str) -> bytes:  # baseline for the ingest benchmark
-    with gzip.open(path, "rb") as f:
-        return f.read()
+# ---------------------------------------------------------------- the configured source
+READERS = {"fer2013": read_fer2013, "ferplus": read_ferplus, "course": read_course}
 
 
 def read_source(data: dict, synthetic: dict | None = None) -> Faces:
-    """Read the faces the ``data`` config section names (see config/README.md)."""
+    """Read the faces the ``data`` config section names (see config/README.md): the
+    format's reader gets the input files of :data:`ferflow.config.DATA_FILES`, in order."""
     fmt = data["format"]
     if fmt == "synthetic":
         from ferflow.synthetic import generate
         return generate(**(synthetic or {}))
-    if fmt == "fer2013":
-        return read_fer2013(data["path"])
-    if fmt == "ferplus":
-        return read_ferplus(data["path"], data["votes"])
-    if fmt == "course":
-        return read_course(data["train_csv"], data.get("test_csv"))
-    raise DataError(f"config key data.format: unknown format {fmt!r}")
+    if fmt not in READERS:
+        raise DataError(f"config key data.format: unknown format {fmt!r}")
+    return READERS[fmt](*[data.get(k) for k in DATA_FILES[fmt]])
 
 
 def ingest(data: dict, synthetic: dict | None, out_path: str, log=print) -> Faces:

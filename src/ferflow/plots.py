@@ -1,17 +1,33 @@
-"""Figures that need no model: training curves."""
+"""Every figure that needs no model (training curves, the validation-curve overlay, the
+confusion matrix) and what all figures share: :func:`pyplot` (matplotlib on the Agg
+backend) and :func:`save` (write the PNG atomically, close the figure)."""
 
 from __future__ import annotations
 
-from ferflow.io import atomic_path
+import numpy as np
+
+from ferflow import CLASS_NAMES
+from ferflow.io import atomic_path, load_json
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save(fig, out_png: str) -> int:
+    """Write ``fig`` to ``out_png`` (atomically: no partial file) and close it; return its
+    number of image panels."""
+    panels = sum(1 for ax in fig.get_axes() if ax.images)
+    with atomic_path(out_png, ".png") as tmp:
+        fig.savefig(tmp)
+    pyplot().close(fig)
+    return panels
 
 
 def epoch_axis(ax, first: int, last: int) -> None:
@@ -30,7 +46,7 @@ def training_curves(history_csv: str, out_png: str, title: str, monitor: str = "
     h = pd.read_csv(history_csv)
     if h.empty:
         raise ValueError(f"{history_csv}: no epochs recorded")
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     for ax, metric, label in ((axes[0], "accuracy", "accuracy"), (axes[1], "loss", "loss")):
         ax.plot(h["epoch"], h[metric], "o-", ms=3, label=f"training {label}")
@@ -46,6 +62,62 @@ def training_curves(history_csv: str, out_png: str, title: str, monitor: str = "
         ax.legend(fontsize=8)
     fig.suptitle(f"{title}: training curves")
     fig.tight_layout()
-    with atomic_path(out_png, ".png") as tmp:
-        fig.savefig(tmp)
-    plt.close(fig)
+    save(fig, out_png)
+
+
+def confusion_figure(norm: np.ndarray, counts: np.ndarray, out_png: str, title: str,
+                     eval_set: str) -> None:
+    """The confusion matrix normalised per true class, with the set's size and accuracy."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    ConfusionMatrixDisplay(norm, display_labels=CLASS_NAMES).plot(
+        ax=ax, cmap="Blues", values_format=".2f", colorbar=True)
+    acc = float(np.trace(counts) / counts.sum())
+    ax.set_title(f"{title}: {eval_set} set, normalised per true class\n"
+                 f"(n = {int(counts.sum())}, accuracy {acc:.3f})")
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    plt.setp(ax.get_xticklabels(), rotation=35, ha="right")
+    fig.tight_layout()
+    save(fig, out_png)
+
+
+def validation_curves(layout: dict, out_png: str, title: str) -> None:
+    """Overlay of the models' validation accuracy and loss per epoch (CNN solid, DNN
+    dashed; repeats as mean with a ± std band)."""
+    from ferflow.tables import family, histories
+
+    plt = pyplot()
+    first, last = np.inf, -np.inf
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2 + 0.25 * ((len(layout) + 2) // 3)), dpi=110)
+    for i, (name, g) in enumerate(layout.items()):
+        info = [load_json(f["info"]) for f in g["runs"].values()]
+        kind = family(info[0]) or "?"
+        hs = histories(g)
+        n = min(len(h) for h in hs)
+        label = f"{name} ({kind}, {info[0]['params']:,} params)"
+        for ax, col in zip(axes, ("val_accuracy", "val_loss")):
+            vals = np.stack([h[col].to_numpy()[:n] for h in hs])
+            epochs = hs[0]["epoch"].to_numpy()[:n]
+            first, last = min(first, epochs[0]), max(last, epochs[-1])
+            mean = vals.mean(0)
+            line, = ax.plot(epochs, mean, "--" if kind == "DNN" else "-", marker="o", ms=3,
+                            color=f"C{i}", label=label + (f", {len(hs)} runs" if len(hs) > 1 else ""))
+            if len(hs) > 1:
+                sd = vals.std(0, ddof=1)
+                ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
+    for ax, lab in zip(axes, ("validation accuracy", "validation loss")):
+        epoch_axis(ax, first, last)
+        ax.set_ylabel(lab)
+        ax.set_title(lab.capitalize())
+        ax.grid(alpha=0.3)
+    axes[0].axhline(1 / len(CLASS_NAMES), color="gray", lw=1, ls=":", label="chance (1/7)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"{title}: validation curves (CNN solid, DNN dashed)")
+    rows = (len(labels) + 2) // 3
+    fig.tight_layout(rect=(0, 0.045 * rows + 0.01, 1, 1))
+    save(fig, out_png)

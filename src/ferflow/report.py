@@ -19,6 +19,23 @@ import numpy as np
 from ferflow import CLASS_NAMES
 from ferflow.io import atomic_path
 
+# The report's sections in order: id -> numbered title. The HTML page and the Snakemake
+# report's categories (workflow/rules/*.smk) both take them from here.
+SECTIONS = {
+    "architectures": "1. Architectures",
+    "curves": "2. Training curves",
+    "accuracy": "3. Accuracy of every model and ensemble",
+    "ablations": "4. Ablations",
+    "cnn-vs-dnn": "5. CNN vs DNN",
+    "ensembles": "6. Ensembles",
+    "confusion": "7. Confusion matrices",
+    "saliency": "8. Saliency",
+    "filters": "9. Gradient-ascent filter images",
+    "layer-outputs": "10. Layer outputs",
+    "lime": "11. LIME",
+    "keract": "12. keract activations",
+}
+
 PACKAGES = ("ferflow", "snakemake", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas",
             "scikit-learn", "scikit-image", "matplotlib", "lime", "keract")
 
@@ -89,56 +106,42 @@ def figure(path: str, caption: str, max_width: int | None = None) -> str:
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
 
 
-def markdown_to_html(text: str, skip_title: bool = True) -> str:
-    """The Markdown ferflow's tables are written in: headings, paragraphs, pipe tables,
-    *emphasis*."""
-    out, para, rows = [], [], []
+def blocks_to_html(blocks: list[tuple]) -> str:
+    """A table's readable blocks (see :mod:`ferflow.tables`) as HTML: the first-level
+    heading left out (the section has its own title), paragraphs with *emphasis*."""
+    def inline(text):
+        return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", _esc(text))
 
-    def inline(s):
-        s = _esc(s)
-        return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", s)
-
-    def flush():
-        if para:
-            out.append(f"<p>{inline(' '.join(para))}</p>")
-            para.clear()
-        if rows:
-            cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
-            head, body = cells[0], cells[2:]
-            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head)
+    out = []
+    for b in blocks:
+        if b[0] == "heading" and b[1] > 1:
+            out.append(f"<h{b[1] + 2}>{inline(b[2])}</h{b[1] + 2}>")
+        elif b[0] == "text":
+            out.append(f"<p>{inline(b[1])}</p>")
+        elif b[0] == "table":
+            out.append("<table><thead><tr>" + "".join(f"<th>{inline(c)}</th>" for c in b[1])
                        + "</tr></thead><tbody>"
                        + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>"
-                                 for r in body) + "</tbody></table>")
-            rows.clear()
-
-    for line in text.splitlines():
-        if line.startswith("|"):
-            if para:
-                flush()
-            rows.append(line)
-        elif line.startswith("#"):
-            flush()
-            level = len(line) - len(line.lstrip("#"))
-            if level == 1 and skip_title:
-                continue
-            out.append(f"<h{level + 2}>{inline(line.lstrip('#').strip())}</h{level + 2}>")
-        elif not line.strip():
-            flush()
-        else:
-            if rows:
-                flush()
-            para.append(line.strip())
-    flush()
+                                 for r in b[2]) + "</tbody></table>")
     return "\n".join(out)
+
+
+def _table(csv_path: str, blocks_fn, *args) -> str:
+    """The HTML of a table, from its CSV file."""
+    import pandas as pd
+
+    return blocks_to_html(blocks_fn(pd.read_csv(csv_path), *args))
 
 
 def confused_pairs(counts_csv: str, top: int = 3) -> list[tuple[str, str, float, int]]:
     """The most confused (true, predicted) pairs: off-diagonal rates per true class."""
     import pandas as pd
 
+    from ferflow.metrics import rates as per_true_class
+
     df = pd.read_csv(counts_csv, index_col=0)
     counts = df.to_numpy(dtype=float)
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    rates = per_true_class(counts)
     np.fill_diagonal(rates, -1)
     # stable: equal rates keep row-major order (the first is np.argmax's)
     order = np.argsort(-rates, axis=None, kind="stable")[:top]
@@ -187,15 +190,22 @@ def build_report(layout: dict, out_html: str) -> dict:
     """``layout`` keys (paths are files the workflow built):
 
     ``title``; ``models`` {group: {"summary", "curves": {run: png}}}; ``tables``
-    {"accuracy", "ensembles": md}; ``ablations`` {name: md}; ``comparisons`` {name:
-    {"table": md, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
+    {"accuracy", "ensembles": csv}; ``ablations`` {name: csv}; ``comparisons`` {name:
+    {"table": csv, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
     ``analysis`` {kind: {model: png or directory of keract PNGs}};
-    ``provenance`` {"data": [paths], "config": yaml text, "commit": str}.
+    ``provenance`` {"data": [paths], "config": yaml text, "commit": str}; ``context``
+    {"eval_set": str, "ablations": {name: {"base", "design"}}} (what the tables' CSV
+    files do not say).
     Returns ``{"sections": [...], "images": n}``.
     """
+    from ferflow.tables import (ablation_blocks, accuracy_blocks, comparison_blocks,
+                                ensemble_blocks)
+
+    context = layout["context"]
     parts, sections = [], []
 
-    def add(sid, title, body):
+    def add(sid, body, title=None):
+        title = title or SECTIONS[sid]
         sections.append((sid, title))
         parts.append(_section(sid, title, body))
 
@@ -211,28 +221,31 @@ def build_report(layout: dict, out_html: str) -> dict:
                           if m)
         body.append(f"<details><summary><b>{_esc(name)}</b>{' — ' + what if what else ''}"
                     f"</summary><pre>{_esc(summary)}</pre></details>")
-    add("architectures", "1. Architectures", "\n".join(body))
+    add("architectures", "\n".join(body))
     # 2. training curves
     body = [figure(png, f"{run}: training and validation accuracy and loss per epoch", 1100)
             for m in layout["models"].values() for run, png in m["curves"].items()]
-    add("curves", "2. Training curves", "\n".join(body))
+    add("curves", "\n".join(body))
     # 3. accuracy
-    add("accuracy", "3. Accuracy of every model and ensemble",
-        markdown_to_html(_read(layout["tables"]["accuracy"])))
+    add("accuracy",
+        _table(layout["tables"]["accuracy"], accuracy_blocks, context["eval_set"]))
     # 4. ablations
-    body = [f"<h3>{_esc(name)}</h3>" + markdown_to_html(_read(md))
-            for name, md in layout["ablations"].items()]
-    add("ablations", "4. Ablations", "\n".join(body) or "<p>No ablation configured.</p>")
+    body = [f"<h3>{_esc(name)}</h3>" + _table(csv, ablation_blocks, name,
+                                              context["ablations"][name]["base"],
+                                              context["ablations"][name]["design"])
+            for name, csv in layout["ablations"].items()]
+    add("ablations", "\n".join(body) or "<p>No ablation configured.</p>")
     # 5. comparisons (CNN vs DNN)
     body = []
     for name, c in layout["comparisons"].items():
-        body.append(f"<h3>{_esc(name.replace('_', ' '))}</h3>" + markdown_to_html(_read(c["table"])))
+        title = name.replace("_", " ")
+        body.append(f"<h3>{_esc(title)}</h3>" + _table(c["table"], comparison_blocks, title))
         body.append(figure(c["curves"], f"{name}: validation accuracy and loss per epoch "
                                         "(CNNs solid, DNNs dashed)", 1100))
-    add("cnn-vs-dnn", "5. CNN vs DNN", "\n".join(body) or "<p>No comparison configured.</p>")
+    add("cnn-vs-dnn", "\n".join(body) or "<p>No comparison configured.</p>")
     # 6. ensembles
-    body = [markdown_to_html(_read(layout["tables"]["ensembles"]))]
-    add("ensembles", "6. Ensembles", "\n".join(body))
+    body = [_table(layout["tables"]["ensembles"], ensemble_blocks)]
+    add("ensembles", "\n".join(body))
     # 7. confusion matrices, with the most-confused pairs named from the data
     body = []
     for name, c in layout["confusion"].items():
@@ -241,44 +254,40 @@ def build_report(layout: dict, out_html: str) -> dict:
                           for t, p, r, n in pairs) or "no confusion"
         body.append(f"<h3>{_esc(name)}</h3><p>Most confused: {_esc(named)}.</p>")
         body.append(figure(c["png"], f"{name}: confusion matrix normalised per true class", 800))
-    add("confusion", "7. Confusion matrices", "\n".join(body))
+    add("confusion", "\n".join(body))
     # 8-12. explanations
-    kinds = {  # kind: (section id, title of a new section or None, caption)
-        "saliency": ("saliency", "8. Saliency", "per class one correctly and one wrongly "
-                     "classified image: original, |d score / d pixel|, original masked where "
-                     "saliency is low"),
-        "filters_noise": ("filters", "9. Gradient-ascent filter images", "images maximising "
-                          "each filter's mean activation, ascent from noise"),
-        "filters_image": ("filters", None, "the same, ascent from one image"),
-        "layer_outputs": ("layer-outputs", "10. Layer outputs", "outputs of the first and a "
-                          "deeper layer for one image"),
-        "lime": ("lime", "11. LIME", "one image per class, the superpixels that most support "
-                 "the prediction"),
-        "keract_heatmaps": ("keract", "12. keract activations", "keract heatmaps: every "
-                            "layer's activations over the input"),
-        "keract_activations": ("keract", None, "keract raw activation grids of every layer"),
+    kinds = {  # layout key: (section id, caption)
+        "saliency": ("saliency", "per class one correctly and one wrongly classified image: "
+                     "original, |d score / d pixel|, original masked where saliency is low"),
+        "filters_noise": ("filters", "images maximising each filter's mean activation, ascent "
+                          "from noise"),
+        "filters_image": ("filters", "the same, ascent from one image"),
+        "layer_outputs": ("layer-outputs", "outputs of the first and a deeper layer for one "
+                          "image"),
+        "lime": ("lime", "one image per class, the superpixels that most support the "
+                 "prediction"),
+        "keract_heatmaps": ("keract", "keract heatmaps: every layer's activations over the "
+                            "input"),
+        "keract_activations": ("keract", "keract raw activation grids of every layer"),
     }
-    current, body = None, []
-    for kind, (sid, title, caption) in kinds.items():
-        if title is not None:
-            if current:
-                add(*current, "\n".join(body) or "<p>Not configured.</p>")
-            current, body = (sid, title), []
-        for model, path in layout["analysis"].get(kind, {}).items():
+    bodies = {sid: [] for sid, _ in kinds.values()}
+    for key, (sid, caption) in kinds.items():
+        for model, path in layout["analysis"].get(key, {}).items():
             if os.path.isdir(path):
-                body.append(f"<h3>{_esc(model)}: {_esc(caption)}</h3><div class='thumbs'>"
-                            + "".join(image_tag(os.path.join(path, f), f"{model} {f}", 420)
-                                      for f in _layer_files(path)) + "</div>")
+                bodies[sid].append(f"<h3>{_esc(model)}: {_esc(caption)}</h3><div class='thumbs'>"
+                                   + "".join(image_tag(os.path.join(path, f), f"{model} {f}", 420)
+                                             for f in _layer_files(path)) + "</div>")
             else:
-                body.append(figure(path, f"{model}: {caption}", 1100))
-    add(*current, "\n".join(body) or "<p>Not configured.</p>")
+                bodies[sid].append(figure(path, f"{model}: {caption}", 1100))
+    for sid, body in bodies.items():
+        add(sid, "\n".join(body) or "<p>Not configured.</p>")
     # provenance
     prov = layout["provenance"]
     rows = "".join(f"<tr><td>{_esc(p)}</td><td><code>{sha256(p)}</code></td></tr>"
                    for p in prov["data"])
     pk = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>"
                  for k, v in package_versions().items())
-    add("provenance", "Provenance",
+    add("provenance", title="Provenance", body=
         f"<p>git commit: <code>{_esc(prov['commit'])}</code></p>"
         f"<h3>Data (sha256)</h3><table><tr><th>file</th><th>sha256</th></tr>{rows}</table>"
         f"<h3>Packages</h3><table><tr><th>package</th><th>version</th></tr>{pk}</table>"

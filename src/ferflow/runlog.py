@@ -11,33 +11,58 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 import sys
+import threading
 import traceback
 
 from ferflow.config import ConfigError
-from ferflow.ingest import DataError
+from ferflow.faces import DataError
 
 EXPECTED = (DataError, ConfigError, ValueError, KeyError, FileNotFoundError)
 
 
+# TensorFlow's start-up noise on fd 2 (absl's pre-init notice, oneDNN and CPU-feature
+# info lines): left out of the step logs, which then start with ferflow's first line.
+NOISE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|I\d{4} [\d:. ]+\d+ (port|cpu_feature_guard)\.cc:\d+\] .*"
+    rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow "
+    rb"with the appropriate compiler flags\.)\r?\n?$")
+
+
+def _copy_filtered(read_fd: int, write_fd: int) -> None:
+    """Copy lines from the pipe to the log, leaving out TensorFlow's start-up noise."""
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        for line in iter(pipe.readline, b""):
+            if not NOISE.match(line):
+                os.write(write_fd, line)
+
+
 @contextlib.contextmanager
 def _redirected(log):
-    """Point fds 1 and 2 (and sys.stdout/err) at ``log``; restore afterwards."""
+    """Point fds 1 and 2 (through a noise filter) and sys.stdout/err at ``log``;
+    restore afterwards."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
+    read_fd, write_fd = os.pipe()
+    copier = threading.Thread(target=_copy_filtered, args=(read_fd, log.fileno()), daemon=True)
+    copier.start()
+    os.dup2(write_fd, 1)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved[0], 1)
+        os.dup2(saved[0], 1)  # closes the pipe's last write ends: the copier ends
         os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
+        copier.join(timeout=10)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferflow.ingest import Faces
+from ferflow.faces import Faces
 
 
 def content_keys(images: np.ndarray) -> np.ndarray:
@@ -77,7 +77,7 @@ def flip_augment(images: np.ndarray, labels: np.ndarray, index: np.ndarray,
 def make_split(faces_path: str, split_out: str, train_out: str, validation_fraction: float,
                seed: int, drop_test_duplicates: bool = True, log=print) -> dict:
     """The split step: ``split.npz`` (indices) and ``train_flipped.npz`` (images)."""
-    from ferflow.ingest import load_faces
+    from ferflow.faces import load_faces
     from ferflow.io import save_npz
 
     faces = load_faces(faces_path)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
-from ferflow.ingest import Faces
+from ferflow.faces import Faces
 
 # Parameter order and per-class means. Units are canonical face coordinates.
 PARAMS = ("mouth_curve", "mouth_open", "mouth_width", "eye_open", "brow_height",
@@ -64,17 +64,6 @@ CUE_REGIONS = {
     "Surprise": ("mouth", "eyes", "brows"),
     "Neutral": ("mouth", "eyes", "brows"),
 }
-
-DEFAULTS = {
-    "seed": 0,
-    "train_per_class": 260,
-    "public_per_class": 60,
-    "private_per_class": 60,
-    "label_noise": 0.05,
-    "pose_jitter": 1.5,
-    "noise": 0.06,
-}
-
 
 def _stroke(dist: np.ndarray, width: np.ndarray) -> np.ndarray:
     """Soft ink of a stroke given the distance to its centre line."""

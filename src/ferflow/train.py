@@ -193,7 +193,7 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
 
     tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
     from ferflow.augment import make_dataset
-    from ferflow.models import build_model
+    from ferflow.models import build_model, load_model
     from ferflow.tfsetup import device_report
 
     for line in device_report():
@@ -229,7 +229,7 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
         ckpt = os.path.join(state_dir, prev.get("checkpoint") or "none")
         if prev.get("fingerprint") == fp and os.path.exists(ckpt):
             state = prev
-            model = keras.saving.load_model(ckpt, safe_mode=True)
+            model = load_model(ckpt)
             log(f"resuming from the checkpoint after epoch {state['epoch']}")
         else:
             log("checkpoint missing or from other settings or data; starting over")

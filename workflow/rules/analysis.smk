@@ -1,31 +1,29 @@
-# Explanation figures: one rule per kind of figure, over the models config key
-# analysis.<kind>.models lists (or analysis.models); settings reach each rule as params.
-
-
-def analysis_params(kind, *keys):
-    """The settings one kind of figure depends on (the image set and image included)."""
-    a = config["analysis"]
-    return {"which": a["image_set"], **({"image": a["image"]} if "image" in keys else {}),
-            **{k: a[kind][k] for k in keys if k != "image"}}
+# Explanation figures: one rule per analysis, over the models config key
+# analysis.<analysis>.models lists (or analysis.models); settings reach each rule as params
+# (analysis_params). Output paths: ANALYSIS_FIGURES (common.smk).
 
 
 rule saliency:
     input:
         model=rules.train.output.model,
+        pred=rules.predict.output.pred,
         faces=rules.ingest.output.faces,
-        split=rules.split.output.split,
     output:
-        png=report(f"{R}/figures/{{model}}/saliency.png", caption="../report/saliency.rst",
-                   category="8. Saliency", subcategory="{model}"),
-    params:
-        settings=analysis_params("saliency", "mask_quantile"),
+        png=report(
+            ANALYSIS_FIGURES["saliency"],
+            caption="../report/saliency.rst",
+            category=SECTIONS["saliency"],
+            subcategory="{model}",
+        ),
+    log:
+        f"{R}/logs/saliency/{{model}}.log",
     threads: job_threads("analysis")
     resources:
         **cluster_resources("analysis"),
-    log:
-        f"{R}/logs/saliency/{{model}}.log",
+    params:
+        settings=analysis_params("saliency", "eval_set", "mask_quantile"),
     script:
-        "../scripts/figure.py"
+        "../scripts/saliency.py"
 
 
 rule filters:
@@ -34,21 +32,33 @@ rule filters:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=report(f"{R}/figures/{{model}}/filters_{{start}}.png", caption="../report/filters.rst",
-                   category="9. Filters", subcategory="{model}"),
-    params:
-        settings=lambda wc: {
-            **analysis_params("filters", "layers", "steps", "step_size", "max_filters", "seed",
-                              *(["image"] if wc.start == "image" else [])),
-            "start": wc.start,
-        },
+        png=report(
+            ANALYSIS_FIGURES["filters"],
+            caption="../report/filters.rst",
+            category=SECTIONS["filters"],
+            subcategory="{model}",
+        ),
+    log:
+        f"{R}/logs/filters/{{model}}_{{start}}.log",
     threads: job_threads("analysis")
     resources:
         **cluster_resources("analysis"),
-    log:
-        f"{R}/logs/filters/{{model}}_{{start}}.log",
+    params:
+        settings=lambda wc: {
+            # from noise: no evaluation set or image (a change of them keeps the figure)
+            **analysis_params(
+                "filters",
+                "layers",
+                "steps",
+                "step_size",
+                "max_filters",
+                "seed",
+                *(["eval_set", "image"] if wc.start == "image" else []),
+            ),
+            "start": wc.start,
+        },
     script:
-        "../scripts/figure.py"
+        "../scripts/filters.py"
 
 
 rule layer_outputs:
@@ -57,35 +67,52 @@ rule layer_outputs:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=report(f"{R}/figures/{{model}}/layer_outputs.png",
-                   caption="../report/layer_outputs.rst", category="10. Layer outputs",
-                   subcategory="{model}"),
-    params:
-        settings=analysis_params("layer_outputs", "layers", "max_channels", "image"),
+        png=report(
+            ANALYSIS_FIGURES["layer_outputs"],
+            caption="../report/layer_outputs.rst",
+            category=SECTIONS["layer-outputs"],
+            subcategory="{model}",
+        ),
     log:
         f"{R}/logs/layer_outputs/{{model}}.log",
+    params:
+        settings=analysis_params("layer_outputs", "eval_set", "layers", "max_channels", "image"),
     script:
-        "../scripts/figure.py"
+        "../scripts/layer_outputs.py"
 
 
 rule lime:
     input:
         model=rules.train.output.model,
+        pred=rules.predict.output.pred,
         faces=rules.ingest.output.faces,
-        split=rules.split.output.split,
     output:
-        png=report(f"{R}/figures/{{model}}/lime.png", caption="../report/lime.rst",
-                   category="11. LIME", subcategory="{model}"),
-    params:
-        settings=analysis_params("lime", "segments", "compactness", "num_samples", "batch_size",
-                                 "top_superpixels", "seed"),
+        png=report(
+            ANALYSIS_FIGURES["lime"],
+            caption="../report/lime.rst",
+            category=SECTIONS["lime"],
+            subcategory="{model}",
+        ),
+    log:
+        f"{R}/logs/lime/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/lime/{{model}}.tsv"
     threads: job_threads("analysis")
     resources:
         **cluster_resources("analysis"),
-    log:
-        f"{R}/logs/lime/{{model}}.log",
+    params:
+        settings=analysis_params(
+            "lime",
+            "eval_set",
+            "segments",
+            "compactness",
+            "num_samples",
+            "batch_size",
+            "top_superpixels",
+            "seed",
+        ),
     script:
-        "../scripts/figure.py"
+        "../scripts/lime.py"
 
 
 rule keract:
@@ -94,11 +121,16 @@ rule keract:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        report(directory(f"{R}/figures/{{model}}/keract_{{kind}}"), patterns=["{layer}.png"],
-               caption="../report/keract.rst", category="12. keract", subcategory="{model} {kind}"),
-    params:
-        settings=analysis_params("keract", "layers", "image"),
+        report(
+            directory(ANALYSIS_FIGURES["keract"]),
+            patterns=["{layer}.png"],
+            caption="../report/keract.rst",
+            category=SECTIONS["keract"],
+            subcategory="{model} {view}",
+        ),
     log:
-        f"{R}/logs/keract/{{model}}_{{kind}}.log",
+        f"{R}/logs/keract/{{model}}_{{view}}.log",
+    params:
+        settings=analysis_params("keract", "eval_set", "layers", "image"),
     script:
         "../scripts/keract.py"

@@ -1,9 +1,19 @@
 # Helpers shared by every stage (output paths, model names, input functions).
 import re
 
-from ferflow.config import (ablation_variants, analysis_models, ensemble_members,
-                            job_resources, model_entries, model_groups, model_settings,
-                            model_tta)
+from ferflow.config import (
+    DATA_FILES,
+    ablation_variants,
+    analysis_models,
+    ensemble_members,
+    job_resources,
+    model_entries,
+    model_groups,
+    model_settings,
+    model_tta,
+    setting,
+)
+from ferflow.report import SECTIONS
 
 R = f"results/{config['dataset']}"
 GROUPS = model_groups(config)  # configured models and ablation variants -> their runs
@@ -21,36 +31,75 @@ def _alternatives(names):
 # --- cluster resources (profiles/slurm) -------------------------------------------
 
 
-def cluster_resources(kind):
-    """A rule's ``resources:`` from config key ``resources.<kind>`` (and, for training,
+def cluster_resources(job_class):
+    """A rule's ``resources:`` from config key ``resources.<job_class>`` (and, for training,
     the model's own ``resources``): gpu, cpus_per_gpu, mem_mb, runtime. Functions of the
     wildcards, so each model asks for its own; a CPU job (gpu: 0) gets --cpus-per-task
     from its threads instead."""
     names = {"gpu": "gpu", "cpus_per_gpu": "cpus", "mem_mb": "mem_mb", "runtime": "runtime"}
-    return {res: (lambda wc, key=key: _job_resources(kind, wc)[key]) for res, key in names.items()}
+    return {
+        res: (lambda wc, key=key: _job_resources(job_class, wc)[key]) for res, key in names.items()
+    }
 
 
-def _job_resources(kind, wc):
-    return job_resources(config, kind, wc.get("model") if kind == "train" else None)
+def _job_resources(job_class, wc):
+    return job_resources(config, job_class, wc.get("model") if job_class == "train" else None)
 
 
-def job_threads(kind):
+def job_threads(job_class):
     """Threads: locally every core for a training (one at a time, TensorFlow uses them
     all) and one for a figure; under a cluster executor the job's configured CPUs."""
+
     def threads(wc):
         if workflow.local_exec:
-            return workflow.cores if kind == "train" else 1
-        return _job_resources(kind, wc)["cpus"]
+            return workflow.cores if job_class == "train" else 1
+        return _job_resources(job_class, wc)["cpus"]
 
     return threads
+
+
+# --- explanation figures --------------------------------------------------------------
+
+# each analysis rule's output, with the wildcards it fills
+ANALYSIS_FIGURES = {
+    "saliency": f"{R}/figures/{{model}}/saliency.png",
+    "filters": f"{R}/figures/{{model}}/filters_{{start}}.png",
+    "layer_outputs": f"{R}/figures/{{model}}/layer_outputs.png",
+    "lime": f"{R}/figures/{{model}}/lime.png",
+    "keract": f"{R}/figures/{{model}}/keract_{{view}}",
+}
+
+
+def analysis_figures():
+    """The configured explanation figures: report layout key (saliency, filters_noise,
+    keract_heatmaps, ...) -> {model: path}."""
+    variants = {
+        "filters": ("start", config["analysis"]["filters"]["starts"]),
+        "keract": ("view", ["heatmaps", "activations"]),
+    }
+    out = {}
+    for analysis, template in ANALYSIS_FIGURES.items():
+        models = analysis_models(config, analysis)
+        if analysis not in variants:
+            out[analysis] = {m: template.format(model=m) for m in models}
+            continue
+        wildcard, values = variants[analysis]
+        for v in values:
+            out[f"{analysis}_{v}"] = {m: template.format(model=m, **{wildcard: v}) for m in models}
+    return out
+
+
+def analysis_params(analysis, *keys):
+    """The settings one analysis depends on: ``keys`` of ``analysis.<analysis>``, and
+    ``eval_set`` (evaluate.eval_set) and ``image`` (analysis.image) when listed."""
+    shared = {"eval_set": config["evaluate"]["eval_set"], "image": config["analysis"]["image"]}
+    return {k: shared[k] if k in shared else config["analysis"][analysis][k] for k in keys}
 
 
 def ingest_inputs(wildcards):
     """The input files of the configured data format (none for synthetic faces)."""
     data = config["data"]
-    keys = {"synthetic": [], "fer2013": ["path"], "ferplus": ["path", "votes"],
-            "course": ["train_csv", "test_csv"]}[data["format"]]
-    return {k: data[k] for k in keys if data.get(k)}
+    return {k: data[k] for k in DATA_FILES[data["format"]] if data.get(k)}
 
 
 def ingest_params():
@@ -66,22 +115,14 @@ def all_targets():
     targets += expand(f"{R}/metrics/{{name}}.json", name=MODELS)
     targets += expand(f"{R}/figures/{{name}}/confusion.png", name=MODELS + ENSEMBLES)
     targets += expand(f"{R}/figures/{{name}}/training_curves.png", name=MODELS)
-    targets += expand(f"{R}/ensemble/{{ens}}/{{f}}", ens=ENSEMBLES,
-                      f=["metrics.json", "submission.csv"])
+    targets += expand(
+        f"{R}/ensemble/{{ens}}/{{f}}", ens=ENSEMBLES, f=["metrics.json", "submission.csv"]
+    )
     targets += expand(f"{R}/tables/{{t}}.{{ext}}", t=["accuracy", "ensembles"], ext=["csv", "md"])
     targets += expand(f"{R}/tables/ablation_{{a}}.{{ext}}", a=ABLATIONS, ext=["csv", "md"])
     targets += expand(f"{R}/tables/compare_{{c}}.{{ext}}", c=COMPARISONS, ext=["csv", "md"])
     targets += expand(f"{R}/figures/{{c}}/validation_curves.png", c=COMPARISONS)
-    for m in analysis_models(config, "saliency"):
-        targets.append(f"{R}/figures/{m}/saliency.png")
-    for m in analysis_models(config, "filters"):
-        targets += expand(f"{R}/figures/{m}/filters_{{s}}.png", s=config["analysis"]["filters"]["starts"])
-    for m in analysis_models(config, "layer_outputs"):
-        targets.append(f"{R}/figures/{m}/layer_outputs.png")
-    for m in analysis_models(config, "lime"):
-        targets.append(f"{R}/figures/{m}/lime.png")
-    for m in analysis_models(config, "keract"):
-        targets += expand(f"{R}/figures/{m}/keract_{{k}}", k=["heatmaps", "activations"])
+    targets += [path for figures in analysis_figures().values() for path in figures.values()]
     targets.append(f"{R}/report/index.html")
     if config["predict"]["images"]:  # your own photos (workflow/rules/photos.smk)
         targets += [f"{R}/predict/predictions.csv", f"{R}/predict/annotated"]
@@ -92,36 +133,52 @@ def all_targets():
 
 
 def run_files(run):
-    return {"metrics": f"{R}/metrics/{run}.json", "info": f"{R}/models/{run}/training.json",
-            "history": f"{R}/models/{run}/history.csv"}
+    return {
+        "metrics": f"{R}/metrics/{run}.json",
+        "info": f"{R}/models/{run}/training.json",
+        "history": f"{R}/models/{run}/history.csv",
+    }
 
 
 def group_layout(group):
     first = GROUPS[group][0]
     s = model_settings(config, first)
-    return {"arch": s["arch"], "epochs": s["epochs"], "tta": model_tta(config, first),
-            "runs": {run: run_files(run) for run in GROUPS[group]}}
+    return {
+        "arch": s["arch"],
+        "epochs": s["epochs"],
+        "tta": model_tta(config, first),
+        "runs": {run: run_files(run) for run in GROUPS[group]},
+    }
 
 
 def accuracy_layout():
     return {
         "models": {g: group_layout(g) for g in GROUPS},
-        "ensembles": {e: {"method": config["ensembles"][e]["method"],
-                          "members": ensemble_members(config, e),
-                          "metrics": f"{R}/ensemble/{e}/metrics.json"} for e in ENSEMBLES},
+        "ensembles": {
+            e: {
+                "method": config["ensembles"][e]["method"],
+                "members": ensemble_members(config, e),
+                "metrics": f"{R}/ensemble/{e}/metrics.json",
+            }
+            for e in ENSEMBLES
+        },
     }
 
 
 def ablation_layout(name):
     abl = config["ablations"][name]
     base = model_settings(config, abl["base"])
-    get = lambda path: (base[path.split(".")[0]][path.split(".")[1]] if "." in path
-                        else base[path])
-    return {"base": abl["base"], "design": abl["design"], "factors": list(abl["factors"]),
-            "levels": abl["factors"], "base_values": {f: get(f) for f in abl["factors"]},
-            "rows": [{"values": r["values"], "model": r["model"],
-                      "runs": group_layout(r["model"])["runs"]}
-                     for r in ablation_variants(config, name)]}
+    return {
+        "base": abl["base"],
+        "design": abl["design"],
+        "factors": list(abl["factors"]),
+        "levels": abl["factors"],
+        "base_values": {f: setting(base, f) for f in abl["factors"]},
+        "rows": [
+            {"values": r["values"], "model": r["model"], "runs": group_layout(r["model"])["runs"]}
+            for r in ablation_variants(config, name)
+        ],
+    }
 
 
 def comparison_layout(name):
@@ -137,8 +194,11 @@ def layout_files(layout, keys=("metrics", "info", "history")):
     """Every file path in a layout (the table rule's inputs): the strings under ``keys``.
     Dicts are always searched, so a model named like a key ("info") keeps its files."""
     if isinstance(layout, dict):
-        return [f for k, v in layout.items()
-                for f in ([v] if k in keys and isinstance(v, str) else layout_files(v, keys))]
+        return [
+            f
+            for k, v in layout.items()
+            for f in ([v] if k in keys and isinstance(v, str) else layout_files(v, keys))
+        ]
     if isinstance(layout, list):
         return [f for v in layout for f in layout_files(v, keys)]
     return []
@@ -151,8 +211,11 @@ def _git_commit():
     import subprocess
 
     try:
-        res = subprocess.run(["git", "-C", workflow.basedir, "describe", "--always", "--dirty",
-                              "--abbrev=40"], capture_output=True, text=True)
+        res = subprocess.run(
+            ["git", "-C", workflow.basedir, "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+        )
     except OSError:  # no git on this machine (a compute node, a container)
         return "unknown (git not installed)"
     return res.stdout.strip() if res.returncode == 0 else "unknown (not a git checkout)"
@@ -172,41 +235,53 @@ def _result_config():
 def report_layout():
     import yaml
 
-    a = config["analysis"]
-    analysis = {
-        "saliency": {m: f"{R}/figures/{m}/saliency.png" for m in analysis_models(config, "saliency")},
-        "layer_outputs": {m: f"{R}/figures/{m}/layer_outputs.png"
-                          for m in analysis_models(config, "layer_outputs")},
-        "lime": {m: f"{R}/figures/{m}/lime.png" for m in analysis_models(config, "lime")},
-    }
-    for start in a["filters"]["starts"]:
-        analysis[f"filters_{start}"] = {m: f"{R}/figures/{m}/filters_{start}.png"
-                                        for m in analysis_models(config, "filters")}
-    for kind in ("heatmaps", "activations"):
-        analysis[f"keract_{kind}"] = {m: f"{R}/figures/{m}/keract_{kind}"
-                                      for m in analysis_models(config, "keract")}
     return {
         "title": f"ferflow report: {config['dataset']}",
-        "models": {g: {"summary": f"{R}/models/{runs[0]}/summary.txt",
-                       "curves": {r: f"{R}/figures/{r}/training_curves.png" for r in runs}}
-                   for g, runs in GROUPS.items()},
-        "tables": {"accuracy": f"{R}/tables/accuracy.md", "ensembles": f"{R}/tables/ensembles.md"},
-        "ablations": {x: f"{R}/tables/ablation_{x}.md" for x in ABLATIONS},
-        "comparisons": {c: {"table": f"{R}/tables/compare_{c}.md",
-                            "curves": f"{R}/figures/{c}/validation_curves.png"} for c in COMPARISONS},
-        "confusion": {n: {"png": f"{R}/figures/{n}/confusion.png",
-                          "counts": f"{R}/figures/{n}/confusion_counts.csv"}
-                      for n in MODELS + ENSEMBLES},
-        "analysis": analysis,
-        "provenance": {"data": list(ingest_inputs(None).values()) + [f"{R}/data/faces.npz"],
-                       "config": yaml.safe_dump(_result_config(), sort_keys=False),
-                       "commit": _git_commit()},
+        "models": {
+            g: {
+                "summary": f"{R}/models/{runs[0]}/summary.txt",
+                "curves": {r: f"{R}/figures/{r}/training_curves.png" for r in runs},
+            }
+            for g, runs in GROUPS.items()
+        },
+        "tables": {
+            "accuracy": f"{R}/tables/accuracy.csv",
+            "ensembles": f"{R}/tables/ensembles.csv",
+        },
+        "ablations": {x: f"{R}/tables/ablation_{x}.csv" for x in ABLATIONS},
+        "comparisons": {
+            c: {
+                "table": f"{R}/tables/compare_{c}.csv",
+                "curves": f"{R}/figures/{c}/validation_curves.png",
+            }
+            for c in COMPARISONS
+        },
+        "confusion": {
+            n: {
+                "png": f"{R}/figures/{n}/confusion.png",
+                "counts": f"{R}/figures/{n}/confusion_counts.csv",
+            }
+            for n in MODELS + ENSEMBLES
+        },
+        "analysis": analysis_figures(),
+        "provenance": {
+            "data": list(ingest_inputs(None).values()) + [f"{R}/data/faces.npz"],
+            "config": yaml.safe_dump(_result_config(), sort_keys=False),
+            "commit": _git_commit(),
+        },
+        "context": {  # what the tables' CSV files do not say
+            "eval_set": config["evaluate"]["eval_set"],
+            "ablations": {
+                x: {k: config["ablations"][x][k] for k in ("base", "design")} for x in ABLATIONS
+            },
+        },
     }
 
 
 def report_inputs(layout):
     """Every file or directory the report embeds: each path string of the layout but its
-    title and provenance text (by position, so any model name is safe)."""
+    title, provenance text and context (by position, so any model name is safe)."""
+
     def paths(x):
         if isinstance(x, dict):
             return [f for v in x.values() for f in paths(v)]
@@ -214,5 +289,5 @@ def report_inputs(layout):
             return [f for v in x for f in paths(v)]
         return [x] if isinstance(x, str) else []
 
-    files = {k: v for k, v in layout.items() if k not in ("title", "provenance")}
+    files = {k: v for k, v in layout.items() if k not in ("title", "provenance", "context")}
     return paths(files) + layout["provenance"]["data"]

@@ -6,10 +6,10 @@ rule ingest:
         unpack(ingest_inputs),
     output:
         faces=f"{R}/data/faces.npz",
-    params:
-        source=ingest_params(),
     log:
         f"{R}/logs/ingest.log",
+    params:
+        source=ingest_params(),
     script:
         "../scripts/ingest.py"
 
@@ -20,9 +20,9 @@ rule split:
     output:
         split=f"{R}/data/split.npz",
         train=f"{R}/data/train_flipped.npz",
-    params:
-        split=config["split"],
     log:
         f"{R}/logs/split.log",
+    params:
+        split=config["split"],
     script:
         "../scripts/split.py"

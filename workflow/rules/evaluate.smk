@@ -8,11 +8,13 @@ rule predict:
         split=rules.split.output.split,
     output:
         pred=f"{R}/predictions/{{model}}.npz",
+    log:
+        f"{R}/logs/predict/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/predict/{{model}}.tsv"
     params:
         batch_size=config["evaluate"]["predict_batch_size"],
         tta=lambda wc: model_tta(config, wc.model),
-    log:
-        f"{R}/logs/predict/{{model}}.log",
     script:
         "../scripts/predict.py"
 
@@ -39,12 +41,12 @@ rule ensemble:
         metrics=f"{R}/ensemble/{{ensemble}}/metrics.json",
         submission=f"{R}/ensemble/{{ensemble}}/submission.csv",
         weights=f"{R}/ensemble/{{ensemble}}/weights.json",
+    log:
+        f"{R}/logs/ensemble/{{ensemble}}.log",
     params:
         members=lambda wc: ensemble_members(config, wc.ensemble),
         method=lambda wc: config["ensembles"][wc.ensemble]["method"],
         seed=lambda wc: config["ensembles"][wc.ensemble]["seed"],
-    log:
-        f"{R}/logs/ensemble/{{ensemble}}.log",
     script:
         "../scripts/ensemble.py"
 
@@ -53,12 +55,16 @@ rule confusion:
     input:
         pred=f"{R}/predictions/{{name}}.npz",
     output:
-        png=report(f"{R}/figures/{{name}}/confusion.png", caption="../report/confusion.rst",
-                   category="7. Confusion matrices", subcategory="{name}"),
+        png=report(
+            f"{R}/figures/{{name}}/confusion.png",
+            caption="../report/confusion.rst",
+            category=SECTIONS["confusion"],
+            subcategory="{name}",
+        ),
         counts=f"{R}/figures/{{name}}/confusion_counts.csv",
-    params:
-        which=config["evaluate"]["confusion_set"],
     log:
         f"{R}/logs/confusion/{{name}}.log",
+    params:
+        eval_set=config["evaluate"]["eval_set"],
     script:
         "../scripts/confusion.py"

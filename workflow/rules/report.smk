@@ -6,9 +6,9 @@ rule report:
         report_inputs(report_layout()),
     output:
         html=f"{R}/report/index.html",
-    params:
-        layout=report_layout(),
     log:
         f"{R}/logs/report.log",
+    params:
+        layout=report_layout(),
     script:
         "../scripts/report.py"

@@ -6,17 +6,23 @@ rule accuracy_table:
     input:
         layout_files(accuracy_layout(), keys=("metrics", "info")),
     output:
-        csv=report(f"{R}/tables/accuracy.csv", caption="../report/tables.rst",
-                   category="3. Accuracy"),
+        csv=report(
+            f"{R}/tables/accuracy.csv",
+            caption="../report/tables.rst",
+            category=SECTIONS["accuracy"],
+        ),
         md=f"{R}/tables/accuracy.md",
-        ens_csv=report(f"{R}/tables/ensembles.csv", caption="../report/ensembles.rst",
-                       category="6. Ensembles"),
+        ens_csv=report(
+            f"{R}/tables/ensembles.csv",
+            caption="../report/ensembles.rst",
+            category=SECTIONS["ensembles"],
+        ),
         ens_md=f"{R}/tables/ensembles.md",
-    params:
-        layout=accuracy_layout(),
-        recall_set=config["evaluate"]["confusion_set"],
     log:
         f"{R}/logs/tables/accuracy.log",
+    params:
+        layout=accuracy_layout(),
+        eval_set=config["evaluate"]["eval_set"],
     script:
         "../scripts/accuracy_table.py"
 
@@ -25,13 +31,16 @@ rule ablation_table:
     input:
         lambda wc: layout_files(ablation_layout(wc.ablation), keys=("metrics", "info")),
     output:
-        csv=report(f"{R}/tables/ablation_{{ablation}}.csv", caption="../report/ablation.rst",
-                   category="4. Ablations"),
+        csv=report(
+            f"{R}/tables/ablation_{{ablation}}.csv",
+            caption="../report/ablation.rst",
+            category=SECTIONS["ablations"],
+        ),
         md=f"{R}/tables/ablation_{{ablation}}.md",
-    params:
-        layout=lambda wc: ablation_layout(wc.ablation),
     log:
         f"{R}/logs/tables/ablation_{{ablation}}.log",
+    params:
+        layout=lambda wc: ablation_layout(wc.ablation),
     script:
         "../scripts/ablation_table.py"
 
@@ -40,13 +49,16 @@ rule comparison_table:
     input:
         lambda wc: layout_files(comparison_layout(wc.comparison)),
     output:
-        csv=report(f"{R}/tables/compare_{{comparison}}.csv", caption="../report/comparison.rst",
-                   category="5. CNN vs DNN"),
+        csv=report(
+            f"{R}/tables/compare_{{comparison}}.csv",
+            caption="../report/comparison.rst",
+            category=SECTIONS["cnn-vs-dnn"],
+        ),
         md=f"{R}/tables/compare_{{comparison}}.md",
-    params:
-        layout=lambda wc: comparison_layout(wc.comparison),
     log:
         f"{R}/logs/tables/compare_{{comparison}}.log",
+    params:
+        layout=lambda wc: comparison_layout(wc.comparison),
     script:
         "../scripts/comparison_table.py"
 
@@ -55,11 +67,14 @@ rule validation_curves:
     input:
         lambda wc: layout_files(curves_layout(wc.comparison), keys=("info", "history")),
     output:
-        png=report(f"{R}/figures/{{comparison}}/validation_curves.png",
-                   caption="../report/validation_curves.rst", category="5. CNN vs DNN"),
-    params:
-        layout=lambda wc: curves_layout(wc.comparison),
+        png=report(
+            f"{R}/figures/{{comparison}}/validation_curves.png",
+            caption="../report/validation_curves.rst",
+            category=SECTIONS["cnn-vs-dnn"],
+        ),
     log:
         f"{R}/logs/validation_curves/{{comparison}}.log",
+    params:
+        layout=lambda wc: curves_layout(wc.comparison),
     script:
         "../scripts/validation_curves.py"

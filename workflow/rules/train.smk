@@ -11,15 +11,17 @@ rule train:
         history=f"{R}/models/{{model}}/history.csv",
         summary=f"{R}/models/{{model}}/summary.txt",
         info=f"{R}/models/{{model}}/training.json",
-    params:
-        settings=lambda wc: model_settings(config, wc.model),
-        state_dir=lambda wc: f"{R}/checkpoints/{wc.model}",
+    log:
+        f"{R}/logs/train/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/train/{{model}}.tsv"
+    retries: config["resources"]["retries"]
     threads: job_threads("train")
     resources:
         **cluster_resources("train"),
-    retries: config["resources"]["retries"]
-    log:
-        f"{R}/logs/train/{{model}}.log",
+    params:
+        settings=lambda wc: model_settings(config, wc.model),
+        state_dir=lambda wc: f"{R}/checkpoints/{wc.model}",
     script:
         "../scripts/train.py"
 
@@ -28,12 +30,15 @@ rule training_curves:
     input:
         history=rules.train.output.history,
     output:
-        png=report(f"{R}/figures/{{model}}/training_curves.png",
-                   caption="../report/training_curves.rst", category="2. Training curves",
-                   subcategory="{model}"),
-    params:
-        monitor=lambda wc: model_settings(config, wc.model)["monitor"],
+        png=report(
+            f"{R}/figures/{{model}}/training_curves.png",
+            caption="../report/training_curves.rst",
+            category=SECTIONS["curves"],
+            subcategory="{model}",
+        ),
     log:
         f"{R}/logs/training_curves/{{model}}.log",
+    params:
+        monitor=lambda wc: model_settings(config, wc.model)["monitor"],
     script:
         "../scripts/training_curves.py"

@@ -4,4 +4,4 @@ from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], confusion, sm.input.pred, sm.output.png, sm.output.counts, sm.wildcards.name,
-    which=sm.params.which)
+    eval_set=sm.params.eval_set)

@@ -4,4 +4,4 @@ from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], keract_figures, sm.input.model, sm.input.faces, sm.input.split, sm.output[0],
-    kind=sm.wildcards.kind, **sm.params.settings)
+    view=sm.wildcards.view, **sm.params.settings)

@@ -10,32 +10,11 @@ the input layer and the per-model normalisation, so every saved model takes raw
 
 from __future__ import annotations
 
-from typing import Callable
-
 from ferflow import CLASS_NAMES, IMAGE_SIZE
+from ferflow.models import zoo  # noqa: F401  (registers the architectures)
+from ferflow.models.registry import builder, names, register  # noqa: F401
 
-_REGISTRY: dict[str, Callable] = {}
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
-
-
-def register(name: str):
-    def deco(fn: Callable) -> Callable:
-        if name in _REGISTRY:
-            raise ValueError(f"architecture {name!r} registered twice")
-        _REGISTRY[name] = fn
-        return fn
-    return deco
-
-
-def names() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def builder(name: str) -> Callable:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(names())}") from None
 
 
 def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: float = 1.0):
@@ -103,9 +82,14 @@ def load_model(path: str):
     Raises :class:`NotAFerflowModel`, naming the file, when the file cannot be read as a
     Keras model or does not map 48x48x1 raw pixels to 7 class probabilities.
     """
-    from ferflow.tfsetup import setup
+    import sys
 
-    _, keras = setup()
+    if "keras" not in sys.modules:  # else keep the caller's setup (a training's determinism)
+        from ferflow.tfsetup import setup
+
+        setup()
+    import keras
+
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # zip, JSON or deserialisation errors: all mean "not a model"
@@ -118,5 +102,3 @@ def load_model(path: str):
                                f"{shape_out}; expected {INPUT_SHAPE} -> ({len(CLASS_NAMES)},))")
     return model
 
-
-from ferflow.models import zoo  # noqa: E402,F401  (registers the architectures)

@@ -5,9 +5,8 @@ probabilities and the loss stay in float32."""
 
 from __future__ import annotations
 
-from ferflow.models import register
-
-N_CLASSES = 7
+from ferflow import CLASS_NAMES
+from ferflow.models.registry import register
 
 
 @register("small_cnn")
@@ -22,7 +21,7 @@ def small_cnn(x):
         x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed003")
@@ -59,7 +58,7 @@ def seed003(x):
     x = layers.Dropout(0.5)(x)
     x = layers.Dense(900, activation=relu)(x)
     x = layers.Dropout(0.5)(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32")(x)
 
 
 @register("dnn_seed003")
@@ -74,7 +73,7 @@ def dnn_seed003(x):
     for i, units in enumerate((1024, 1024, 768, 768, 512, 512)):
         x = layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
         x = layers.Dropout(0.3, name=f"dropout{i + 1}")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed000")
@@ -114,7 +113,7 @@ def seed000(x):
     x = layers.PReLU(name="prelu_dense")(x)
     x = layers.BatchNormalization(name="bn_dense")(x)
     x = layers.Dropout(0.5, name="dropout_dense")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed001")
@@ -144,7 +143,7 @@ def seed001(x):
     x = layers.Dropout(0.5, name="dropout_dense1")(x)
     x = layers.Dense(128, activation="relu", name="dense2")(x)
     x = layers.Dropout(0.5, name="dropout_dense2")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("dnn_seed001")
@@ -160,7 +159,7 @@ def dnn_seed001(x):
     for i, units in enumerate((320, 160, 64)):
         x = layers.Dense(units, activation="relu", name=f"dense{i + 1}")(x)
         x = layers.Dropout(0.3, name=f"dropout{i + 1}")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("seed004")
@@ -190,7 +189,7 @@ def seed004(x):
         x = layers.Dense(units, name=f"dense{i}")(x)
         x = layers.LeakyReLU(negative_slope=0.01, name=f"lrelu_dense{i}")(x)
         x = layers.Dropout(0.7, name=f"dropout_dense{i}")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("ferflow_vgg")
@@ -219,7 +218,7 @@ def ferflow_vgg(x):
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dense(512, activation="relu", name="dense1")(x)
     x = layers.Dropout(0.5, name="dropout_dense1")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)
 
 
 @register("ferflow_cpu")
@@ -248,4 +247,4 @@ def ferflow_cpu(x):
             x = layers.Activation("relu", name=f"relu{k}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
-    return layers.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
+    return layers.Dense(len(CLASS_NAMES), activation="softmax", dtype="float32", name="probs")(x)

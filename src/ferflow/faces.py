@@ -1,0 +1,44 @@
+"""The face-set type that the readers (:mod:`ferflow.ingest`), the generator
+(:mod:`ferflow.synthetic`) and the split share, its ``faces.npz`` storage, and the
+error a bad input raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Malformed input data; the message is one line naming file and row."""
+
+
+@dataclass
+class Faces:
+    images: np.ndarray  # uint8 (N, 48, 48)
+    labels: np.ndarray  # int8 (N,), -1 = unknown
+    usage: np.ndarray  # '<U11' (N,)
+    ids: np.ndarray  # int64 (N,)
+    extra: dict = field(default_factory=dict)  # optional arrays (e.g. synthetic cue masks)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def arrays(self) -> dict:
+        return {"images": self.images, "labels": self.labels, "usage": self.usage,
+                "ids": self.ids, **self.extra}
+
+
+def save_faces(faces: Faces, path: str) -> None:
+    """Write faces atomically (temp file + rename): no partial file on failure."""
+    from ferflow.io import save_npz
+
+    save_npz(path, **faces.arrays())
+
+
+def load_faces(path: str) -> Faces:
+    from ferflow.io import load_npz
+
+    arrs = load_npz(path)
+    base = {k: arrs.pop(k) for k in ("images", "labels", "usage", "ids")}
+    return Faces(**base, extra=arrs)

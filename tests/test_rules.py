@@ -1,0 +1,31 @@
+"""The rule files: Snakemake's linter and snakefmt (run by CI, as part of the suite)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# One environment for every rule (pyproject.toml / environment.yml), not one per rule.
+ACCEPTED_LINTS = {"Specify a conda environment or container for each rule."}
+
+
+def test_snakemake_lint_finds_nothing_but_the_one_environment(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "-s", str(ROOT / "Snakefile"),
+                          "--directory", str(tmp_path), "--cores", "1"],
+                         capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    lints = set(re.findall(r"^\s+\* (.+?):?$", out, re.M))
+    assert "Lints for" in out or res.returncode == 0, out  # the linter ran
+    assert lints <= ACCEPTED_LINTS, out
+
+
+def test_rule_files_are_snakefmt_formatted():
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed (pip install -e '.[test]')")
+    res = subprocess.run([str(snakefmt), "--check", "--diff", "Snakefile", "workflow/rules"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -1,0 +1,65 @@
+"""Step logs: output at the file-descriptor level reaches the log, without TensorFlow's
+start-up noise; an expected error is one line."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ferflow.runlog import run
+
+NOISE_LINES = [
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    b"I0000 00:00:1796032122.370609    2351 port.cc:153] oneDNN custom operations are on. "
+    b"You may see slightly different numerical results due to floating-point round-off errors "
+    b"from different computation orders. To turn them off, set the environment variable "
+    b"`TF_ENABLE_ONEDNN_OPTS=0`.\n",
+    b"I0000 00:00:1796032125.957700    2351 cpu_feature_guard.cc:210] This TensorFlow binary is "
+    b"optimized to use available CPU instructions in performance-critical operations.\n",
+]
+
+
+def _step(log):
+    for line in NOISE_LINES:
+        os.write(2, line)
+    log("ferflow: first line")
+    os.write(2, b"W0000 00:00:1.0  1 some_op.cc:1] a real C++ warning\n")
+    print("a print")
+    return 42
+
+
+def test_log_starts_with_ferflows_first_line(tmp_path):
+    path = tmp_path / "logs" / "step.log"
+    assert run(str(path), _step) == 42
+    lines = path.read_text().splitlines()
+    assert lines[0] == "ferflow: first line"
+    assert "a real C++ warning" in path.read_text()  # only the known noise is left out
+    assert "a print" in lines
+    assert not any("absl" in x or "oneDNN" in x or "cpu_feature_guard" in x for x in lines)
+
+
+@pytest.mark.slow
+def test_tensorflow_import_noise_stays_out_of_the_log(tmp_path):
+    """The real thing: a step that imports TensorFlow."""
+    path = tmp_path / "tf.log"
+    code = ("from ferflow.runlog import run\n"
+            "def step(log):\n"
+            "    from ferflow.tfsetup import setup\n"
+            "    setup()\n"
+            "    log('ferflow: TensorFlow imported')\n"
+            f"run({str(path)!r}, step)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    assert path.read_text().splitlines()[0] == "ferflow: TensorFlow imported"
+
+
+def test_expected_error_is_one_line(tmp_path, capfd):
+    def fail():
+        raise ValueError("config key x: bad\nsecond line")
+
+    with pytest.raises(SystemExit):
+        run(str(tmp_path / "e.log"), fail)
+    assert capfd.readouterr().err == "ferflow: error: config key x: bad\n"
+    assert "Traceback" in (tmp_path / "e.log").read_text()
