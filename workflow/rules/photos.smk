@@ -18,12 +18,12 @@ if PREDICT["images"]:
         output:
             csv=f"{R}/predict/predictions.csv",
             annotated=directory(f"{R}/predict/annotated"),
+        log:
+            f"{R}/logs/predict_photos.log",
         params:
             folder=PREDICT["images"],
             detect=PREDICT["detect"],
             margin=PREDICT["margin"],
             tta=PREDICT["tta"],
-        log:
-            f"{R}/logs/predict_photos.log",
         script:
             "../scripts/predict_photos.py"
