@@ -291,3 +291,17 @@ def report_inputs(layout):
 
     files = {k: v for k, v in layout.items() if k not in ("title", "provenance", "context")}
     return paths(files) + layout["provenance"]["data"]
+
+
+# Your own photos (rules/photos.smk): the folder predict.images and the model that labels it.
+PREDICT = config["predict"]
+
+
+def predict_model():
+    return PREDICT["model"] or MODELS[0]
+
+
+def image_files(folders):
+    from ferflow.photos import image_files as files
+
+    return files(folders)

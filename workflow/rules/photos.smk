@@ -1,14 +1,6 @@
 # Your own photos: the faces of the folder predict.images, labelled by a trained model.
 # Only when predict.images is set (otherwise no such rule and no target).
-from ferflow.photos import image_files
-
-PREDICT = config["predict"]
-
-
-def predict_model():
-    return PREDICT["model"] or MODELS[0]
-
-
+# (PREDICT, predict_model and image_files come from common.smk)
 if PREDICT["images"]:
 
     rule predict_photos:
