@@ -193,7 +193,7 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
 
     tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
     from ferflow.augment import make_dataset
-    from ferflow.models import build_model, load_model
+    from ferflow.models import build_model
     from ferflow.tfsetup import device_report
 
     for line in device_report():
@@ -211,6 +211,7 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
 
 def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, split_path,
            model_out, history_out, summary_out, info_out, state_dir, log):
+    from ferflow.models import load_model
     from ferflow.tfsetup import device_summary
 
     x_tr, y_tr, x_val, y_val, t_tr = load_training_data(train_path, faces_path, split_path,
