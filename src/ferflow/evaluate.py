@@ -52,6 +52,14 @@ def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
     raise ValueError(f"unknown test-time augmentation {mode!r} ({', '.join(TTA_MODES)})")
 
 
+def predict_views(model, x: np.ndarray, tta: str, batch_size: int = 256) -> list[np.ndarray]:
+    """The model's class probabilities of each test-time view of ``x`` (the first view is
+    the plain image); the one TTA prediction of the evaluation and of ``ferflow predict``."""
+    k = len(CLASS_NAMES)
+    return [model.predict(v, batch_size=batch_size, verbose=0) if len(v) else
+            np.zeros((0, k), np.float32) for v in tta_views(x, tta)]
+
+
 def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
             batch_size: int = 256, tta: str = "none") -> None:
     """Class probabilities of every evaluation set -> ``out_path`` (.npz).
@@ -71,11 +79,9 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     faces = load_npz(faces_path)
     split = load_npz(split_path)
     out = {"tta": np.array(tta)}
-    k = len(CLASS_NAMES)
     for name, idx in eval_indices(faces, split).items():
         x = set_images(faces, idx)
-        views = [model.predict(v, batch_size=batch_size, verbose=0) if len(v) else
-                 np.zeros((0, k), np.float32) for v in tta_views(x, tta)]
+        views = predict_views(model, x, tta, batch_size)
         out[f"{name}_probs"] = np.mean(views, axis=0).astype(np.float32)
         out[f"{name}_probs_no_tta"] = views[0].astype(np.float32)
         out[f"{name}_labels"] = faces["labels"][idx].astype(np.int64)

@@ -152,12 +152,10 @@ def predict_faces(model, crops: np.ndarray, tta: str = "none", batch_size: int =
     with the mirror image's)."""
     if tta not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
+    from ferflow.evaluate import predict_views
+
     x = crops[..., None].astype(np.float32)  # raw 0-255: the model normalises, as in training
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
-    if tta == "flip":
-        probs = (probs + model.predict(np.ascontiguousarray(x[:, :, ::-1]), batch_size=batch_size,
-                                       verbose=0)) / 2.0
-    return np.asarray(probs, dtype=np.float64)
+    return np.mean(predict_views(model, x, tta, batch_size), axis=0).astype(np.float64)
 
 
 def annotate(img: np.ndarray, boxes, probs: np.ndarray) -> np.ndarray:
