@@ -211,6 +211,20 @@ def test_no_detect_on_a_48x48_face_is_the_model_on_that_face(model_path, faces, 
     assert table.label.iloc[1] == CLASS_NAMES[int(expected.argmax())]
 
 
+def test_tta_flip_averages_the_face_and_its_mirror(model_path, faces, tmp_path):
+    from ferflow.models import load_model
+
+    cv2.imwrite(str(tmp_path / "face.png"), faces[5])
+    out = tmp_path / "p.csv"
+    assert cli(["predict", str(model_path), str(tmp_path / "face.png"), "--no-detect",
+                "--tta", "flip", "--out", str(out)]) == 0
+    model = load_model(str(model_path))
+    x = faces[5:6, ..., None].astype(np.float32)
+    expected = (model.predict(x, verbose=0)[0] + model.predict(x[:, :, ::-1], verbose=0)[0]) / 2
+    assert not np.allclose(model.predict(x, verbose=0)[0], expected, atol=1e-4)  # flip matters
+    assert np.allclose(pd.read_csv(out)[list(CLASS_NAMES)].iloc[0], expected, atol=1e-5)
+
+
 @pytest.mark.parametrize("kind", ["gray", "rgba", "16bit"])
 def test_any_png_reads_as_8_bit_colour(tmp_path, kind):
     from ferflow.photos import read_image
