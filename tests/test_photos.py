@@ -12,6 +12,7 @@ import yaml
 
 from ferflow import CLASS_NAMES
 from ferflow.cli import main as cli
+from ferflow.photos import box_iou
 from tests.conftest import shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,12 +44,6 @@ def compose(faces, seed, gray=False):
         boxes.append((x, y, s, s))
         x += s + 40
     return (cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if gray else img), boxes
-
-
-def iou(a, b):
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +95,7 @@ def matches(table, pasted):
     for name, boxes in pasted.items():
         rows = table[table.file.map(lambda f: Path(f).name) == name]
         for i, b in enumerate(boxes):
-            best = max(((iou(b, tuple(r[["x", "y", "width", "height"]])), r)
+            best = max(((box_iou(b, tuple(r[["x", "y", "width", "height"]])), r)
                         for _, r in rows.iterrows()), key=lambda t: t[0], default=(0.0, None))
             if best[0] >= 0.5:
                 out[(name, i)] = (best[1], best[0])
@@ -237,6 +232,12 @@ def test_any_png_reads_as_8_bit_colour(tmp_path, kind):
     out = read_image(str(tmp_path / "x.png"))
     assert out.shape == (60, 80, 3) and out.dtype == np.uint8
     assert np.array_equal(out[..., 0], g.astype(np.uint8))
+
+
+def test_box_iou():
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == 50 / 150
+    assert box_iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
 
 
 def test_crop_at_the_border_repeats_the_edge():

@@ -21,12 +21,6 @@ DATA = os.path.join(ROOT, "..", "shared", "data", "fer2013_ferplus7.csv.gz")
 SIZES = (110, 150, 130, 170, 120, 140)
 
 
-def iou(a, b):
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
-
-
 def canvas(faces, seed=0):
     """A 2-row photo of the faces (BGR), the pasted boxes."""
     import cv2
@@ -55,7 +49,7 @@ def main(argv):
     from ferflow import CLASS_NAMES
     from ferflow.ingest import read_fer2013
     from ferflow.models import load_model
-    from ferflow.photos import detect_faces, predict_photos, to_gray
+    from ferflow.photos import box_iou, detect_faces, predict_photos, to_gray
 
     model_path = argv[0]
     out = argv[1] if len(argv) > 1 else os.path.join(ROOT, "docs", "predict_example.png")
@@ -68,7 +62,7 @@ def main(argv):
         for r in public[f.labels[public] == k]:
             probe, pasted = canvas([f.images[r]])
             det = detect_faces(to_gray(probe))
-            if len(det) == 1 and iou(pasted[0], det[0]) >= 0.8:
+            if len(det) == 1 and box_iou(pasted[0], det[0]) >= 0.8:
                 rows.append(int(r))
                 break
     img, boxes = canvas(f.images[rows])
@@ -82,7 +76,7 @@ def main(argv):
         os.replace(os.path.join(d, "ann", "photo.png"), out)
     agree, ious = 0, []
     for b, r, o in zip(boxes, rows, original):
-        v = [iou(b, tuple(t)) for t in table[["x", "y", "width", "height"]].to_numpy()]
+        v = [box_iou(b, tuple(t)) for t in table[["x", "y", "width", "height"]].to_numpy()]
         j = int(np.argmax(v))
         ious.append(v[j])
         agree += table.label.iloc[j] == CLASS_NAMES[o]

@@ -124,6 +124,13 @@ def crop_face(gray: np.ndarray, box, margin: float = DEFAULT_MARGIN) -> np.ndarr
     return cv2.resize(face, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp)
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x, y, width, height) boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+
+
 def whole_image_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     """``--no-detect``: the image is the face (its centred square, as FER2013's crops)."""
     H, W = gray.shape

@@ -294,14 +294,10 @@ def report_inputs(layout):
 
 
 # Your own photos (rules/photos.smk): the folder predict.images and the model that labels it.
+from ferflow.photos import image_files  # numpy only (OpenCV is imported where it is used)
+
 PREDICT = config["predict"]
 
 
 def predict_model():
     return PREDICT["model"] or MODELS[0]
-
-
-def image_files(folders):
-    from ferflow.photos import image_files as files
-
-    return files(folders)
