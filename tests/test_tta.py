@@ -61,3 +61,23 @@ def test_flip_tta_is_the_mean_of_both_views(saved):
     assert m["tta"] == "flip"
     assert set(m["accuracy_no_tta"]) == {"validation", "public", "private"}
     assert m["accuracy_no_tta"]["public"] == metrics(plain, 10)["accuracy"]["public"]
+
+
+def test_every_set_gets_the_prediction_of_its_own_rows(saved):
+    """Each face is predicted once (test repeats public + private here); every set's
+    rows must still get their own face's probabilities, in the set's order."""
+    from ferflow.tfsetup import setup
+
+    _, keras = setup()
+    predict(str(saved / "m.keras"), str(saved / "faces.npz"), str(saved / "split.npz"),
+            str(saved / "rows.npz"), tta="flip")
+    pred = load_npz(str(saved / "rows.npz"))
+    faces = load_npz(str(saved / "faces.npz"))
+    model = keras.saving.load_model(str(saved / "m.keras"), safe_mode=True)
+    assert len(pred["test_index"]) == len(pred["public_index"]) + len(pred["private_index"])
+    for name in ("validation", "public", "private", "test"):
+        idx = pred[f"{name}_index"]
+        x = faces["images"][idx][..., None].astype(np.float32)
+        np.testing.assert_allclose(pred[f"{name}_probs_no_tta"], model.predict(x, verbose=0),
+                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(pred[f"{name}_labels"], faces["labels"][idx])

@@ -79,11 +79,16 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     faces = load_npz(faces_path)
     split = load_npz(split_path)
     out = {"tta": np.array(tta)}
-    for name, idx in eval_indices(faces, split).items():
-        x = set_images(faces, idx)
-        views = predict_views(model, x, tta, batch_size)
-        out[f"{name}_probs"] = np.mean(views, axis=0).astype(np.float32)
-        out[f"{name}_probs_no_tta"] = views[0].astype(np.float32)
+    sets = eval_indices(faces, split)
+    # Each face once: "test" repeats the public and private faces when there is no
+    # separate unlabelled test set, and a face may sit in more than one set.
+    rows = np.unique(np.concatenate(list(sets.values())))
+    views = predict_views(model, set_images(faces, rows), tta, batch_size)
+    mean, plain = np.mean(views, axis=0).astype(np.float32), views[0].astype(np.float32)
+    for name, idx in sets.items():
+        at = np.searchsorted(rows, idx)
+        out[f"{name}_probs"] = mean[at]
+        out[f"{name}_probs_no_tta"] = plain[at]
         out[f"{name}_labels"] = faces["labels"][idx].astype(np.int64)
         out[f"{name}_index"] = idx.astype(np.int64)
     out["test_ids"] = faces["ids"][out["test_index"]]
