@@ -95,7 +95,9 @@ def test_end_to_end_outputs(run_dir):
             assert 30 <= len(p["validation_probs"]) <= 40  # 20% of 175 Training faces
         assert (r / "figures" / name / "confusion.png").stat().st_size > 10_000
         assert (r / "figures" / name / "training_curves.png").stat().st_size > 10_000
-        assert (r / "logs" / "train" / f"{name}.log").read_text().count("epoch ") >= 1
+        log = (r / "logs" / "train" / f"{name}.log").read_text()
+        assert log.count("epoch ") >= 1
+        assert "TensorFlow CPU threads: 2\n" in log  # the job's threads (--cores 2)
     assert not (r / "checkpoints" / "cnn").exists()  # removed once training completed
     em = yaml.safe_load((r / "ensemble" / "both" / "metrics.json").read_text())
     assert em["members"] == ["cnn", "cnn.r1", "dnn"] and em["accuracy"]["validation"] is not None

@@ -1,12 +1,22 @@
 """Import TensorFlow/Keras with the settings ferflow relies on.
 
 oneDNN kernels train the CNNs 1.3-1.7x faster on CPUs; TensorFlow's C++ info logs
-are silenced. Call :func:`setup` before anything imports TensorFlow.
+are silenced; TensorFlow uses as many CPU threads as the job was given (see
+:func:`thread_budget`). Call :func:`setup` before anything imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import os
+
+
+def thread_budget() -> int | None:
+    """The CPU threads this process may use: ``OMP_NUM_THREADS`` when set (Snakemake sets
+    it to every job's ``threads``, so a figure job next to another job keeps to its one
+    core instead of both competing for every core), else None (TensorFlow's default:
+    every core)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def setup(seed: int | None = None, deterministic: bool = False):
@@ -15,6 +25,14 @@ def setup(seed: int | None = None, deterministic: bool = False):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
     import tensorflow as tf
+
+    threads = thread_budget()
+    if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # the runtime already started in this process: keep it
+            pass
 
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -60,6 +78,10 @@ def device_report() -> list[str]:
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         lines.append(f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
     lines.append(f"device: {device_summary()}")
+    import tensorflow as tf
+
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    lines.append(f"TensorFlow CPU threads: {intra or 'every core'}")
     if shutil.which("nvidia-smi"):
         try:
             res = subprocess.run(["nvidia-smi", "--query-gpu=index,name,memory.used,memory.total,"
