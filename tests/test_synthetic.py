@@ -44,3 +44,28 @@ def test_cue_regions_are_recorded_for_every_class():
     assert set(CUE_REGIONS) == set(CLASS_NAMES)
     for regions in CUE_REGIONS.values():
         assert regions and set(regions) <= set(REGIONS)
+
+
+def test_cue_strength_moves_each_class_away_from_neutral():
+    """Same seed, same poses and lighting: cue_strength 0 draws every face neutral; the
+    Neutral faces never change, the others move further from neutral as it grows."""
+    kw = dict(seed=2, expression_jitter=0.0, label_noise=0.0, **SMALL)
+    flat, one, two = (generate(cue_strength=c, **kw) for c in (0.0, 1.0, 2.0))
+    true = flat.extra["true_labels"]
+    neutral = true == CLASS_NAMES.index("Neutral")
+    np.testing.assert_array_equal(one.images[neutral], flat.images[neutral])
+    np.testing.assert_array_equal(two.images[neutral], flat.images[neutral])
+    for c in range(len(CLASS_NAMES) - 1):
+        sel = true == c
+        d1 = np.abs(one.images[sel].astype(float) - flat.images[sel]).mean()
+        d2 = np.abs(two.images[sel].astype(float) - flat.images[sel]).mean()
+        assert 0 < d1 < d2, CLASS_NAMES[c]
+
+
+def test_expression_jitter_spreads_the_faces_of_a_class():
+    kw = dict(seed=2, label_noise=0.0, pose_jitter=0.0, noise=0.0, **SMALL)
+    fixed, spread = generate(expression_jitter=0.0, **kw), generate(expression_jitter=1.0, **kw)
+    np.testing.assert_array_equal(fixed.labels, spread.labels)
+    assert not np.array_equal(fixed.images, spread.images)
+    with np.testing.assert_raises(ValueError):
+        generate(cue_strength=-1, **SMALL)

@@ -167,9 +167,15 @@ def _render(p: np.ndarray, pose: np.ndarray, light: np.ndarray, rng, noise: floa
 
 def generate(seed: int = 0, train_per_class: int = 260, public_per_class: int = 60,
              private_per_class: int = 60, label_noise: float = 0.05,
-             pose_jitter: float = 1.5, noise: float = 0.06, batch: int = 256) -> Faces:
+             pose_jitter: float = 1.5, noise: float = 0.06, cue_strength: float = 1.0,
+             expression_jitter: float = 1.0, batch: int = 256) -> Faces:
     """Draw a FER2013-like data set (Training, PublicTest, PrivateTest blocks).
 
+    ``cue_strength`` scales how far each class's expression parameters lie from
+    Neutral's (0: every class looks neutral; 2: twice the table's cues), and
+    ``expression_jitter`` the per-face spread around them: together they set how far
+    apart the classes are. ``pose_jitter`` and ``noise`` set the nuisance variation
+    (pose, pixel noise) that a fully connected net copes with worse than a CNN.
     Deterministic in ``seed``. ``extra['cue_mask']`` holds, per image, the union of
     the regions in :data:`CUE_REGIONS` of its *true* (pre-noise) class;
     ``extra['true_labels']`` holds the labels before label noise.
@@ -183,7 +189,10 @@ def generate(seed: int = 0, train_per_class: int = 260, public_per_class: int = 
     usage = np.concatenate([np.full(c * k, u, dtype="U11") for u, c in counts.items()])
     true = np.concatenate([rng.permutation(np.repeat(np.arange(k), c)) for c in counts.values()])
     n = len(true)
-    params = _MEANS[true] + rng.normal(0, 1, (n, len(PARAMS))) * _JITTER
+    if cue_strength < 0 or expression_jitter < 0:
+        raise ValueError("synthetic.cue_strength and synthetic.expression_jitter must be >= 0")
+    means = _MEANS[-1] + cue_strength * (_MEANS - _MEANS[-1])  # row -1: Neutral
+    params = means[true] + rng.normal(0, 1, (n, len(PARAMS))) * _JITTER * expression_jitter
     params[:, 3] = np.clip(params[:, 3], 0.2, None)  # eye opening
     params[:, 6:8] = np.clip(params[:, 6:8], 0, None)  # wrinkle, lip raise
     pj = pose_jitter
