@@ -355,6 +355,12 @@ def test_a_comparison_is_a_list_of_models():  # no keys inside: a mapping is a w
     ({"resources": {"train": {"gpu": 2}}},
      "config key resources.train.gpu: 2 is greater than the maximum of 1"),
     ({"resources": {"retries": -1}}, "config key resources.retries: -1 is less than the minimum of 0"),
+    ({"resources": {"local_train_threads": 0}},
+     "config key resources.local_train_threads: 0 is not valid (0 is less than the minimum of 1; "
+     "'all' was expected)"),
+    ({"resources": {"local_train_threads": "some"}},
+     "config key resources.local_train_threads: 'some' is not valid ('some' is not of type "
+     "'integer'; 'all' was expected)"),
     ({"analysis": {"filters": {"layers": []}}},
      "config key analysis.filters.layers: [] should be non-empty"),
     # not one of the choices

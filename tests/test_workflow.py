@@ -373,3 +373,19 @@ def test_default_config_dry_run_lists_every_stage(tmp_path):
     assert {"ingest", "split", "train", "predict", "metrics", "ensemble", "confusion",
             "training_curves", "accuracy_table", "ablation_table", "comparison_table",
             "validation_curves", "saliency", "filters", "layer_outputs", "lime", "keract"} <= rules
+
+
+@pytest.mark.parametrize("value, threads", [("all", 2), (1, 1), (4, 2)])
+def test_local_train_threads_set_the_trainings_threads(tmp_path, value, threads):
+    """resources.local_train_threads: a local training's threads (at most the cores), so
+    with 1 two trainings run side by side on 2 cores; other jobs keep 1 thread."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["resources"] = {"local_train_threads": value}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(tmp_path, "-n", "-p", configfile="config.yaml")
+    train = [b for b in re.split(r"\n(?=\[)", res.stdout) if "rule train:" in b]
+    # (Snakemake prints no "threads:" line for one thread)
+    shown = {int(m) for b in train for m in re.findall(r"threads: (\d+)", b)} or {1}
+    assert train and shown == {threads}
+    other = [b for b in re.split(r"\n(?=\[)", res.stdout) if "rule saliency:" in b]
+    assert other and all("threads:" not in b or "threads: 1" in b for b in other)

@@ -47,12 +47,16 @@ def _job_resources(job_class, wc):
 
 
 def job_threads(job_class):
-    """Threads: locally every core for a training (one at a time, TensorFlow uses them
-    all) and one for a figure; under a cluster executor the job's configured CPUs."""
+    """Threads: locally resources.local_train_threads for a training ("all": every core,
+    one training at a time) and one for a figure; under a cluster executor the job's
+    configured CPUs. TensorFlow keeps to them (ferflow.tfsetup)."""
 
     def threads(wc):
         if workflow.local_exec:
-            return workflow.cores if job_class == "train" else 1
+            if job_class != "train":
+                return 1
+            n = config["resources"]["local_train_threads"]
+            return workflow.cores if n == "all" else min(n, workflow.cores)
         return _job_resources(job_class, wc)["cpus"]
 
     return threads
