@@ -208,7 +208,9 @@ def test_cancelled_training_resumes_from_its_checkpoint(slurm_run):
     assert [j["state"] for j in trains][-1] == "COMPLETED" and len(trains) == 2, trains
     log = (d / "results" / "t" / "logs" / "train" / "cnn.log").read_text()
     m = re.search(r"resuming from the checkpoint after epoch (\d+)", log)
-    assert m and int(m.group(1)) >= 2, log[:2000]  # not from epoch 0
+    # the watcher cancels once "epoch 2:" is logged; the checkpoint of epoch 2 is written
+    # just after that line, so the kill may land before it: epoch 1 or 2, never 0
+    assert m and int(m.group(1)) >= 1, log[:2000]
     # the retry trained only the remaining epochs
     assert len(re.findall(r"^epoch \d+:", log, re.M)) == 8 - int(m.group(1))
     assert "slurm: SLURM_JOB_ID=" in log  # the device state logged at job start
