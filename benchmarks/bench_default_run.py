@@ -6,11 +6,15 @@ the wall time, the job-seconds per rule (from the timestamps Snakemake logs when
 job starts and finishes; 1 s resolution) and the accuracy table of the run.
 
     .venv/bin/python benchmarks/bench_default_run.py [--config config/config.yaml] [--cores 2]
+        [--keep DIR]
+
+--keep runs in DIR (new or empty) and keeps it, to look at the figures or rerun there.
 
 Job-seconds add up to more than the wall time when jobs run side by side.
 """
 
 import argparse
+import contextlib
 import re
 import subprocess
 import sys
@@ -54,10 +58,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     ap.add_argument("--cores", default="2")
+    ap.add_argument("--keep", metavar="DIR", help="run in DIR (new or empty) and keep it")
     args = ap.parse_args(argv)
     cfg = yaml.safe_load(Path(args.config).read_text()) or {}
     dataset = cfg.get("dataset", "synthetic")
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        if any(Path(args.keep).iterdir()):
+            ap.error(f"--keep {args.keep}: not empty")
+    with (contextlib.nullcontext(str(Path(args.keep).resolve())) if args.keep
+          else tempfile.TemporaryDirectory()) as tmp:
         cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
                tmp, "--cores", args.cores, "--configfile", str(Path(args.config).resolve())]
         t0 = time.perf_counter()

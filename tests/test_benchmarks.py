@@ -1,7 +1,11 @@
 """The benchmarks' own parsing (the benchmarks themselves print figures, not asserts)."""
 
 import importlib.util
+import re
 from pathlib import Path
+
+import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,9 +38,30 @@ Finished jobid: 8 (Rule: train)
 """
 
 
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_default_run_benchmark_reads_job_seconds_from_the_snakemake_log():
-    spec = importlib.util.spec_from_file_location(
-        "bench_default_run", ROOT / "benchmarks" / "bench_default_run.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _load("bench_default_run")
     assert bench.job_seconds(LOG) == {"ingest": [7.0], "train": [100.0, 103.0]}
+
+
+def test_schedule_benchmark_trains_the_named_models_with_the_overrides(tmp_path, capsys):
+    bench = _load("bench_schedule")
+    cfg = {"synthetic": {"train_per_class": 8, "public_per_class": 2, "private_per_class": 2},
+           "models": {"d": {"arch": "dnn_seed001", "epochs": 5}, "e": {"arch": "small_cnn"}}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert bench.main(["d", "--config", str(path), "--set", "epochs=2", "batch_size=8",
+                       "--synthetic", "pose_jitter=0", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "'pose_jitter': 0" in out and "'train_per_class': 8" in out
+    m = re.search(r"^d: val acc by epoch \[([^\]]*)\]", out, re.M)
+    assert m and len(m.group(1).split(",")) == 2, out  # --set epochs=2 beat the entry's 5
+    assert not re.search(r"^e:", out, re.M)  # only the named model
+    with pytest.raises(SystemExit, match="expected key=value"):
+        bench.main(["d", "--config", str(path), "--set", "epochs"])
