@@ -22,9 +22,10 @@ def test_default_config_is_valid_and_gets_defaults():
     cfg = validate(default_config())
     assert cfg["split"]["validation_fraction"] == 0.2
     assert cfg["evaluate"]["predict_batch_size"] == 256
-    s = model_settings(cfg, "dnn_seed003")
-    assert s["arch"] == "dnn_seed003" and s["learning_rate"] == 0.0003
-    assert s["epochs"] == cfg["training"]["epochs"]
+    s = model_settings(cfg, "seed003")  # its own learning rate, the training default's epochs
+    assert s["arch"] == "seed003" and s["learning_rate"] == 0.0003
+    assert s["epochs"] == cfg["training"]["epochs"] and "epochs" not in cfg["models"]["seed003"]
+    assert model_settings(cfg, "dnn_seed003")["batch_size"] == 64 != cfg["training"]["batch_size"]
 
 
 def test_model_entries_take_training_defaults_not_schema_defaults():
