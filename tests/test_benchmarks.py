@@ -1,6 +1,7 @@
 """The benchmarks' own parsing (the benchmarks themselves print figures, not asserts)."""
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def test_default_run_benchmark_reads_job_seconds_from_the_snakemake_log():
     assert bench.job_seconds(LOG) == {"ingest": [7.0], "train": [100.0, 103.0]}
 
 
-def test_schedule_benchmark_trains_the_named_models_with_the_overrides(tmp_path, capsys):
+def test_schedule_benchmark_trains_the_named_models_with_the_overrides(tmp_path, capsys,
+                                                                    monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # --threads sets it: undone after
     bench = _load("bench_schedule")
     cfg = {"synthetic": {"train_per_class": 8, "public_per_class": 2, "private_per_class": 2},
            "models": {"d": {"arch": "dnn_seed001", "epochs": 5}, "e": {"arch": "small_cnn"}}}
@@ -63,5 +66,6 @@ def test_schedule_benchmark_trains_the_named_models_with_the_overrides(tmp_path,
     m = re.search(r"^d: val acc by epoch \[([^\]]*)\]", out, re.M)
     assert m and len(m.group(1).split(",")) == 2, out  # --set epochs=2 beat the entry's 5
     assert not re.search(r"^e:", out, re.M)  # only the named model
+    assert os.environ["OMP_NUM_THREADS"] == "1"  # what ferflow.tfsetup reads
     with pytest.raises(SystemExit, match="expected key=value"):
         bench.main(["d", "--config", str(path), "--set", "epochs"])

@@ -214,7 +214,9 @@ install_packages() {
 # ------------------------------------------------------------- configs -----
 write_configs() {
   local cpus mem_kb real_mem def_mem
-  cpus=$(nproc)
+  # nproc obeys OMP_NUM_THREADS / OMP_THREAD_LIMIT (a Snakemake job or a test may set
+  # them); the node gets every core this process may use.
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
   mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
   real_mem=$((mem_kb * 95 / 100 / 1024))          # MB, a bit under MemTotal
   def_mem=$((real_mem / cpus < 1024 ? real_mem / cpus : 1024))
