@@ -156,7 +156,7 @@ def test_unknown_ensemble_method():
 
 
 def test_metrics_are_scikit_learns_and_leave_out_unknown_labels():
-    from sklearn.metrics import accuracy_score, log_loss, recall_score
+    from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, recall_score
 
     from ferflow import metrics as fm
 
@@ -178,4 +178,11 @@ def test_metrics_are_scikit_learns_and_leave_out_unknown_labels():
     assert fm.accuracy(probs, np.full(300, -1)) is None
     counts = fm.confusion_counts(probs, labels)
     assert counts.sum() == 280 and counts[1].sum() == 0
+    np.testing.assert_array_equal(counts, confusion_matrix(y, p.argmax(1), labels=range(7)))
+    # certain answers, right and wrong: scikit-learn's clip (of float64 rows), not log(0)
+    sure = np.eye(7, dtype=np.float32)[[0, 3]]
+    assert fm.log_loss(sure, np.array([0, 3])) == pytest.approx(
+        log_loss([0, 3], sure.astype(np.float64), labels=range(7)), abs=1e-12)
+    assert fm.log_loss(sure, np.array([3, 3])) == pytest.approx(
+        log_loss([3, 3], sure.astype(np.float64), labels=range(7)), rel=1e-9)
     np.testing.assert_allclose(fm.rates(counts).sum(1), [1, 0, 1, 1, 1, 1, 1])
