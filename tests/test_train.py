@@ -13,6 +13,7 @@ import psutil
 import pytest
 import yaml
 
+from ferflow.io import load_npz
 from ferflow.train import _lr_for_epoch, class_weights, settings_with_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +186,7 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
            "jit_compile": jit, "deterministic": jit is False, "precise_bn": 0},
           *_tiny_training_inputs(tmp_path), str(tmp_path / "m.keras"), str(tmp_path / "h.csv"),
           str(tmp_path / "s.txt"), str(tmp_path / "i.json"), str(tmp_path / "state"),
-          log=lines.append)
+          str(tmp_path / "views.npz"), log=lines.append)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert lines[0].startswith("host: ") and any(line.startswith("device: ") for line in lines)
     # on this CPU: XLA only when asked for, "auto" neither compiles (2-2.7x slower on a
@@ -200,6 +201,16 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
     probs = model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)
     assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1, atol=1e-3)
     assert not np.isnan(pd.read_csv(tmp_path / "h.csv")["loss"]).any()
+    # the views the prediction job reads: the saved model's probabilities of every
+    # evaluation face (validation, public, private), plain and mirrored
+    views, faces = load_npz(str(tmp_path / "views.npz")), load_npz(str(tmp_path / "faces.npz"))
+    split = load_npz(str(tmp_path / "split.npz"))
+    expected_rows = np.union1d(split["validation"], np.flatnonzero(faces["usage"] != "Training"))
+    np.testing.assert_array_equal(views["rows"], expected_rows)
+    x = faces["images"][expected_rows][..., None].astype(np.float32)
+    np.testing.assert_allclose(views["plain"], model.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(views["flip"], model.predict(x[:, :, ::-1], verbose=0), atol=1e-5)
+    assert any(line.startswith(f"predicted {len(x)} evaluation faces") for line in lines)
 
 
 @pytest.mark.slow

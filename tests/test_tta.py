@@ -81,3 +81,58 @@ def test_every_set_gets_the_prediction_of_its_own_rows(saved):
         np.testing.assert_allclose(pred[f"{name}_probs_no_tta"], model.predict(x, verbose=0),
                                    rtol=1e-4, atol=1e-6)
         np.testing.assert_array_equal(pred[f"{name}_labels"], faces["labels"][idx])
+
+
+@pytest.fixture(scope="module")
+def views(saved):
+    """The views file the training job writes, of the fixture's model."""
+    from ferflow.evaluate import write_views
+    from ferflow.models import load_model
+    from ferflow.tfsetup import setup
+
+    setup()
+    n = write_views(load_model(str(saved / "m.keras")), str(saved / "faces.npz"),
+                    str(saved / "split.npz"), str(saved / "views.npz"))
+    assert n == len(load_npz(str(saved / "views.npz"))["rows"])
+    return saved / "views.npz"
+
+
+@pytest.mark.parametrize("tta", ["none", "flip"])
+def test_predictions_from_the_training_jobs_views_equal_the_models(saved, views, tta):
+    args = [str(saved / "m.keras"), str(saved / "faces.npz"), str(saved / "split.npz")]
+    predict(*args, str(saved / f"model-{tta}.npz"), tta=tta)
+    predict(*args, str(saved / f"views-{tta}.npz"), tta=tta, views_path=str(views))
+    by_model, by_views = load_npz(str(saved / f"model-{tta}.npz")), load_npz(str(saved / f"views-{tta}.npz"))
+    assert by_model.keys() == by_views.keys()
+    for key in by_model:
+        np.testing.assert_allclose(by_views[key], by_model[key], rtol=1e-6, atol=1e-7,
+                                   err_msg=key) if by_model[key].dtype.kind == "f" else \
+            np.testing.assert_array_equal(by_views[key], by_model[key], err_msg=key)
+
+
+def test_predict_from_views_runs_without_tensorflow(saved, views):
+    """The point of the views: a prediction job that neither imports TensorFlow (seconds
+    of start-up per job) nor loads the model."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ferflow.evaluate import predict\n"
+            f"predict('missing.keras', {str(saved / 'faces.npz')!r}, {str(saved / 'split.npz')!r}, "
+            f"{str(saved / 'sub.npz')!r}, tta='flip', views_path={str(views)!r})\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert load_npz(str(saved / "sub.npz"))["tta"] == "flip"
+
+
+def test_views_of_other_faces_are_an_error_and_tencrop_does_not_use_them(saved, views):
+    from ferflow.io import save_npz
+
+    stale = load_npz(str(views))
+    save_npz(str(saved / "stale.npz"), **{k: v[1:] for k, v in stale.items()})
+    args = [str(saved / "m.keras"), str(saved / "faces.npz"), str(saved / "split.npz")]
+    with pytest.raises(ValueError, match=r"stale\.npz: its faces are not the evaluation faces"):
+        predict(*args, str(saved / "x.npz"), tta="flip", views_path=str(saved / "stale.npz"))
+    assert not (saved / "x.npz").exists()
+    predict(*args, str(saved / "ten.npz"), tta="tencrop", views_path=str(saved / "stale.npz"))
+    assert load_npz(str(saved / "ten.npz"))["tta"] == "tencrop"

@@ -60,30 +60,63 @@ def predict_views(model, x: np.ndarray, tta: str, batch_size: int = 256) -> list
             np.zeros((0, k), np.float32) for v in tta_views(x, tta)]
 
 
+# The test-time augmentations a training job's saved views cover (the image and its
+# mirror): ``predict`` builds these from the views without TensorFlow; ``tencrop`` loads
+# the model.
+VIEW_MODES = ("none", "flip")
+
+
+def eval_rows(faces: dict, split: dict) -> tuple[dict, np.ndarray]:
+    """Each evaluation set's rows, and every row of them once, sorted: "test" repeats the
+    public and private faces when there is no separate unlabelled test set, and a face
+    may sit in more than one set."""
+    sets = eval_indices(faces, split)
+    return sets, np.unique(np.concatenate(list(sets.values())))
+
+
+def write_views(model, faces_path: str, split_path: str, out_path: str,
+                batch_size: int = 256) -> int:
+    """The model's class probabilities of every evaluation face, plain and mirrored ->
+    ``out_path`` (.npz: ``rows``, ``plain``, ``flip``). The training job writes them while
+    its model is in memory, so that ``predict`` needs neither TensorFlow nor the model
+    for ``tta`` none or flip. Returns the number of faces."""
+    faces, split = load_npz(faces_path), load_npz(split_path)
+    _, rows = eval_rows(faces, split)
+    plain, flip = predict_views(model, set_images(faces, rows), "flip", batch_size)
+    save_npz(out_path, rows=rows.astype(np.int64), plain=plain.astype(np.float32),
+             flip=flip.astype(np.float32))
+    return len(rows)
+
+
 def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
-            batch_size: int = 256, tta: str = "none") -> None:
+            batch_size: int = 256, tta: str = "none", views_path: str | None = None) -> None:
     """Class probabilities of every evaluation set -> ``out_path`` (.npz).
 
     Keys: ``{set}_probs`` (n x 7 float32; averaged over the test-time views when
     ``tta`` is not ``none``), ``{set}_probs_no_tta`` (the plain prediction, always),
     ``{set}_labels`` (-1 = unknown), ``{set}_index`` (rows of faces.npz), ``test_ids``.
+    With ``views_path`` (``write_views``' file of this model) and ``tta`` none or flip the
+    probabilities come from it, without TensorFlow; else the model predicts them.
     """
-    from ferflow.tfsetup import setup
-
-    from ferflow.models import load_model
-
-    setup()
     if tta not in TTA_MODES:
         raise ValueError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
-    model = load_model(model_path)
     faces = load_npz(faces_path)
     split = load_npz(split_path)
+    sets, rows = eval_rows(faces, split)
+    if views_path is not None and tta in VIEW_MODES:
+        saved = load_npz(views_path)
+        if not np.array_equal(saved["rows"], rows):
+            raise ValueError(f"{views_path}: its faces are not the evaluation faces of "
+                             f"{split_path} and {faces_path} (retrain the model to renew it)")
+        views = [saved["plain"]] + ([saved["flip"]] if tta == "flip" else [])
+    else:
+        from ferflow.tfsetup import setup
+
+        from ferflow.models import load_model
+
+        setup()
+        views = predict_views(load_model(model_path), set_images(faces, rows), tta, batch_size)
     out = {"tta": np.array(tta)}
-    sets = eval_indices(faces, split)
-    # Each face once: "test" repeats the public and private faces when there is no
-    # separate unlabelled test set, and a face may sit in more than one set.
-    rows = np.unique(np.concatenate(list(sets.values())))
-    views = predict_views(model, set_images(faces, rows), tta, batch_size)
     mean, plain = np.mean(views, axis=0).astype(np.float32), views[0].astype(np.float32)
     for name, idx in sets.items():
         at = np.searchsorted(rows, idx)

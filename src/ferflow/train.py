@@ -20,6 +20,7 @@ import numpy as np
 
 from ferflow import CLASS_NAMES
 from ferflow.augment import DEFAULTS as AUGMENT_DEFAULTS
+from ferflow.evaluate import write_views
 from ferflow.io import atomic_path, load_json, load_npz, save_json
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -178,7 +179,7 @@ def load_training_data(train_path: str, faces_path: str, split_path: str,
 
 def train(settings: dict, train_path: str, faces_path: str, split_path: str,
           model_out: str, history_out: str, summary_out: str, info_out: str,
-          state_dir: str, log=print) -> dict:
+          state_dir: str, views_out: str | None = None, log=print) -> dict:
     """Train one model and write its outputs.
 
     ``model_out`` (.keras, raw pixels in, probabilities out), ``history_out`` (one CSV
@@ -186,7 +187,9 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
     count, best epoch, seconds per epoch and in all, images per second, device).
 
     ``state_dir`` holds the per-epoch checkpoint (outside the rule's outputs); a
-    rerun with the same settings and inputs resumes from it.
+    rerun with the same settings and inputs resumes from it. ``views_out``: the trained
+    model's plain and mirrored probabilities of every evaluation face
+    (``ferflow.evaluate.write_views``), so that the prediction job does not load the model.
     """
     s = settings_with_defaults(settings)
     from ferflow.tfsetup import setup
@@ -204,13 +207,14 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
     keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
     try:
         return _train(s, tf, keras, make_dataset, build_model, train_path, faces_path,
-                      split_path, model_out, history_out, summary_out, info_out, state_dir, log)
+                      split_path, model_out, history_out, summary_out, info_out, state_dir,
+                      views_out, log)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
 def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, split_path,
-           model_out, history_out, summary_out, info_out, state_dir, log):
+           model_out, history_out, summary_out, info_out, state_dir, views_out, log):
     from ferflow.models import load_model
     from ferflow.tfsetup import device_summary
 
@@ -315,6 +319,10 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
         f.write(f"best epoch: {state['best_epoch']} ({monitor} = {state['best']})\n")
     with atomic_path(model_out, ".keras") as tmp:
         model.save(tmp)
+    if views_out:
+        t0 = time.perf_counter()
+        n = write_views(model, faces_path, split_path, views_out)
+        log(f"predicted {n} evaluation faces, plain and mirrored ({time.perf_counter() - t0:.1f}s)")
     total = float(sum(state["seconds"]))
     save_json(info_out, {
         "params": int(model.count_params()), "best_epoch": state["best_epoch"],

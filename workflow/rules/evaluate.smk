@@ -3,7 +3,8 @@
 
 rule predict:
     input:
-        model=rules.train.output.model,
+        model=rules.train.output.model,  # loaded only for tta tencrop
+        views=rules.train.output.views,
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:

@@ -11,6 +11,9 @@ rule train:
         history=f"{R}/models/{{model}}/history.csv",
         summary=f"{R}/models/{{model}}/summary.txt",
         info=f"{R}/models/{{model}}/training.json",
+        # the trained model's plain and mirrored probabilities of every evaluation face:
+        # rule predict turns them into predictions without TensorFlow (not for tencrop)
+        views=f"{R}/models/{{model}}/views.npz",
     log:
         f"{R}/logs/train/{{model}}.log",
     benchmark:

@@ -4,4 +4,4 @@ from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], predict, sm.input.model, sm.input.faces, sm.input.split, sm.output.pred,
-    batch_size=sm.params.batch_size, tta=sm.params.tta)
+    batch_size=sm.params.batch_size, tta=sm.params.tta, views_path=sm.input.views)
