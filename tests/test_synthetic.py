@@ -77,3 +77,21 @@ def test_expression_jitter_spreads_the_faces_of_a_class():
     for bad in ({"cue_strength": -1}, {"expression_jitter": -0.5}):
         with np.testing.assert_raises(ValueError):
             generate(**bad, **SMALL)
+
+
+def test_curve_distance_is_the_distance_to_the_nearest_curve_sample():
+    """_curve_dist keeps a running minimum (for speed); it must equal the direct
+    formula: sqrt of the min over the curve's samples of the squared distance."""
+    from ferflow.synthetic import _curve_dist
+
+    rng = np.random.default_rng(0)
+    u, v = rng.normal(size=(2, 5, 48, 48))
+    x0, x1 = rng.uniform(-0.5, 0, 5), rng.uniform(0, 0.5, 5)
+
+    def y_of_x(xs):
+        return 0.3 * xs ** 2 - 0.1
+
+    xs = x0[:, None] + (x1 - x0)[:, None] * np.linspace(0, 1, 9)
+    direct = np.sqrt((u[:, None] - xs[:, :, None, None]) ** 2
+                     + (v[:, None] - y_of_x(xs)[:, :, None, None]) ** 2).min(axis=1)
+    np.testing.assert_array_equal(_curve_dist(u, v, x0, x1, y_of_x, 9), direct)
