@@ -64,8 +64,11 @@ def cluster():
         _unavailable(f"{SLURM_PY} is missing (make slurm-env)")
     was_up = subprocess.run(["bash", str(CLUSTER), "status", str(STATE)],
                             capture_output=True).returncode == 0
+    # as from inside a one-thread Snakemake job: the node must still get every core
+    # (nproc obeys these variables; a 1-CPU node cannot place a 2-CPU training job)
     res = subprocess.run(["bash", str(CLUSTER), "up", str(STATE)], capture_output=True,
-                         text=True, timeout=900)
+                         text=True, timeout=900,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "OMP_THREAD_LIMIT": "1"})
     assert res.returncode == 0, res.stdout + res.stderr
     env = {**os.environ, "SLURM_CONF": str(STATE / "slurm.conf")}
     yield env
@@ -233,3 +236,9 @@ def test_overlay_keeps_every_default_resource_of_the_profile():
     overlay = yaml.safe_load((ROOT / "tests" / "slurm" / "profile" / "config.yaml").read_text())
     assert prof["executor"] == "slurm"
     assert set(prof["default-resources"]) <= set(overlay["default-resources"])
+
+
+def test_the_node_gets_every_core_whatever_the_openmp_limits(cluster):
+    """The fixture brought the cluster up with OMP_NUM_THREADS=1 in its environment."""
+    conf = (STATE / "slurm.conf").read_text()
+    assert f" CPUs={len(os.sched_getaffinity(0))} " in conf, conf
