@@ -105,8 +105,10 @@ def test_predictions_from_the_training_jobs_views_equal_the_models(saved, views,
     by_model, by_views = load_npz(str(saved / f"model-{tta}.npz")), load_npz(str(saved / f"views-{tta}.npz"))
     assert by_model.keys() == by_views.keys()
     for key in by_model:
-        np.testing.assert_allclose(by_views[key], by_model[key], rtol=1e-6, atol=1e-7,
-                                   err_msg=key) if by_model[key].dtype.kind == "f" else \
+        if by_model[key].dtype.kind == "f":
+            np.testing.assert_allclose(by_views[key], by_model[key], rtol=1e-6, atol=1e-7,
+                                       err_msg=key)
+        else:
             np.testing.assert_array_equal(by_views[key], by_model[key], err_msg=key)
 
 
