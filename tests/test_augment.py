@@ -77,3 +77,30 @@ def test_augmentation_is_stateless_per_epoch(tf):
     c, _ = _epoch(make_dataset(tf, x, y, 8, 5, 4, aug))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_crop_cuts_every_window_position_from_the_augmented_face(tf):
+    """A crop is a window of the very image the other settings produce (same seed), at
+    an integer corner anywhere in the face, and it leaves those settings' draws alone."""
+    from ferflow.augment import augment_batch, crop_offsets
+
+    x, y = _faces(64)
+    plain = {"enabled": True, "shift": 0.0, "rotation": 0.0, "zoom": 0.0, "flip": False}
+    a, _ = _epoch(make_dataset(tf, x, y, 64, 2, 0, {**plain, "crop": 40}, shuffle=False))
+    assert a.shape == (64, 40, 40, 1)
+    corners = []
+    for img, face in zip(a[..., 0], x.astype(np.float32)):
+        hits = [(ox, oy) for oy in range(9) for ox in range(9)
+                if np.array_equal(img, face[oy:oy + 40, ox:ox + 40])]
+        assert len(hits) == 1  # an exact window: no resampling blur
+        corners.append(hits[0])
+    corners = np.array(corners)
+    assert corners.min() == 0 and corners.max() == 8 and len(set(map(tuple, corners))) > 20
+
+    seed = tf.constant([7, 3], tf.int64)
+    faces = tf.constant(x[:16, ..., None].astype(np.float32))
+    full = augment_batch(tf, faces, seed, 0.1, 10.0, 0.15, True).numpy()
+    win = augment_batch(tf, faces, seed, 0.1, 10.0, 0.15, True, crop=40).numpy()
+    o = crop_offsets(tf, 16, 48, 40, seed).numpy().astype(int)
+    for i, (ox, oy) in enumerate(o):
+        np.testing.assert_allclose(win[i], full[i, oy:oy + 40, ox:ox + 40], atol=1e-2)

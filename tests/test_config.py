@@ -91,6 +91,10 @@ def test_schema_is_draft_2020_12():
      "config key training.jit_compile: jit_compile true needs deterministic: false"),
     ({"models": {"small_cnn": {"arch": "small_cnn", "jit_compile": True}}},
      "config key models.small_cnn.jit_compile: jit_compile true needs deterministic: false"),
+    ({"models": {"small_cnn": {"arch": "small_cnn", "augment": {"crop": 40}}}},
+     "config key models.small_cnn.augment: crop 40 needs enabled: true"),
+    ({"models": {"small_cnn": {"arch": "small_cnn", "augment": {"enabled": True, "crop": 8}}}},
+     "config key models.small_cnn.augment.crop: 8 is less than the minimum of 16"),
     ({"ablations": {"normalize_augment": {"base": "small_cnn", "factors": {"jit_compile": [True]}}}},
      "config key models.small_cnn (its run or variant small_cnn.jit_compile-on): jit_compile true"),
     ({"models": {"m": {"arch": "small_cnn", "resources": {"gpus": 1}}}},
@@ -411,8 +415,8 @@ def _factor_settings():
 @pytest.mark.parametrize("factor, hint", [
     ("normalise", "; did you mean normalize?"),
     ("augment.enable", "; did you mean augment.enabled?"),
-    ("augment", "; did you mean one of augment.enabled, augment.flip, augment.rotation, "
-                "augment.shift, augment.zoom?"),
+    ("augment", "; did you mean one of augment.crop, augment.enabled, augment.flip, "
+                "augment.rotation, augment.shift, augment.zoom?"),
     ("zzzz", ""),
 ])
 def test_ablation_factor_lists_the_training_settings(factor, hint):

@@ -265,3 +265,64 @@ def test_training_targets_majority_one_hot_or_fer_plus_votes(tmp_path):
     np.testing.assert_array_equal(yv2, yv)
     with pytest.raises(ValueError, match="unknown targets 'soft'"):
         load_training_data(*paths, targets="soft")
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_run(tmp_path):
+    """augment.crop: the network learns on 32x32 windows; the saved and evaluated model
+    takes whole 48x48 faces with the trained weights; a run killed after an epoch resumes
+    (from a checkpoint of the window-sized network) to the very same model and history."""
+    from ferflow.io import load_npz
+    from ferflow.models import load_model
+    from ferflow.train import train
+
+    paths = _tiny_training_inputs(tmp_path)
+    s = {"arch": "ferflow_cpu", "epochs": 3, "batch_size": 8, "optimizer": "sgd",
+         "learning_rate": 0.05, "precise_bn": 16, "keep_best": False, "monitor": "val_accuracy",
+         "augment": {"enabled": True, "crop": 32}}
+
+    def run(name, log):
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        out = [str(d / n) for n in ("m.keras", "h.csv", "s.txt", "i.json", "state")]
+        train(s, *paths, *out, log=log)
+        return d
+
+    lines = []
+    a = run("a", lines.append)
+    assert "training on random 32x32 windows, evaluating whole faces" in lines
+
+    def stop_in_epoch_2(line):
+        if line.startswith("epoch 2:"):
+            raise _Stop
+    with pytest.raises(_Stop):
+        run("b", stop_in_epoch_2)
+    assert (tmp_path / "b/state/epoch-0001.keras").exists()
+    resumed = []
+    b = run("b", resumed.append)
+    assert "resuming from the checkpoint after epoch 1" in resumed
+    assert (a / "h.csv").read_bytes() == (b / "h.csv").read_bytes()
+    ma, mb = load_model(str(a / "m.keras")), load_model(str(b / "m.keras"))
+    for wa, wb in zip(ma.get_weights(), mb.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+    # the saved model is the evaluated one: whole faces in, the last epoch's accuracy
+    faces, split = load_npz(paths[1]), load_npz(paths[2])
+    val = split["validation"]
+    probs = ma.predict(faces["images"][val][..., None].astype(np.float32), verbose=0)
+    acc = float((probs.argmax(1) == faces["labels"][val]).mean())
+    assert acc == pytest.approx(pd.read_csv(a / "h.csv")["val_accuracy"].iloc[-1], abs=1e-6)
+
+
+def test_crop_needs_an_architecture_that_pools_globally(tmp_path):
+    from ferflow.train import train
+
+    d = tmp_path
+    with pytest.raises(ValueError, match="augment.crop 40: architecture 'seed000' has weights "
+                                         "whose shape depends on the input size"):
+        train({"arch": "seed000", "epochs": 1, "augment": {"enabled": True, "crop": 40}},
+              *_tiny_training_inputs(d), *(str(d / n) for n in
+                                           ("m.keras", "h.csv", "s.txt", "i.json", "state")))

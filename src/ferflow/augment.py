@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-DEFAULTS = {"enabled": False, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True}
+DEFAULTS = {"enabled": False, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True,
+            "crop": None}
 
 
 def transforms(tf, batch: int, size: int, seed, shift: float, rotation: float, zoom: float,
@@ -33,18 +34,40 @@ def transforms(tf, batch: int, size: int, seed, shift: float, rotation: float, z
     return tf.stack([a0, a1, a2, b0, b1, b2, zero, zero], axis=1)
 
 
-def augment_batch(tf, images, seed, shift: float, rotation: float, zoom: float, flip: bool):
-    """Augment a float32 batch (B, H, W, 1)."""
+def crop_offsets(tf, batch: int, size: int, crop: int, seed):
+    """(batch, 2) integer (x, y) corners of random ``crop`` x ``crop`` windows of a
+    ``size`` x ``size`` image, every window equally likely. Drawn from a seed of their
+    own, so that setting a crop leaves the other random parameters of a batch as they were."""
+    seed = tf.stack([seed[0], -1 - seed[1]])
+    u = tf.random.stateless_uniform([batch, 2], seed=seed, minval=0.0, maxval=1.0)
+    return tf.minimum(tf.floor(u * float(size - crop + 1)), float(size - crop))
+
+
+def augment_batch(tf, images, seed, shift: float, rotation: float, zoom: float, flip: bool,
+                  crop: int | None = None):
+    """Augment a float32 batch (B, H, W, 1); with ``crop``, return a random ``crop`` x
+    ``crop`` window of each augmented image (B, crop, crop, 1), in the same resampling."""
     shape = tf.shape(images)
-    t = transforms(tf, shape[0], int(images.shape[1]), seed, shift, rotation, zoom, flip)
+    size = int(images.shape[1])
+    t = transforms(tf, shape[0], size, seed, shift, rotation, zoom, flip)
+    out = shape[1:3]
+    if crop and crop < size:
+        # output pixel (x, y) of the window is pixel (x + ox, y + oy) of the whole image
+        o = crop_offsets(tf, shape[0], size, crop, seed)
+        t = tf.concat([t[:, 0:2], t[:, 2:3] + t[:, 0:1] * o[:, 0:1] + t[:, 1:2] * o[:, 1:2],
+                       t[:, 3:5], t[:, 5:6] + t[:, 3:4] * o[:, 0:1] + t[:, 4:5] * o[:, 1:2],
+                       t[:, 6:]], axis=1)
+        out = tf.constant([crop, crop], tf.int32)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=t, output_shape=shape[1:3], fill_value=0.0,
+        images=images, transforms=t, output_shape=out, fill_value=0.0,
         interpolation="BILINEAR", fill_mode="REFLECT")
 
 
 def make_dataset(tf, x, y, batch_size: int, seed: int, epoch: int, augment: dict | None,
                  shuffle: bool = True):
     """One epoch of (float32 images (B, 48, 48, 1), targets): shuffled, augmented, prefetched.
+
+    With ``augment`` enabled and ``crop`` set, the images are random crop x crop windows.
 
     ``x`` is uint8 (N, 48, 48); the shuffle order and the augmentation depend only
     on ``(seed, epoch)``. Work is done per batch, never per image: each element of
@@ -59,7 +82,7 @@ def make_dataset(tf, x, y, batch_size: int, seed: int, epoch: int, augment: dict
     n = len(x)
     xt, yt = tf.constant(x), tf.constant(y)
     aug = {**DEFAULTS, **(augment or {})}
-    params = {k: aug[k] for k in ("shift", "rotation", "zoom", "flip")}
+    params = {k: aug[k] for k in ("shift", "rotation", "zoom", "flip", "crop")}
     base = tf.constant(seed * 1_000_003 + epoch, tf.int64)
 
     def load(i):

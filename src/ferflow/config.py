@@ -236,6 +236,12 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
             raise ConfigError(f"config key {key}: jit_compile true needs deterministic: false "
                               "(XLA kernels are not deterministic; Keras would silently not "
                               "compile)")
+        aug = settings.get("augment") or {}
+        if aug.get("crop") and not aug.get("enabled"):
+            key = (f"models.{name}.augment" if name in config["models"]
+                   else f"models.{name.split('.')[0]} (its run or variant {name})")
+            raise ConfigError(f"config key {key}: crop {aug['crop']} needs enabled: true "
+                              "(windows are cut by the online augmentation)")
     groups = model_groups(config)
     runs = model_entries(config)
     for ens, entry in config["ensembles"].items():

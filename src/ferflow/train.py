@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from ferflow import CLASS_NAMES
+from ferflow import CLASS_NAMES, IMAGE_SIZE
 from ferflow.augment import DEFAULTS as AUGMENT_DEFAULTS
 from ferflow.evaluate import write_views
 from ferflow.io import atomic_path, load_json, load_npz, save_json
@@ -125,6 +125,16 @@ def reseed_layers(model, seed: int, epoch: int) -> int:
     return n
 
 
+def _check_crop(arch: str, crop: int, net, model) -> None:
+    """Training on crops needs weights that do not depend on the input size."""
+    a = [tuple(w.shape) for w in net.weights]
+    b = [tuple(w.shape) for w in model.weights]
+    if a != b:
+        raise ValueError(f"augment.crop {crop}: architecture {arch!r} has weights whose shape "
+                         "depends on the input size (a flatten head); training on crops "
+                         "needs global pooling (e.g. ferflow_cpu)")
+
+
 def precise_batchnorm(keras, model, x: np.ndarray, batch_size: int = 128) -> int:
     """Set every BatchNorm layer's moving statistics to their average over ``x``.
 
@@ -228,38 +238,60 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
 
     # The model after epoch N is saved as epoch-N.keras *before* state.json names it, so a
     # kill at any moment (scancel, preemption) leaves a state and the model it describes.
+    # With augment.crop the network is trained on crop x crop windows ("net", built at that
+    # size from the same builder: the same weights, since the architecture pools globally)
+    # and evaluated, kept and saved as "model", which sees whole 48x48 faces; its BatchNorm
+    # statistics are those of whole faces (precise BN), not of the windows.
+    crop = s["augment"]["crop"] if s["augment"]["enabled"] else None
+    mean, std = float(x_tr.mean()), float(x_tr.std())
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"])
+    n_bn = min(len(x_tr), int(s["precise_bn"] or 0))
+    x_bn = x_tr[np.random.default_rng([s["seed"], 7]).permutation(len(x_tr))[:n_bn]]
     state = None
     if os.path.exists(state_file):
         prev = load_json(state_file)
         ckpt = os.path.join(state_dir, prev.get("checkpoint") or "none")
         if prev.get("fingerprint") == fp and os.path.exists(ckpt):
             state = prev
-            model = load_model(ckpt)
+            net = load_model(ckpt, size=crop or IMAGE_SIZE)
             log(f"resuming from the checkpoint after epoch {state['epoch']}")
         else:
             log("checkpoint missing or from other settings or data; starting over")
     if state is None:
         shutil.rmtree(state_dir, ignore_errors=True)
         os.makedirs(state_dir, exist_ok=True)
-        mean, std = float(x_tr.mean()), float(x_tr.std())
-        model = build_model(s["arch"], normalize=s["normalize"], mean=mean, std=std)
-        model.compile(
-            optimizer=_optimizer(keras, s),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"]),
-            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-            jit_compile=s["jit_compile"],
-        )
+        net = build_model(s["arch"], normalize=s["normalize"], mean=mean, std=std,
+                          size=crop or IMAGE_SIZE)
+        net.compile(optimizer=_optimizer(keras, s), loss=loss,
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                    jit_compile=s["jit_compile"])
         state = {"fingerprint": fp, "epoch": 0, "lr": s["learning_rate"], "best": None,
                  "best_epoch": None, "wait_plateau": 0, "wait_stop": 0, "stopped": False,
                  "history": [], "seconds": []}
-    log(f"precision: {model.dtype_policy.name}; XLA: {model.jit_compile} "
+    if crop:
+        model = build_model(s["arch"], normalize=s["normalize"], mean=mean, std=std)
+        _check_crop(s["arch"], crop, net, model)
+        model.compile(optimizer=net.optimizer, loss=loss,  # saved with the model, as without crop
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+        log(f"training on random {crop}x{crop} windows, evaluating whole faces")
+    else:
+        model = net
+
+    def sync():
+        """The evaluated model = the trained weights + BatchNorm statistics of whole faces."""
+        if model is not net:
+            model.set_weights(net.get_weights())
+        if s["precise_bn"]:
+            precise_batchnorm(keras, model, x_bn)
+
+    if crop and state["epoch"]:
+        sync()
+    log(f"precision: {net.dtype_policy.name}; XLA: {net.jit_compile} "
         f"(jit_compile: {s['jit_compile']})")
     cw = class_weights(y_tr, s["class_weight"])
     val_ds = tf.data.Dataset.from_tensor_slices(
         (x_val[..., None].astype(np.float32), np.eye(k, dtype=np.float32)[y_val])
     ).batch(256).prefetch(tf.data.AUTOTUNE)
-    n_bn = min(len(x_tr), int(s["precise_bn"] or 0))
-    x_bn = x_tr[np.random.default_rng([s["seed"], 7]).permutation(len(x_tr))[:n_bn]]
 
     def epoch_ds(epoch: int):
         return make_dataset(tf, x_tr, t_tr, s["batch_size"], s["seed"], epoch, s["augment"])
@@ -268,13 +300,12 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
     while state["epoch"] < s["epochs"] and not state["stopped"]:
         epoch = state["epoch"]
         keras.utils.set_random_seed(s["seed"] * 100003 + epoch)
-        reseed_layers(model, s["seed"], epoch)
+        reseed_layers(net, s["seed"], epoch)
         lr = _lr_for_epoch(s, state, epoch)
-        model.optimizer.learning_rate.assign(lr)
+        net.optimizer.learning_rate.assign(lr)
         t0 = time.perf_counter()
-        h = model.fit(epoch_ds(epoch), epochs=1, verbose=0, class_weight=cw, shuffle=False)
-        if s["precise_bn"]:
-            precise_batchnorm(keras, model, x_bn)
+        h = net.fit(epoch_ds(epoch), epochs=1, verbose=0, class_weight=cw, shuffle=False)
+        sync()
         val = model.evaluate(val_ds, verbose=0, return_dict=True)
         secs = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": h.history["loss"][0],
@@ -304,7 +335,7 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
         previous = state.get("checkpoint")
         state["checkpoint"] = f"epoch-{epoch + 1:04d}.keras"
         with atomic_path(os.path.join(state_dir, state["checkpoint"]), ".keras") as tmp:
-            model.save(tmp)
+            net.save(tmp)
         save_json(state_file, state)
         if previous:
             os.remove(os.path.join(state_dir, previous))

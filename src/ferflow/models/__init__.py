@@ -17,18 +17,20 @@ from ferflow.models.registry import builder, names, register  # noqa: F401
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 
-def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: float = 1.0):
+def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: float = 1.0,
+                size: int = IMAGE_SIZE):
     """Input (raw pixels) -> normalisation -> architecture, as a Keras model.
 
     ``normalize=True`` subtracts the training mean and divides by the training std
     (seed 000's normalisation); ``False`` only scales pixels to [0, 1]. Both are a
     weightless ``Rescaling`` layer named ``preprocess``, so parameter counts are
-    those of the architecture alone.
+    those of the architecture alone. ``size``: the input's side (the trainer of a
+    crop-trained model, see ``ferflow.train``; saved models are always 48x48).
     """
     import keras
 
     fn = builder(arch)
-    inp = keras.Input(INPUT_SHAPE, name="pixels")
+    inp = keras.Input((size, size, 1), name="pixels")
     if normalize:
         std = float(std) if std > 0 else 1.0
         pre = keras.layers.Rescaling(1.0 / std, offset=-float(mean) / std, name="preprocess")
@@ -76,11 +78,12 @@ class NotAFerflowModel(ValueError):
     """A file that is not a ferflow model (unreadable, or the wrong input/output shape)."""
 
 
-def load_model(path: str):
+def load_model(path: str, size: int = IMAGE_SIZE):
     """Load a saved ferflow model (``.keras``) in Keras safe mode; the one loader of the library.
 
     Raises :class:`NotAFerflowModel`, naming the file, when the file cannot be read as a
-    Keras model or does not map 48x48x1 raw pixels to 7 class probabilities.
+    Keras model or does not map 48x48x1 raw pixels to 7 class probabilities (``size`` x
+    ``size`` x 1: a training checkpoint of a crop-trained model).
     """
     import sys
 
@@ -97,8 +100,9 @@ def load_model(path: str):
                                f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
     shape_in = tuple(getattr(model, "input_shape", ()) or ())[1:]
     shape_out = tuple(getattr(model, "output_shape", ()) or ())[1:]
-    if shape_in != INPUT_SHAPE or shape_out != (len(CLASS_NAMES),):
+    expected = (size, size, 1)
+    if shape_in != expected or shape_out != (len(CLASS_NAMES),):
         raise NotAFerflowModel(f"{path}: not a ferflow model (input {shape_in}, output "
-                               f"{shape_out}; expected {INPUT_SHAPE} -> ({len(CLASS_NAMES)},))")
+                               f"{shape_out}; expected {expected} -> ({len(CLASS_NAMES)},))")
     return model
 
