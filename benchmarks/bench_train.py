@@ -17,6 +17,11 @@ each. The machines are noisy (shared virtual CPUs), so the overhead is the media
 of the *paired* ratios of neighbouring epochs, and its spread (min..max) is printed.
 
     .venv/bin/python benchmarks/bench_train.py [--images 1024] [--repeats 3] [--arch seed003 ...]
+        [--crop 40]
+
+``--crop``: train on random crop x crop windows (the ``augment.crop`` setting; the
+multiply-adds are those of a window); architectures whose weights depend on the input
+size (a flatten head) cannot, and are listed as skipped.
 """
 
 import argparse
@@ -24,14 +29,15 @@ import statistics
 import time
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=1024)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arch", nargs="*")
     ap.add_argument("--matmul-size", type=int, default=2048)
-    args = ap.parse_args()
+    ap.add_argument("--crop", type=int, help="train on random crop x crop windows")
+    args = ap.parse_args(argv)
 
     import numpy as np
 
@@ -45,15 +51,23 @@ def main() -> None:
     faces = generate(seed=0, train_per_class=per_class, public_per_class=1, private_per_class=1)
     x = faces.images[: args.images]
     y = np.eye(7, dtype=np.float32)[faces.labels[: args.images]]
-    aug = {"enabled": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True}
+    aug = {"enabled": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True,
+           "crop": args.crop}
     print(f"device: {device_summary()}")
     peak = matmul_flops(tf, args.matmul_size)
     print(f"dense float32 matmul {args.matmul_size}^2: {peak / 1e9:.0f} GFLOP/s (median of 7)")
-    print(f"{args.images} images per epoch, batch {args.batch_size}, median of {args.repeats} epochs")
+    window = f", {args.crop}x{args.crop} windows" if args.crop else ""
+    print(f"{args.images} images per epoch{window}, batch {args.batch_size}, median of "
+          f"{args.repeats} epochs")
     print(f"{'model':<12} {'params':>10} {'M MACs':>7} {'img/s full':>11} {'img/s pre':>10} "
           f"{'overhead':>9}  {'(min..max of pairs)':>20} {'GFLOP/s':>8} {'of matmul':>9}")
     for arch in args.arch or names():
-        model = build_model(arch, mean=float(x.mean()), std=float(x.std()))
+        model = build_model(arch, mean=float(x.mean()), std=float(x.std()),
+                            size=args.crop or x.shape[1])
+        if args.crop and ([tuple(w.shape) for w in model.weights]
+                          != [tuple(w.shape) for w in build_model(arch).weights]):
+            print(f"{arch:<12} skipped: its weights depend on the input size", flush=True)
+            continue
         model.compile(optimizer="adam", loss="categorical_crossentropy")
         pre = make_dataset(tf, x, y, args.batch_size, 0, 0, aug).cache()
         model.fit(pre, epochs=1, verbose=0)  # warm-up; fills the cache

@@ -69,3 +69,12 @@ def test_schedule_benchmark_trains_the_named_models_with_the_overrides(tmp_path,
     assert os.environ["OMP_NUM_THREADS"] == "1"  # what ferflow.tfsetup reads
     with pytest.raises(SystemExit, match="expected key=value"):
         bench.main(["d", "--config", str(path), "--set", "epochs"])
+
+
+def test_train_benchmark_on_windows_skips_flatten_heads(capsys):
+    _load("bench_train").main(["--images", "32", "--batch-size", "16", "--repeats", "1",
+                      "--matmul-size", "128", "--crop", "40", "--arch", "small_cnn", "seed000"])
+    out = capsys.readouterr().out
+    assert "32 images per epoch, 40x40 windows" in out
+    assert re.search(r"^small_cnn\s+94,247\s+\d+\.\d", out, re.M)
+    assert re.search(r"^seed000\s+skipped: its weights depend on the input size", out, re.M)
