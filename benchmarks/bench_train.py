@@ -29,6 +29,14 @@ import statistics
 import time
 
 
+def window_side(value: str) -> int:
+    """--crop: a window side that fits in the 48x48 face (augment.crop's range)."""
+    n = int(value)
+    if not 16 <= n <= 48:
+        raise argparse.ArgumentTypeError(f"{n} is not in 16-48 (a window of the 48x48 face)")
+    return n
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=1024)
@@ -36,7 +44,7 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arch", nargs="*")
     ap.add_argument("--matmul-size", type=int, default=2048)
-    ap.add_argument("--crop", type=int, help="train on random crop x crop windows")
+    ap.add_argument("--crop", type=window_side, help="train on random crop x crop windows (16-48)")
     args = ap.parse_args(argv)
 
     import numpy as np

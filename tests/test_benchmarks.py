@@ -78,3 +78,6 @@ def test_train_benchmark_on_windows_skips_flatten_heads(capsys):
     assert "32 images per epoch, 40x40 windows" in out
     assert re.search(r"^small_cnn\s+94,247\s+\d+\.\d", out, re.M)
     assert re.search(r"^seed000\s+skipped: its weights depend on the input size", out, re.M)
+    with pytest.raises(SystemExit):  # a window must fit in the 48x48 face
+        _load("bench_train").main(["--crop", "64"])
+    assert "--crop: 64 is not in 16-48" in capsys.readouterr().err

@@ -93,6 +93,11 @@ def test_schema_is_draft_2020_12():
      "config key models.small_cnn.jit_compile: jit_compile true needs deterministic: false"),
     ({"models": {"small_cnn": {"arch": "small_cnn", "augment": {"crop": 40}}}},
      "config key models.small_cnn.augment: crop 40 needs enabled: true"),
+    ({"training": {"augment": {"crop": 40}}},
+     "config key training.augment: crop 40 needs enabled: true"),
+    ({"ablations": {"a": {"base": "seed000", "factors": {"augment.crop": [40]}}}},
+     "config key models.seed000 (its run or variant seed000.augment_crop-40): crop 40 needs "
+     "enabled: true"),
     ({"models": {"small_cnn": {"arch": "small_cnn", "augment": {"enabled": True, "crop": 8}}}},
      "config key models.small_cnn.augment.crop: 8 is less than the minimum of 16"),
     ({"ablations": {"normalize_augment": {"base": "small_cnn", "factors": {"jit_compile": [True]}}}},
@@ -115,6 +120,16 @@ def test_bad_config_names_the_key(patch, key):
         validate(cfg)
     assert key in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_an_ablation_may_switch_off_the_augmentation_of_a_window_trained_model():
+    """Its "off" variant trains on whole faces (the trainer only cuts windows while
+    augmenting), so the crop it inherits is not an error."""
+    cfg = validate({"models": {"a": {"arch": "small_cnn",
+                                     "augment": {"enabled": True, "crop": 40}}},
+                    "ablations": {"aug": {"base": "a", "factors": {"augment.enabled": [False, True]}}}})
+    off = model_settings(cfg, "a.augment-off")["augment"]
+    assert off["enabled"] is False and off["crop"] == 40
 
 
 def test_repeats_are_runs_with_consecutive_seeds():

@@ -237,9 +237,18 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
                               "(XLA kernels are not deterministic; Keras would silently not "
                               "compile)")
         aug = settings.get("augment") or {}
-        if aug.get("crop") and not aug.get("enabled"):
-            key = (f"models.{name}.augment" if name in config["models"]
-                   else f"models.{name.split('.')[0]} (its run or variant {name})")
+        base = name.split(".")[0]
+        # An ablation's "augmentation off" variant of a window-trained model trains on
+        # whole faces; anywhere else a crop without augmentation would be silently unused.
+        if aug.get("crop") and not aug.get("enabled") and (
+                name in config["models"]
+                or not (_merge(config, config["models"][base]).get("augment") or {}).get("enabled")):
+            if name not in config["models"]:
+                key = f"models.{base} (its run or variant {name})"
+            elif "augment" in entry:
+                key = f"models.{name}.augment"
+            else:
+                key = "training.augment"
             raise ConfigError(f"config key {key}: crop {aug['crop']} needs enabled: true "
                               "(windows are cut by the online augmentation)")
     groups = model_groups(config)

@@ -272,20 +272,24 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
         model = build_model(s["arch"], normalize=s["normalize"], mean=mean, std=std)
         _check_crop(s["arch"], crop, net, model)
         model.compile(optimizer=net.optimizer, loss=loss,  # saved with the model, as without crop
-                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                      jit_compile=s["jit_compile"])
         log(f"training on random {crop}x{crop} windows, evaluating whole faces")
     else:
         model = net
 
-    def sync():
-        """The evaluated model = the trained weights + BatchNorm statistics of whole faces."""
+    def sync(epoch: int):
+        """The evaluated model = the trained weights + BatchNorm statistics of whole faces
+        (after ``epoch``, 0-based; its dropout masks in precise BN drawn from the epoch's
+        seeds, so that a resumed run measures what an uninterrupted one did)."""
         if model is not net:
             model.set_weights(net.get_weights())
+            reseed_layers(model, s["seed"], epoch)
         if s["precise_bn"]:
             precise_batchnorm(keras, model, x_bn)
 
     if crop and state["epoch"]:
-        sync()
+        sync(state["epoch"] - 1)
     log(f"precision: {net.dtype_policy.name}; XLA: {net.jit_compile} "
         f"(jit_compile: {s['jit_compile']})")
     cw = class_weights(y_tr, s["class_weight"])
@@ -305,7 +309,7 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
         net.optimizer.learning_rate.assign(lr)
         t0 = time.perf_counter()
         h = net.fit(epoch_ds(epoch), epochs=1, verbose=0, class_weight=cw, shuffle=False)
-        sync()
+        sync(epoch)
         val = model.evaluate(val_ds, verbose=0, return_dict=True)
         secs = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": h.history["loss"][0],
