@@ -226,31 +226,26 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
     _check_ablations(config, schema or load_schema())
     for name, entry in model_entries(config).items():  # runs and ablation variants too
         settings = _merge(config, entry)
-        if settings.get("jit_compile") is True and settings.get("deterministic", True):
-            if name not in config["models"]:
-                key = f"models.{name.split('.')[0]} (its run or variant {name})"
-            elif "jit_compile" in entry:
-                key = f"models.{name}.jit_compile"
-            else:
-                key = "training.jit_compile"
-            raise ConfigError(f"config key {key}: jit_compile true needs deterministic: false "
-                              "(XLA kernels are not deterministic; Keras would silently not "
-                              "compile)")
-        aug = settings.get("augment") or {}
         base = name.split(".")[0]
+
+        def key(setting: str) -> str:
+            """Where this run's ``setting`` comes from."""
+            if name not in config["models"]:
+                return f"models.{base} (its run or variant {name})"
+            return f"models.{name}.{setting}" if setting in entry else f"training.{setting}"
+
+        if settings.get("jit_compile") is True and settings.get("deterministic", True):
+            raise ConfigError(f"config key {key('jit_compile')}: jit_compile true needs "
+                              "deterministic: false (XLA kernels are not deterministic; Keras "
+                              "would silently not compile)")
+        aug = settings.get("augment") or {}
         # An ablation's "augmentation off" variant of a window-trained model trains on
         # whole faces; anywhere else a crop without augmentation would be silently unused.
         if aug.get("crop") and not aug.get("enabled") and (
                 name in config["models"]
                 or not (_merge(config, config["models"][base]).get("augment") or {}).get("enabled")):
-            if name not in config["models"]:
-                key = f"models.{base} (its run or variant {name})"
-            elif "augment" in entry:
-                key = f"models.{name}.augment"
-            else:
-                key = "training.augment"
-            raise ConfigError(f"config key {key}: crop {aug['crop']} needs enabled: true "
-                              "(windows are cut by the online augmentation)")
+            raise ConfigError(f"config key {key('augment')}: crop {aug['crop']} needs enabled: "
+                              "true (windows are cut by the online augmentation)")
     groups = model_groups(config)
     runs = model_entries(config)
     for ens, entry in config["ensembles"].items():
