@@ -239,11 +239,10 @@ def check(config: dict, registered: list[str] | None = None, schema: dict | None
                               "deterministic: false (XLA kernels are not deterministic; Keras "
                               "would silently not compile)")
         aug = settings.get("augment") or {}
-        # An ablation's "augmentation off" variant of a window-trained model trains on
-        # whole faces; anywhere else a crop without augmentation would be silently unused.
-        if aug.get("crop") and not aug.get("enabled") and (
-                name in config["models"]
-                or not (_merge(config, config["models"][base]).get("augment") or {}).get("enabled")):
+        # A crop without augmentation would be silently unused, unless the model's base
+        # augments (an ablation's "augmentation off" variant then trains on whole faces).
+        base_aug = _merge(config, config["models"][base]).get("augment") or {}
+        if aug.get("crop") and not aug.get("enabled") and not base_aug.get("enabled"):
             raise ConfigError(f"config key {key('augment')}: crop {aug['crop']} needs enabled: "
                               "true (windows are cut by the online augmentation)")
     groups = model_groups(config)
