@@ -120,7 +120,11 @@ def test_boxes_match_the_pasted_faces(predicted, photos):
     assert np.mean([v for _, v in found.values()]) >= 0.8
 
 
+@pytest.mark.outcome
 def test_labels_agree_with_the_model_on_the_original_faces(predicted, photos, faces, model_path):
+    """At least 9 of the 12 pasted faces get the label of their original. Measured on four
+    oneDNN kernel paths of a 2-core AVX-512 Xeon (native, ONEDNN_MAX_CPU_ISA=AVX2 or SSE41,
+    TF_ENABLE_ONEDNN_OPTS=0): 11, 10, 10, 10 agree."""
     from ferflow.models import load_model
 
     d, table = predicted

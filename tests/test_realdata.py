@@ -52,9 +52,12 @@ def test_ferplus_rule_reproduces_ferplus7_on_the_genuine_head(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.outcome
 def test_ferflow_cpu_learns_real_faces_from_vote_distributions(tmp_path):
     """ferflow_cpu, trained briefly on ~3,000 genuine faces with FER+ vote targets, scores
-    far above chance (and above always answering the commonest class) on ~760 others."""
+    far above chance (and above always answering the commonest class) on ~760 others.
+    The bar is 0.461 (the commonest class's 0.361 + 0.1); measured 0.635-0.657 on four
+    oneDNN kernel paths of an AVX-512 Xeon (native, AVX2 and SSE41 caps, oneDNN off)."""
     from ferflow.ingest import Faces, save_faces
     from ferflow.io import load_json
     from ferflow.split import make_split
