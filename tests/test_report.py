@@ -33,14 +33,18 @@ def test_report_tables_come_from_the_csv_files(tmp_path):
     df = pd.DataFrame({"name": ["m"], "entry": ["model"], "family": ["CNN"], "runs": [2],
                        "params": [1234], "epochs": [3], "train_seconds": [5.0],
                        "val_acc": [0.61234], "val_acc_std": [0.01], "public_acc": [0.5],
-                       "private_acc": [0.4], "val_log_loss": [1.2]})
+                       "private_acc": [0.4], "val_log_loss": [1.2], "val_acc_lower": [0.55],
+                       "val_acc_upper": [0.67], "val_baseline": [0.25], "did_not_learn": [False],
+                       "machine": ["Some CPU (AVX2); oneDNN on; 2 threads; no GPU"]})
     df.to_csv(tmp_path / "accuracy.csv", index=False)
     html = _table(str(tmp_path / "accuracy.csv"), accuracy_blocks, "public")
     assert "<td>m</td><td>CNN</td><td>2</td><td>1,234</td>" in html
-    assert "<td>0.612 ± 0.010</td>" in html
+    assert "<td>0.612 ± 0.010 [0.550, 0.670]</td>" in html
     assert "<h4>Per-class recall (public set)</h4>" in html
+    assert "Trained on: Some CPU (AVX2); oneDNN on; 2 threads; no GPU." in html
     md = to_markdown(accuracy_blocks(df, "public"))
-    assert "| m | CNN | 2 | 1,234 | 3 | 5 | 0.612 ± 0.010 | 0.500 | 0.400 | – | 1.200 |" in md
+    assert ("| m | CNN | 2 | 1,234 | 3 | 5 | 0.612 ± 0.010 [0.550, 0.670] | 0.500 | 0.400 | yes "
+            "| – | 1.200 |") in md
 
 
 def test_most_confused_pairs_are_rates_per_true_class(tmp_path):

@@ -63,3 +63,21 @@ def test_expected_error_is_one_line(tmp_path, capfd):
         run(str(tmp_path / "e.log"), fail)
     assert capfd.readouterr().err == "ferflow: error: config key x: bad\n"
     assert "Traceback" in (tmp_path / "e.log").read_text()
+
+
+def _warns(log, warn):
+    log("working")
+    warn("m did not learn")
+    return 7
+
+
+def test_a_warning_goes_to_the_log_and_then_to_the_real_stderr(tmp_path):
+    """A warning is not a failure: exit 0, the line in the step's log and on stderr."""
+    code = ("import sys; from ferflow.runlog import run; sys.path.insert(0, sys.argv[2]); "
+            "from test_runlog import _warns; print(run(sys.argv[1], _warns))")
+    res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.log"),
+                          os.path.dirname(__file__)], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout == "7\n"
+    assert res.stderr.splitlines() == ["ferflow: warning: m did not learn"]
+    assert (tmp_path / "s.log").read_text().splitlines() == [
+        "working", "ferflow: warning: m did not learn"]

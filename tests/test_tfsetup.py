@@ -33,3 +33,35 @@ def test_tensorflow_keeps_to_the_jobs_threads(omp, expected):
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
                          check=True).stdout.split("\n")
     assert out[-2] == expected
+
+
+XEON = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_bf16 amx_bf16 amx_tile
+processor\t: 1
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_bf16 amx_bf16 amx_tile
+"""
+EPYC = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu sse4_2 avx avx2 fma\n"
+
+
+def test_machine_names_the_cpu_its_instruction_sets_and_onednn(monkeypatch):
+    from ferflow.tfsetup import cpu_summary, machine_line
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    m = cpu_summary(XEON)
+    assert m == {"cpu": "Intel(R) Xeon(R) Processor", "isa": ["AVX2", "AVX-512", "AVX-512 BF16",
+                                                              "AMX"],
+                 "onednn": True, "onednn_max_cpu_isa": None, "threads": 1}
+    assert machine_line(m) == ("Intel(R) Xeon(R) Processor (AVX2 AVX-512 AVX-512 BF16 AMX); "
+                               "oneDNN on; 1 threads; no GPU")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "SSE41")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    e = cpu_summary(EPYC)
+    assert e["isa"] == ["AVX2"] and e["onednn"] is False
+    assert machine_line(e, "NVIDIA H200") == ("AMD EPYC 7B13 (AVX2); oneDNN off "
+                                              "(ONEDNN_MAX_CPU_ISA=SSE41); 1 threads; NVIDIA H200")
+    assert cpu_summary("")["cpu"] == "unknown"

@@ -131,6 +131,17 @@ def test_tables_agree_with_the_metrics(run_dir):
         [metric[n]["accuracy"]["validation"] for n in ("dnn.normalize-off", "dnn")], abs=1e-6)
     cmp = pd.read_csv(r / "tables" / "compare_cnn_vs_dnn.csv")
     assert cmp["model"].tolist() == ["cnn", "dnn"]
+    # the evidence: intervals around every accuracy, a verdict on every comparison
+    for s in ("val", "public", "private"):
+        assert (acc[f"{s}_acc_lower"] <= acc[f"{s}_acc"] + 1e-9).all()
+        assert (acc[f"{s}_acc"] <= acc[f"{s}_acc_upper"] + 1e-9).all()
+        assert ens.at["both", f"{s}_verdict"] in ("better", "worse", "within noise")
+    assert acc.at["cnn", "n_val"] == len(np.load(r / "data" / "split.npz")["validation"])
+    assert abl.set_index("model").at["dnn.normalize-off", "val_verdict"] in (
+        "better", "worse", "within noise")
+    pairs = pd.read_csv(r / "tables" / "compare_cnn_vs_dnn_pairs.csv")
+    assert pairs[["a", "b"]].values.tolist() == [["cnn", "dnn"]]
+    assert acc["machine"].dropna().str.contains("oneDNN").all()
     for f in ("accuracy", "ensembles", "ablation_norm", "compare_cnn_vs_dnn"):
         assert (r / "tables" / f"{f}.md").read_text().startswith("# ")
     # the overlay is the one of the compared models' own histories
@@ -180,6 +191,16 @@ def test_report_page_answers_every_question(run_dir):
         assert f"<b>{group}</b> — {trainable} trainable" in page
     acc = pd.read_csv(r / "tables" / "accuracy.csv").set_index("name")
     assert f"<td>{acc.at['both', 'val_acc']:.3f}</td>" in page
+    # intervals, verdicts and the did-not-learn flags where the numbers are
+    lo, hi = acc.at["cnn", "val_acc_lower"], acc.at["cnn", "val_acc_upper"]
+    assert f"[{lo:.3f}, {hi:.3f}]</td>" in page
+    assert "Every pair, B against A" in page and page.count("within noise") + page.count(
+        ": better") + page.count(": worse") >= 3 * 3  # ensemble, variant, pair on 3 sets
+    assert "Trained on: " in page
+    flagged = [n for n in acc.index if acc.at[n, "did_not_learn"] is True]
+    for name in flagged:
+        assert f"{name} did not learn: its validation accuracy interval" in page
+    assert page.count("did not learn: its validation") >= len(flagged)
     # the most-confused pair of the ensemble, named from its counts
     counts = pd.read_csv(r / "figures" / "both" / "confusion_counts.csv", index_col=0)
     rates = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True).clip(1)

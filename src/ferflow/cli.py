@@ -20,7 +20,8 @@ def _models(args) -> int:
 
 
 def _diff(args) -> int:
-    from ferflow.diff import DiffError, check_comparable, diff, load, render
+    from ferflow.diff import (DiffError, add_intervals, check_comparable, diff, load,
+                              pair_rows, render)
     from ferflow.tables import HEADLINE_METRICS
 
     metrics = args.metrics.split(",") if args.metrics else list(HEADLINE_METRICS)
@@ -36,7 +37,13 @@ def _diff(args) -> int:
               f"{', '.join(c for c in a.columns if a[c].dtype.kind == 'f')})", file=sys.stderr)
         return 1
     rows = diff(a, b, metrics, show_all=args.all)
-    sys.stdout.write(render(rows, args.a, args.b, fmt=args.format, digits=args.precision))
+    add_intervals(rows, a, b)
+    note = pair_rows(rows, args.a, args.b, a, b)
+    if note and args.format == "csv":  # the CSV stays one table
+        print(f"ferflow: {note}", file=sys.stderr)
+        note = None
+    sys.stdout.write(render(rows, args.a, args.b, fmt=args.format, digits=args.precision,
+                            note=note))
     return 0
 
 
@@ -68,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("diff", help="per-model metric deltas between two runs",
                        description="Compare the accuracy tables of two runs. A and B: a results "
                        "directory (results/synthetic), a tables directory, an accuracy CSV, "
-                       "or REV:PATH for the same in a git revision.")
+                       "or REV:PATH for the same in a git revision. When both are local and "
+                       "their predictions/ hold the same faces, each accuracy change gets a "
+                       "paired test (bootstrap interval, exact McNemar p with Holm's "
+                       "correction, verdict); else the accuracies' intervals only.")
     d.add_argument("a")
     d.add_argument("b")
     d.add_argument("--metrics", help="comma-separated columns (default: "

@@ -145,6 +145,89 @@ def diff(a, b, metrics=HEADLINE_METRICS, show_all: bool = False) -> list[dict]:
     return rows
 
 
+# accuracy columns -> their evaluation set (paired tests need the per-face answers)
+ACC_SETS = {"val_acc": "validation", "public_acc": "public", "private_acc": "private"}
+
+
+def predictions_dir(spec: str) -> str | None:
+    """The predictions/ directory of a local source (a results directory, its tables/
+    directory or its accuracy CSV), or None (a git revision, or none there)."""
+    if not os.path.exists(spec):
+        return None
+    d = os.path.abspath(spec if os.path.isdir(spec) else os.path.dirname(spec))
+    for cand in (d, os.path.dirname(d)):
+        if os.path.isdir(os.path.join(cand, "predictions")):
+            return os.path.join(cand, "predictions")
+    return None
+
+
+def _run_names(df, name: str) -> list[str]:
+    runs = df.at[name, "runs"] if "runs" in df.columns else 1
+    runs = 1 if runs is None or (isinstance(runs, float) and np.isnan(runs)) else int(runs)
+    entry = df.at[name, "entry"] if "entry" in df.columns else "model"
+    return [name] if entry == "ensemble" else [name] + [f"{name}.r{k}" for k in range(1, runs)]
+
+
+def _scores(pred_dir: str, runs: list[str], eval_set: str):
+    from ferflow.io import load_npz
+    from ferflow.stats import face_scores
+
+    paths = [os.path.join(pred_dir, f"{r}.npz") for r in runs]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        raise DiffError(f"{missing[0]} is missing")
+    return face_scores([load_npz(p) for p in paths], eval_set)
+
+
+def pair_rows(rows: list[dict], spec_a: str, spec_b: str, a, b, evidence: dict | None = None):
+    """Add a paired test to each accuracy row of ``rows`` (``lower``, ``upper``, ``p``,
+    ``p_holm``, ``verdict`` of the change; Holm over the rows of one set) when both sources
+    hold the per-face predictions of the same faces. Returns None, or the one line saying
+    why no paired test is possible."""
+    from ferflow.stats import CONFIDENCE, RESAMPLES, compare_all
+
+    e = {"confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": 0, **(evidence or {})}
+    dirs = predictions_dir(spec_a), predictions_dir(spec_b)
+    todo = [r for r in rows if r["metric"] in ACC_SETS and r["change"] is not None]
+    if not todo:
+        return None
+    if None in dirs:
+        which = spec_a if dirs[0] is None else spec_b
+        return (f"no paired test: {which} holds no predictions/ (per-face answers); "
+                "intervals only")
+    by_set = {}
+    try:
+        for r in todo:
+            s = ACC_SETS[r["metric"]]
+            ra, sa = _scores(dirs[0], _run_names(a, r["name"]), s)
+            rb, sb = _scores(dirs[1], _run_names(b, r["name"]), s)
+            if not np.array_equal(ra, rb):
+                raise DiffError(f"{r['name']} was predicted on other {s} faces in {spec_a} "
+                                f"and {spec_b}")
+            by_set.setdefault(s, []).append((r, sa, sb))
+    except (DiffError, ValueError) as err:
+        return f"no paired test: {err}; intervals only"
+    for k, (s, items) in enumerate(by_set.items()):
+        results = compare_all([(sa, sb) for _, sa, sb in items], e["resamples"], e["seed"] + k,
+                              e["confidence"])
+        for (r, _, _), res in zip(items, results):
+            r.update(lower=res["lower"], upper=res["upper"], p=res["p"], p_holm=res["p_holm"],
+                     verdict=res["verdict"])
+    return None
+
+
+def _interval(df, name, metric):
+    lo, hi = _value(df, name, f"{metric}_lower"), _value(df, name, f"{metric}_upper")
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def add_intervals(rows: list[dict], a, b) -> None:
+    """Each accuracy row's old and new 95% intervals (the tables' lower/upper columns)."""
+    for r in rows:
+        r["old_ci"] = _interval(a, r["name"], r["metric"])
+        r["new_ci"] = _interval(b, r["name"], r["metric"])
+
+
 def _value(df, name, metric):
     if name not in df.index or metric not in df.columns:
         return None
@@ -152,29 +235,58 @@ def _value(df, name, metric):
     return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
 
 
-def render(rows: list[dict], a: str, b: str, fmt: str = "text", digits: int = 4) -> str:
+def render(rows: list[dict], a: str, b: str, fmt: str = "text", digits: int = 4,
+           note: str | None = None) -> str:
+    """The rows as text, Markdown or CSV. Paired rows (see :func:`pair_rows`) get the
+    change's interval, p (Holm) and verdict; accuracies their intervals (when the tables
+    have them); ``note`` (why no paired test) goes first."""
+    paired = any("verdict" in r for r in rows)
+    with_ci = any(r.get("old_ci") or r.get("new_ci") for r in rows)
+
     def num(v, signed=False):
         if v is None:
             return "-"
         return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
 
+    def value(r, side):
+        ci = r.get(f"{side}_ci")
+        return num(r[side]) + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
     if fmt == "csv":
-        lines = ["name,metric,old,new,change"]
-        lines += [f"{r['name']},{r['metric']},{'' if r['old'] is None else r['old']},"
-                  f"{'' if r['new'] is None else r['new']},"
-                  f"{'' if r['change'] is None else r['change']}" for r in rows]
+        cols = ["name", "metric", "old", "new", "change"]
+        cols += ["old_lower", "old_upper", "new_lower", "new_upper"] if with_ci else []
+        cols += ["change_lower", "change_upper", "p", "p_holm", "verdict"] if paired else []
+
+        def cell(r, c):
+            side, _, end = c.partition("_")
+            if side in ("old", "new") and end:
+                ci = r.get(f"{side}_ci")
+                return "" if not ci else ci[0 if end == "lower" else 1]
+            key = {"change_lower": "lower", "change_upper": "upper"}.get(c, c)
+            v = r.get(key)
+            return "" if v is None else v
+
+        lines = [",".join(cols)] + [",".join(str(cell(r, c)) for c in cols) for r in rows]
         return "\n".join(lines) + "\n"
-    header = ["name", "metric", a, b, "change"]
-    body = [[r["name"], r["metric"], num(r["old"]), num(r["new"]),
-             num(r["change"], signed=True) if r["change"] is not None else
-             ("added" if r["old"] is None else "removed")] for r in rows]
+    header = ["name", "metric", a, b, "change"] + (["95% CI of change", "p", "verdict"]
+                                                   if paired else [])
+    body = []
+    for r in rows:
+        line = [r["name"], r["metric"], value(r, "old"), value(r, "new"),
+                num(r["change"], signed=True) if r["change"] is not None else
+                ("added" if r["old"] is None else "removed")]
+        if paired:
+            line += ([f"[{num(r['lower'], True)}, {num(r['upper'], True)}]",
+                      f"{r['p_holm']:.3g}", r["verdict"]] if "verdict" in r else ["", "", ""])
+        body.append(line)
+    head = f"{note}\n" if note else ""
     if fmt == "md":
         from ferflow.tables import markdown_table
 
-        return markdown_table(header, body)
+        return head + markdown_table(header, body)
     if not body:
-        return "no metric changed\n"
+        return head + "no metric changed\n"
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     out = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
            for row in [header, *body]]
-    return "\n".join(out) + "\n"
+    return head + "\n".join(out) + "\n"

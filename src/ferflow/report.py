@@ -191,18 +191,32 @@ def build_report(layout: dict, out_html: str) -> dict:
 
     ``title``; ``models`` {group: {"summary", "curves": {run: png}}}; ``tables``
     {"accuracy", "ensembles": csv}; ``ablations`` {name: csv}; ``comparisons`` {name:
-    {"table": csv, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
+    {"table": csv, "pairs": csv, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
     ``analysis`` {kind: {model: png or directory of keract PNGs}};
     ``provenance`` {"data": [paths], "config": yaml text, "commit": str}; ``context``
     {"eval_set": str, "ablations": {name: {"base", "design"}}} (what the tables' CSV
     files do not say).
     Returns ``{"sections": [...], "images": n}``.
     """
+    import pandas as pd
+
     from ferflow.tables import (ablation_blocks, accuracy_blocks, comparison_blocks,
-                                ensemble_blocks)
+                                ensemble_blocks, not_learned, pairs_blocks)
 
     context = layout["context"]
     parts, sections = [], []
+    # models whose validation accuracy is not clear of the commonest class's rate: said
+    # next to each of their figures
+    flagged = set(not_learned(pd.read_csv(layout["tables"]["accuracy"])))
+
+    group_of = {run: g for g, m in layout["models"].items() for run in m["curves"]}
+
+    def warn(name: str) -> str:
+        if name not in flagged and group_of.get(name) not in flagged:
+            return ""
+        return (f'<p class="warn">{_esc(name)} did not learn: its validation accuracy interval '
+                "reaches the rate of always answering the commonest class (accuracy table). "
+                "Its figures show an untrained model.</p>")
 
     def add(sid, body, title=None):
         title = title or SECTIONS[sid]
@@ -223,7 +237,8 @@ def build_report(layout: dict, out_html: str) -> dict:
                     f"</summary><pre>{_esc(summary)}</pre></details>")
     add("architectures", "\n".join(body))
     # 2. training curves
-    body = [figure(png, f"{run}: training and validation accuracy and loss per epoch", 1100)
+    body = [warn(run) + figure(png, f"{run}: training and validation accuracy and loss per epoch",
+                               1100)
             for m in layout["models"].values() for run, png in m["curves"].items()]
     add("curves", "\n".join(body))
     # 3. accuracy
@@ -239,7 +254,8 @@ def build_report(layout: dict, out_html: str) -> dict:
     body = []
     for name, c in layout["comparisons"].items():
         title = name.replace("_", " ")
-        body.append(f"<h3>{_esc(title)}</h3>" + _table(c["table"], comparison_blocks, title))
+        body.append(f"<h3>{_esc(title)}</h3>" + _table(c["table"], comparison_blocks, title)
+                    + _table(c["pairs"], pairs_blocks))
         body.append(figure(c["curves"], f"{name}: validation accuracy and loss per epoch "
                                         "(CNNs solid, DNNs dashed)", 1100))
     add("cnn-vs-dnn", "\n".join(body) or "<p>No comparison configured.</p>")
@@ -252,7 +268,7 @@ def build_report(layout: dict, out_html: str) -> dict:
         pairs = confused_pairs(c["counts"])
         named = "; ".join(f"{t} predicted as {p} ({r:.0%} of {t}, {n} faces)"
                           for t, p, r, n in pairs) or "no confusion"
-        body.append(f"<h3>{_esc(name)}</h3><p>Most confused: {_esc(named)}.</p>")
+        body.append(f"<h3>{_esc(name)}</h3>{warn(name)}<p>Most confused: {_esc(named)}.</p>")
         body.append(figure(c["png"], f"{name}: confusion matrix normalised per true class", 800))
     add("confusion", "\n".join(body))
     # 8-12. explanations
@@ -274,11 +290,12 @@ def build_report(layout: dict, out_html: str) -> dict:
     for key, (sid, caption) in kinds.items():
         for model, path in layout["analysis"].get(key, {}).items():
             if os.path.isdir(path):
-                bodies[sid].append(f"<h3>{_esc(model)}: {_esc(caption)}</h3><div class='thumbs'>"
+                bodies[sid].append(f"<h3>{_esc(model)}: {_esc(caption)}</h3>{warn(model)}"
+                                   "<div class='thumbs'>"
                                    + "".join(image_tag(os.path.join(path, f), f"{model} {f}", 420)
                                              for f in _layer_files(path)) + "</div>")
             else:
-                bodies[sid].append(figure(path, f"{model}: {caption}", 1100))
+                bodies[sid].append(warn(model) + figure(path, f"{model}: {caption}", 1100))
     for sid, body in bodies.items():
         add(sid, "\n".join(body) or "<p>Not configured.</p>")
     # provenance

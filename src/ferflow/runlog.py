@@ -75,19 +75,32 @@ def _one_line(exc: BaseException) -> str:
 
 
 def run(log_path: str | None, fn, *args, **kwargs):
-    """Call ``fn(*args, **kwargs)`` (adding ``log=`` if it takes one) with output to the log."""
+    """Call ``fn(*args, **kwargs)`` (adding ``log=`` if it takes one) with output to the log.
+    A ``warn=`` it takes writes "ferflow: warning: ..." to the log and, once the step is
+    done, to the real stderr (the Snakemake run's output): a warning is not a failure."""
     if not log_path:
         return fn(*args, **kwargs)
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    warnings = []
     with open(log_path, "w", buffering=1) as log:
         def say(msg: str) -> None:
             print(msg, file=log, flush=True)
 
-        if "log" in inspect.signature(fn).parameters:
+        def warn(msg: str) -> None:
+            warnings.append(f"ferflow: warning: {msg}")
+            say(warnings[-1])
+
+        params = inspect.signature(fn).parameters
+        if "log" in params:
             kwargs["log"] = say
+        if "warn" in params:
+            kwargs["warn"] = warn
         try:
             with _redirected(log):
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+            for line in warnings:
+                print(line, file=sys.stderr, flush=True)
+            return result
         except EXPECTED as exc:
             traceback.print_exc(file=log)
             msg = f"ferflow: error: {_one_line(exc)}"

@@ -1,12 +1,17 @@
 """The reports' tables, as CSV (full precision) and Markdown (for reading).
 
 * accuracy: every model (mean ± std over its repeats) and every ensemble: parameters,
-  training time, validation / public / private accuracy (with and without test-time
-  augmentation), log-loss and per-class recall;
+  training time, validation / public / private accuracy with its 95% interval (with and
+  without test-time augmentation), log-loss, per-class recall, and whether the model
+  learned at all;
 * ensembles: each ensemble against its best member (chosen on validation accuracy);
 * ablation: one row per variant of the base model (seed 000's table);
 * comparison: models side by side (CNN vs DNN of seeds 001 / 003; the overlay of their
-  validation curves is :func:`ferflow.plots.validation_curves`).
+  validation curves is :func:`ferflow.plots.validation_curves`), and every pair of them.
+
+Every comparison (ensemble against best member, variant against base, pair of a
+comparison) is paired on the same faces, with its interval, p-value and verdict
+(:mod:`ferflow.stats`; Holm's correction over the comparisons of one table and set).
 
 Inputs are described by a *layout*: plain dicts of names and file paths that the
 workflow builds from the config (see workflow/rules/tables.smk), so this module knows
@@ -20,7 +25,8 @@ import math
 import numpy as np
 
 from ferflow import CLASS_NAMES
-from ferflow.io import atomic_path, load_json
+from ferflow import stats
+from ferflow.io import atomic_path, load_json, load_npz
 
 SETS = {"validation": "val", "public": "public", "private": "private"}
 # the headline columns: ferflow diff compares them; each gets a "_std" partner when a
@@ -45,7 +51,16 @@ def run_row(metrics: dict, info: dict | None = None, eval_set: str = "validation
         row["train_seconds"] = info.get("seconds")
         row["best_epoch"] = info.get("best_epoch")
         row["family"] = family(info)
+        row["machine"] = machine(info)
     return row
+
+
+def machine(info: dict) -> str | None:
+    """The line naming the machine a training.json's model was trained on."""
+    from ferflow.tfsetup import machine_line
+
+    m = info.get("machine")
+    return None if not m else machine_line(m, m.get("gpu"))
 
 
 def family(info: dict) -> str | None:
@@ -82,6 +97,81 @@ def _load_run(files: dict, eval_set: str) -> dict:
     return run_row(load_json(files["metrics"]), info, eval_set)
 
 
+# --- evidence: intervals, the did-not-learn flag, paired comparisons ---------------------
+
+EVIDENCE = {"confidence": stats.CONFIDENCE, "resamples": stats.RESAMPLES, "seed": 0}
+
+
+class Faces:
+    """The per-face scores of runs and groups of runs, read once from their prediction
+    files (``files["pred"]``)."""
+
+    def __init__(self, evidence: dict | None = None):
+        self.evidence = {**EVIDENCE, **(evidence or {})}
+        self._preds = {}
+
+    def pred(self, path: str) -> dict:
+        if path not in self._preds:
+            self._preds[path] = load_npz(path)
+        return self._preds[path]
+
+    def scores(self, runs: dict, eval_set: str) -> np.ndarray:
+        """Per labelled face of ``eval_set``, the share of ``runs`` ({run: files}) right."""
+        return stats.face_scores([self.pred(f["pred"]) for f in runs.values()], eval_set)[1]
+
+    def intervals(self, row: dict, runs: dict) -> dict:
+        """``row`` with each set's accuracy interval, face count, and (validation) the
+        baseline rate and the did-not-learn flag."""
+        conf = self.evidence["confidence"]
+        pred = self.pred(next(iter(runs.values()))["pred"])
+        out = dict(row)
+        for s, short in SETS.items():
+            labels = pred[f"{s}_labels"]
+            n = int((labels >= 0).sum())
+            out[f"n_{short}"] = n
+            out[f"{short}_acc_lower"], out[f"{short}_acc_upper"] = stats.wilson(
+                row.get(f"{short}_acc"), n, conf)
+        out["val_baseline"] = stats.baseline_rate(pred["validation_labels"])
+        out["did_not_learn"] = stats.did_not_learn(out["val_acc_lower"], out["val_baseline"])
+        return out
+
+    def compare(self, pairs: list[tuple[dict, dict]]) -> list[dict]:
+        """Each set's paired comparisons of ``pairs`` of ({run: files} A, B), as one family
+        (Holm): ``{short}_diff``, ``_diff_lower``, ``_diff_upper``, ``_p``, ``_p_holm``,
+        ``_verdict`` per pair."""
+        e = self.evidence
+        out = [{} for _ in pairs]
+        for k, (s, short) in enumerate(SETS.items()):
+            if not pairs or not (self.pred(next(iter(pairs[0][0].values()))["pred"])
+                                 [f"{s}_labels"] >= 0).any():
+                continue
+            results = stats.compare_all([(self.scores(a, s), self.scores(b, s))
+                                         for a, b in pairs], e["resamples"],
+                                        e["seed"] * 10 + k, e["confidence"])
+            for row, r in zip(out, results):
+                row.update({f"{short}_diff": r["diff"], f"{short}_diff_lower": r["lower"],
+                            f"{short}_diff_upper": r["upper"], f"{short}_p": r["p"],
+                            f"{short}_p_holm": r["p_holm"], f"{short}_verdict": r["verdict"]})
+        return out
+
+
+def comparison_cell(row: dict, short: str) -> str:
+    """A paired comparison's cell from a table row: ``+0.006 [-0.001, +0.013], p 0.11:
+    within noise``."""
+    if _missing(row.get(f"{short}_diff")):
+        return "–"
+    return stats.describe({"diff": row[f"{short}_diff"], "lower": row[f"{short}_diff_lower"],
+                           "upper": row[f"{short}_diff_upper"], "p_holm": row[f"{short}_p_holm"],
+                           "verdict": row[f"{short}_verdict"]})
+
+
+COMPARISON_TEXT = ("Paired on the same faces: the difference of accuracies, its 95% "
+                   "bootstrap interval over faces, the exact McNemar p (sign test of the faces "
+                   "on which the two differ; with repeats a face scores its share of correct "
+                   "runs) after Holm's correction over this table's comparisons of the set, "
+                   "and the verdict at 5%: *better*, *worse* or *within noise*.")
+
+
 def group_row(group: dict, eval_set: str) -> dict:
     """One row for a model group (its repeats aggregated)."""
     rows = [_load_run(f, eval_set) for f in group["runs"].values()]
@@ -106,6 +196,22 @@ def _fmt(v, digits: int = 3) -> str:
 def _pm(row: dict, key: str) -> str:
     std = row.get(f"{key}_std")
     return _fmt(row.get(key)) + ("" if _missing(std) else f" ± {std:.3f}")
+
+
+def _ci(row: dict, key: str) -> str:
+    """An accuracy with its seed-to-seed std (repeats) and its interval:
+    ``0.796 ± 0.004 [0.782, 0.810]``."""
+    lo, hi = row.get(f"{key}_lower"), row.get(f"{key}_upper")
+    return _pm(row, key) + ("" if _missing(lo) else f" [{lo:.3f}, {hi:.3f}]")
+
+
+def learned_cell(row: dict) -> str:
+    flag = row.get("did_not_learn")
+    if _missing(flag):
+        return "–"
+    if flag is True or flag == 1:
+        return f"NO: did not learn (interval reaches {row['val_baseline']:.3f})"
+    return "yes"
 
 
 def _int(v) -> str:
@@ -149,120 +255,166 @@ def _write(df, csv_path: str, blocks: list[tuple], md_path: str) -> None:
 # --- the accuracy and ensemble tables ----------------------------------------------
 
 
+INTERVAL_COLUMNS = [f"{short}_acc_{end}" for short in SETS.values() for end in ("lower", "upper")]
+COUNT_COLUMNS = [f"n_{short}" for short in SETS.values()]
 ACCURACY_COLUMNS = (
     ["name", "entry", "arch", "family", "runs", "params", "epochs", "best_epoch", "train_seconds",
      "tta", "val_acc", "val_acc_std", "public_acc", "public_acc_std", "private_acc",
-     "private_acc_std", "val_acc_no_tta", "private_acc_no_tta", "val_log_loss",
-     "val_log_loss_std", "private_log_loss", "private_log_loss_std"]
+     "private_acc_std", *INTERVAL_COLUMNS, *COUNT_COLUMNS, "val_baseline", "did_not_learn",
+     "val_acc_no_tta", "private_acc_no_tta", "val_log_loss", "val_log_loss_std",
+     "private_log_loss", "private_log_loss_std", "machine"]
     + [f"recall_{c}" for c in CLASS_NAMES])
+COMPARED = [f"{short}_{k}" for short in SETS.values()
+            for k in ("diff", "diff_lower", "diff_upper", "p", "p_holm", "verdict")]
 ENSEMBLE_COLUMNS = ["name", "method", "members", "val_acc", "public_acc", "private_acc",
                     "val_log_loss", "best_member", "best_member_val_acc",
                     "best_member_public_acc", "best_member_private_acc",
-                    "best_member_val_log_loss", "val_gain", "private_gain"]
+                    "best_member_val_log_loss", *COMPARED]
 
 
 def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_md: str,
-                    eval_set: str = "validation") -> tuple:
+                    eval_set: str = "validation", evidence: dict | None = None,
+                    warn=None) -> tuple:
     """``layout``: ``{"models": {group: {"arch", "epochs", "tta", "runs": {run: {"metrics",
-    "info"}}}}, "ensembles": {name: {"method", "metrics", "members": [run, ...]}}}``."""
+    "info", "pred"}}}}, "ensembles": {name: {"method", "metrics", "pred", "members": [run,
+    ...]}}}``; ``evidence``: ``{"confidence", "resamples", "seed"}`` (see :mod:`ferflow.stats`)."""
     import pandas as pd
 
-    rows, runs = [], {}
+    faces = Faces(evidence)
+    rows, runs, run_files = [], {}, {}
     for name, g in layout["models"].items():
         for run, files in g["runs"].items():
             runs[run] = _load_run(files, eval_set)
-        r = aggregate([runs[run] for run in g["runs"]])
+            run_files[run] = files
+        r = faces.intervals(aggregate([runs[run] for run in g["runs"]]), g["runs"])
         rows.append({**r, "name": name, "entry": "model", "arch": g["arch"], "epochs": g["epochs"],
                      "tta": g["tta"]})
-    ens_rows = []
+    ens_rows, pairs = [], []
     for name, e in layout["ensembles"].items():
         r = run_row(load_json(e["metrics"]), None, eval_set)
         members = {m: runs[m] for m in e["members"]}
         r.update(runs=1, params=sum(_num(m["params"]) for m in members.values()),
                  train_seconds=sum(_num(m.get("train_seconds")) for m in members.values()))
+        r = faces.intervals(r, {name: e})
         rows.append({**r, "name": name, "entry": "ensemble", "arch": e["method"],
                      "family": "ensemble", "tta": "members'"})
         best = max(members, key=lambda m: (-1 if members[m]["val_acc"] is None
                                            else members[m]["val_acc"]))
         b = members[best]
+        pairs.append(({best: run_files[best]}, {name: e}))
         ens_rows.append({
             "name": name, "method": e["method"], "members": " ".join(e["members"]),
             **{k: r[k] for k in ("val_acc", "public_acc", "private_acc", "val_log_loss")},
             "best_member": best,
             **{f"best_member_{k}": b[k] for k in ("val_acc", "public_acc", "private_acc",
                                                   "val_log_loss")},
-            "val_gain": _diff(r["val_acc"], b["val_acc"]),
-            "private_gain": _diff(r["private_acc"], b["private_acc"]),
         })
+    for row, c in zip(ens_rows, faces.compare(pairs)):
+        row.update(c)
     df = pd.DataFrame(rows).reindex(columns=ACCURACY_COLUMNS)
     edf = pd.DataFrame(ens_rows, columns=ENSEMBLE_COLUMNS)
+    for r in rows:
+        if r["did_not_learn"] and warn is not None:
+            warn(f"{r['name']} did not learn: validation accuracy {r['val_acc']:.3f} "
+                 f"[{r['val_acc_lower']:.3f}, {r['val_acc_upper']:.3f}] reaches "
+                 f"{r['val_baseline']:.3f}, the rate of always answering the commonest class "
+                 "(tables/accuracy.md)")
     _write(df, out_csv, accuracy_blocks(df, eval_set), out_md)
     _write(edf, ens_csv, ensemble_blocks(edf), ens_md)
     return df, edf
 
 
-def _diff(a, b):
-    return None if a is None or b is None else float(a) - float(b)
+def not_learned(df) -> list[str]:
+    """The names an accuracy table flags as not having learned."""
+    flags = df["did_not_learn"] if "did_not_learn" in df else []
+    return [n for n, f in zip(df["name"], flags) if f is True or f == 1]
 
 
 def accuracy_blocks(df, eval_set: str) -> list[tuple]:
     """The accuracy table (accuracy.csv's rows) for reading."""
     rows = _rows(df)
-    header = ["model", "family", "runs", "parameters", "epochs", "train s", "val acc",
-              "public acc", "private acc", "private acc, no TTA", "val log-loss"]
+    header = ["model", "family", "runs", "parameters", "epochs", "train s", "val acc [95% CI]",
+              "public acc [95% CI]", "private acc [95% CI]", "learned", "private acc, no TTA",
+              "val log-loss"]
     body = [[r["name"], _fmt(r.get("family")), r["runs"], _int(r["params"]), _int(r.get("epochs")),
-             _int(r.get("train_seconds")), _pm(r, "val_acc"), _pm(r, "public_acc"),
-             _pm(r, "private_acc"), _fmt(r.get("private_acc_no_tta")), _pm(r, "val_log_loss")]
+             _int(r.get("train_seconds")), _ci(r, "val_acc"), _ci(r, "public_acc"),
+             _ci(r, "private_acc"), learned_cell(r), _fmt(r.get("private_acc_no_tta")),
+             _pm(r, "val_log_loss")]
             for r in rows]
-    return [("heading", 1, "Accuracy of every model and ensemble"),
-            ("text", "Mean ± sample std over a model's repeated runs (seeds). Accuracy with each "
-                     "model's test-time augmentation; *no TTA* is the plain prediction. An "
-                     "ensemble's parameters and training time are its members' sums."),
-            ("table", header, body),
-            ("heading", 2, f"Per-class recall ({eval_set} set)"),
-            ("table", ["model"] + list(CLASS_NAMES),
-             [[r["name"]] + [_fmt(r.get(f"recall_{c}")) for c in CLASS_NAMES] for r in rows])]
+    flagged = not_learned(df)
+    blocks = [("heading", 1, "Accuracy of every model and ensemble"),
+              ("text", "Accuracy with each model's test-time augmentation, its 95% Wilson "
+                       "interval over the set's faces in brackets (a model with repeats: mean "
+                       "± sample std over its seeds, and the interval at the mean); *no TTA* "
+                       "is the plain prediction. *learned*: NO when the validation interval "
+                       "reaches the accuracy of always answering the commonest class (or "
+                       "chance, 1/7). An ensemble's parameters and training time are its "
+                       "members' sums.")]
+    machines = [m for m in dict.fromkeys(df["machine"]) if isinstance(m, str)] \
+        if "machine" in df else []
+    if machines:
+        blocks.append(("text", "Trained on: " + "; and ".join(machines) + ". Runs repeat "
+                               "exactly on one machine; another CPU (other oneDNN kernels) gives "
+                               "other accuracies."))
+    if flagged:
+        blocks.append(("text", f"Did not learn: {', '.join(flagged)} (validation accuracy "
+                               "not distinguishable from always answering the commonest "
+                               "class); their figures show an untrained model."))
+    return blocks + [
+        ("table", header, body),
+        ("heading", 2, f"Per-class recall ({eval_set} set)"),
+        ("table", ["model"] + list(CLASS_NAMES),
+         [[r["name"]] + [_fmt(r.get(f"recall_{c}")) for c in CLASS_NAMES] for r in rows])]
 
 
 def ensemble_blocks(df) -> list[tuple]:
     """The ensembles table (ensembles.csv's rows) for reading."""
     rows = _rows(df)
     blocks = [("heading", 1, "Ensembles against their best member"),
-              ("text", "The best member is the one with the highest validation accuracy; a gain "
-                       "is the ensemble's accuracy minus the best member's.")]
+              ("text", "The best member is the one with the highest validation accuracy; each "
+                       "set's difference is the ensemble's accuracy minus the best member's. "
+                       + COMPARISON_TEXT)]
     if not rows:
         return blocks + [("text", "No ensembles configured.")]
     header = ["ensemble", "method", "members", "val acc", "best member", "its val acc",
-              "val gain", "private acc", "best member's private acc", "private gain"]
+              "private acc", "its private acc", "validation: ensemble - best",
+              "public: ensemble - best", "private: ensemble - best"]
     body = [[r["name"], r["method"], len(r["members"].split()), _fmt(r["val_acc"]),
-             r["best_member"], _fmt(r["best_member_val_acc"]), _signed(r["val_gain"]),
-             _fmt(r["private_acc"]), _fmt(r["best_member_private_acc"]),
-             _signed(r["private_gain"])] for r in rows]
+             r["best_member"], _fmt(r["best_member_val_acc"]), _fmt(r["private_acc"]),
+             _fmt(r["best_member_private_acc"])]
+            + [comparison_cell(r, short) for short in SETS.values()] for r in rows]
     return blocks + [("table", header, body)]
-
-
-def _signed(v) -> str:
-    return "–" if _missing(v) else f"{v:+.3f}"
 
 
 # --- ablation --------------------------------------------------------------------------
 
 
-def ablation_table(layout: dict, out_csv: str, out_md: str, title: str) -> object:
+def ablation_table(layout: dict, out_csv: str, out_md: str, title: str,
+                   evidence: dict | None = None) -> object:
     """``layout``: ``{"base": model, "design": ..., "factors": [key, ...], "levels": {key:
     [value, ...]}, "base_values": {key: value}, "rows": [{"values": {key: value} (the
-    switched settings), "model": group, "runs": {run: files}}]}``."""
+    switched settings), "model": group, "runs": {run: files}}]}``. Each variant (a row
+    whose model is not the base) is compared, paired, with the base."""
     import pandas as pd
 
+    faces = Faces(evidence)
     factors = layout["factors"]
     rows = []
     for row in layout["rows"]:
-        r = group_row({"runs": row["runs"]}, "validation")
+        r = faces.intervals(group_row({"runs": row["runs"]}, "validation"), row["runs"])
         rows.append({**{f: row["values"].get(f, layout["base_values"][f]) for f in factors},
                      "switched": " ".join(row["values"]), "model": row["model"], "runs": r["runs"],
                      **{k: r.get(k) for k in ("val_acc", "val_acc_std", "public_acc",
                                               "public_acc_std", "private_acc", "private_acc_std",
+                                              *INTERVAL_COLUMNS, "did_not_learn",
                                               "val_log_loss", "best_epoch", "train_seconds")}})
+    base_runs = next((row["runs"] for row in layout["rows"] if row["model"] == layout["base"]),
+                     None)
+    variants = [k for k, row in enumerate(layout["rows"]) if row["model"] != layout["base"]]
+    if base_runs is not None:
+        compared = faces.compare([(base_runs, layout["rows"][k]["runs"]) for k in variants])
+        for k, c in zip(variants, compared):
+            rows[k].update(c)
     df = pd.DataFrame(rows)
     _write(df, out_csv, ablation_blocks(df, title, layout["base"], layout["design"]), out_md)
     return df
@@ -276,11 +428,14 @@ def ablation_blocks(df, title: str, base: str, design: str) -> list[tuple]:
     blocks = [("heading", 1, f"Ablation {title}: variants of {base}"),
               ("text", f"Design: {design.replace('_', ' ')}; every variant is the base model "
                        "with only the switched settings changed, trained with the same seeds. "
-                       "Mean ± sample std over repeats.")]
-    header = factors + ["model", "runs", "val acc", "public acc", "private acc", "val log-loss"]
-    body = [[_fmt_value(r[f]) for f in factors] + [r["model"], r["runs"], _pm(r, "val_acc"),
-                                                   _pm(r, "public_acc"), _pm(r, "private_acc"),
-                                                   _fmt(r["val_log_loss"])] for r in rows]
+                       "Accuracy [95% interval]; mean ± sample std over repeats. Each variant "
+                       f"against {base} (variant - base): " + COMPARISON_TEXT)]
+    header = factors + ["model", "runs", "val acc", "private acc", "val log-loss",
+                        f"validation: variant - {base}", f"private: variant - {base}"]
+    body = [[_fmt_value(r[f]) for f in factors] + [r["model"], r["runs"], _ci(r, "val_acc"),
+                                                   _ci(r, "private_acc"), _fmt(r["val_log_loss"]),
+                                                   comparison_cell(r, "val"),
+                                                   comparison_cell(r, "private")] for r in rows]
     blocks.append(("table", header, body))
     switched = [str(r["switched"]).split() for r in rows]
     # each factor's values in the order of its rows (the configured order)
@@ -293,9 +448,13 @@ def ablation_blocks(df, title: str, base: str, design: str) -> list[tuple]:
             hits = [r for r, sw in zip(rows, switched) if f in sw and _fmt_value(r[f]) == v]
             return _pm(hits[0], "val_acc") if hits else "–"
 
+        def verdicts(f):
+            return "; ".join(f"{r['model']}: {r['val_verdict']}" for r, sw in zip(rows, switched)
+                             if f in sw and not _missing(r.get("val_verdict"))) or "–"
+
         blocks += [("heading", 2, "Validation accuracy, one setting switched at a time"),
-                   ("table", ["setting"] + values, [[f] + [cell(f, v) for v in values]
-                                                    for f in factors])]
+                   ("table", ["setting"] + values + ["verdict against the base"],
+                    [[f] + [cell(f, v) for v in values] + [verdicts(f)] for f in factors])]
     return blocks
 
 
@@ -315,14 +474,18 @@ def histories(group: dict):
     return [pd.read_csv(f["history"]) for f in group["runs"].values()]
 
 
-def comparison_table(layout: dict, out_csv: str, out_md: str, title: str):
+def comparison_table(layout: dict, out_csv: str, out_md: str, title: str,
+                     pairs_csv: str | None = None, evidence: dict | None = None):
     """``layout``: ``{group: {"arch", "epochs", "runs": {run: {"metrics", "info",
-    "history"}}}}``. Best validation accuracy over the epochs is seed 001's DNN figure."""
+    "history", "pred"}}}}``. Best validation accuracy over the epochs is seed 001's DNN
+    figure. Every pair of the groups (in the configured order, the later against the
+    earlier) is compared, paired, into ``pairs_csv``; the Markdown holds both tables."""
     import pandas as pd
 
+    faces = Faces(evidence)
     rows = []
     for name, g in layout.items():
-        r = group_row(g, "validation")
+        r = faces.intervals(group_row(g, "validation"), g["runs"])
         best_curve = [float(h["val_accuracy"].max()) for h in histories(g)]
         rows.append({"model": name, "family": r.get("family"), "arch": g["arch"],
                      "params": r["params"], "runs": r["runs"], "epochs": g["epochs"],
@@ -330,22 +493,44 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str):
                      "max_val_accuracy": float(np.mean(best_curve)),
                      **{k: r.get(k) for k in ("val_acc", "val_acc_std", "public_acc",
                                               "private_acc", "private_acc_std",
+                                              *INTERVAL_COLUMNS, "did_not_learn",
                                               "train_seconds")}})
     df = pd.DataFrame(rows)
-    _write(df, out_csv, comparison_blocks(df, title), out_md)
-    return df
+    names = list(layout)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    compared = faces.compare([(layout[a]["runs"], layout[b]["runs"]) for a, b in pairs])
+    pdf = pd.DataFrame([{"a": a, "b": b, **c} for (a, b), c in zip(pairs, compared)],
+                       columns=["a", "b", *COMPARED])
+    if pairs_csv:
+        with atomic_path(pairs_csv, ".csv") as tmp:
+            pdf.to_csv(tmp, index=False, float_format="%.10g")
+    _write(df, out_csv, comparison_blocks(df, title) + pairs_blocks(pdf), out_md)
+    return df, pdf
 
 
 def comparison_blocks(df, title: str) -> list[tuple]:
     """A comparison table (compare_{name}.csv's rows) for reading."""
     rows = _rows(df)
     header = ["model", "family", "parameters", "epochs", "best val acc (any epoch, no TTA)",
-              "val acc", "public acc", "private acc", "train s"]
+              "val acc", "private acc", "learned", "train s"]
     body = [[r["model"], _fmt(r["family"]), _int(r["params"]), _int(r["epochs"]),
-             _fmt(r["max_val_accuracy"]), _pm(r, "val_acc"), _fmt(r["public_acc"]),
-             _pm(r, "private_acc"), _int(r["train_seconds"])] for r in rows]
+             _fmt(r["max_val_accuracy"]), _ci(r, "val_acc"), _ci(r, "private_acc"),
+             learned_cell(r), _int(r["train_seconds"])] for r in rows]
     return [("heading", 1, title),
             ("text", "Parameters side by side; accuracy of the kept weights (validation / "
-                     "public / private) and the highest validation accuracy of any epoch. "
-                     "Mean ± sample std over repeats."),
+                     "private, [95% interval]) and the highest validation accuracy of any "
+                     "epoch (a maximum over epochs: optimistic, no interval). Mean ± sample "
+                     "std over repeats."),
             ("table", header, body)]
+
+
+def pairs_blocks(df) -> list[tuple]:
+    """The paired comparisons of a comparison (compare_{name}_pairs.csv's rows)."""
+    rows = _rows(df)
+    if not rows:
+        return []
+    return [("heading", 2, "Every pair, B against A"),
+            ("text", COMPARISON_TEXT),
+            ("table", ["A", "B", "validation: B - A", "public: B - A", "private: B - A"],
+             [[r["a"], r["b"]] + [comparison_cell(r, short) for short in SETS.values()]
+              for r in rows])]

@@ -45,6 +45,58 @@ def setup(seed: int | None = None, deterministic: bool = False):
     return tf, keras
 
 
+# CPU features that change results (oneDNN picks its kernels by them) and speed
+ISA_FLAGS = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX-512 BF16"),
+             ("amx_tile", "AMX"))
+
+
+def cpu_summary(cpuinfo: str | None = None) -> dict:
+    """The CPU model and the instruction sets among ``ISA_FLAGS`` it has (Linux'
+    /proc/cpuinfo; "unknown" elsewhere), oneDNN's state (TF_ENABLE_ONEDNN_OPTS,
+    ONEDNN_MAX_CPU_ISA) and the CPU threads this process may use."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    model, flags = "unknown", set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown":
+            model = " ".join(value.split())
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return {"cpu": model, "isa": [name for flag, name in ISA_FLAGS if flag in flags],
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0",
+            "onednn_max_cpu_isa": cap, "threads": thread_budget() or os.cpu_count()}
+
+
+def machine_line(m: dict, gpu: str | None = None) -> str:
+    """One line naming a machine (:func:`cpu_summary`'s dict): the figure's provenance."""
+    isa = " ".join(m["isa"]) or "no AVX2"
+    onednn = "oneDNN " + ("on" if m["onednn"] else "off") + (
+        f" (ONEDNN_MAX_CPU_ISA={m['onednn_max_cpu_isa']})" if m.get("onednn_max_cpu_isa") else "")
+    return f"{m['cpu']} ({isa}); {onednn}; {m['threads']} threads; {gpu or 'no GPU'}"
+
+
+def gpu_names() -> str | None:
+    """The GPUs TensorFlow sees, or None."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    names = []
+    for g in gpus:
+        try:
+            names.append(tf.config.experimental.get_device_details(g).get("device_name", g.name))
+        except Exception:  # pragma: no cover - depends on the driver
+            names.append(g.name)
+    return ", ".join(names)
+
+
 def device_summary() -> str:
     """One line describing the compute devices TensorFlow sees."""
     import tensorflow as tf
@@ -78,6 +130,7 @@ def device_report() -> list[str]:
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         lines.append(f"CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']}")
     lines.append(f"device: {device_summary()}")
+    lines.append(f"machine: {machine_line(cpu_summary(), gpu_names())}")
     import tensorflow as tf
 
     intra = tf.config.threading.get_intra_op_parallelism_threads()

@@ -226,7 +226,7 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
 def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, split_path,
            model_out, history_out, summary_out, info_out, state_dir, views_out, log):
     from ferflow.models import load_model
-    from ferflow.tfsetup import device_summary
+    from ferflow.tfsetup import cpu_summary, device_summary, gpu_names
 
     x_tr, y_tr, x_val, y_val, t_tr = load_training_data(train_path, faces_path, split_path,
                                                            s["targets"])
@@ -363,7 +363,8 @@ def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, spli
         "params": int(model.count_params()), "best_epoch": state["best_epoch"],
         "conv_layers": sum("Conv" in type(layer).__name__ for layer in model.layers),
         "monitor": monitor, "best": state["best"],
-        "device": device_summary(), "epochs_run": state["epoch"],
+        "device": device_summary(), "machine": {**cpu_summary(), "gpu": gpu_names()},
+        "epochs_run": state["epoch"],
         "seconds_per_epoch": state["seconds"], "seconds": round(total, 3),
         "train_images": int(len(x_tr)),
         "images_per_second": round(len(x_tr) * len(state["seconds"]) / total, 1) if total else None,

@@ -125,6 +125,7 @@ def all_targets():
     targets += expand(f"{R}/tables/{{t}}.{{ext}}", t=["accuracy", "ensembles"], ext=["csv", "md"])
     targets += expand(f"{R}/tables/ablation_{{a}}.{{ext}}", a=ABLATIONS, ext=["csv", "md"])
     targets += expand(f"{R}/tables/compare_{{c}}.{{ext}}", c=COMPARISONS, ext=["csv", "md"])
+    targets += expand(f"{R}/tables/compare_{{c}}_pairs.csv", c=COMPARISONS)
     targets += expand(f"{R}/figures/{{c}}/validation_curves.png", c=COMPARISONS)
     targets += [path for figures in analysis_figures().values() for path in figures.values()]
     targets.append(f"{R}/report/index.html")
@@ -141,6 +142,7 @@ def run_files(run):
         "metrics": f"{R}/metrics/{run}.json",
         "info": f"{R}/models/{run}/training.json",
         "history": f"{R}/models/{run}/history.csv",
+        "pred": f"{R}/predictions/{run}.npz",  # per-face answers: intervals, paired tests
     }
 
 
@@ -163,6 +165,7 @@ def accuracy_layout():
                 "method": config["ensembles"][e]["method"],
                 "members": ensemble_members(config, e),
                 "metrics": f"{R}/ensemble/{e}/metrics.json",
+                "pred": f"{R}/predictions/{e}.npz",
             }
             for e in ENSEMBLES
         },
@@ -194,7 +197,7 @@ def curves_layout(name):
     return {g: {"runs": group_layout(g)["runs"]} for g in config["comparisons"][name]}
 
 
-def layout_files(layout, keys=("metrics", "info", "history")):
+def layout_files(layout, keys=("metrics", "info", "history", "pred")):
     """Every file path in a layout (the table rule's inputs): the strings under ``keys``.
     Dicts are always searched, so a model named like a key ("info") keeps its files."""
     if isinstance(layout, dict):
@@ -256,6 +259,7 @@ def report_layout():
         "comparisons": {
             c: {
                 "table": f"{R}/tables/compare_{c}.csv",
+                "pairs": f"{R}/tables/compare_{c}_pairs.csv",
                 "curves": f"{R}/figures/{c}/validation_curves.png",
             }
             for c in COMPARISONS

@@ -4,7 +4,7 @@
 
 rule accuracy_table:
     input:
-        layout_files(accuracy_layout(), keys=("metrics", "info")),
+        layout_files(accuracy_layout(), keys=("metrics", "info", "pred")),
     output:
         csv=report(
             f"{R}/tables/accuracy.csv",
@@ -23,13 +23,14 @@ rule accuracy_table:
     params:
         layout=accuracy_layout(),
         eval_set=config["evaluate"]["eval_set"],
+        evidence=config["evaluate"]["evidence"],
     script:
         "../scripts/accuracy_table.py"
 
 
 rule ablation_table:
     input:
-        lambda wc: layout_files(ablation_layout(wc.ablation), keys=("metrics", "info")),
+        lambda wc: layout_files(ablation_layout(wc.ablation), keys=("metrics", "info", "pred")),
     output:
         csv=report(
             f"{R}/tables/ablation_{{ablation}}.csv",
@@ -41,6 +42,7 @@ rule ablation_table:
         f"{R}/logs/tables/ablation_{{ablation}}.log",
     params:
         layout=lambda wc: ablation_layout(wc.ablation),
+        evidence=config["evaluate"]["evidence"],
     script:
         "../scripts/ablation_table.py"
 
@@ -55,10 +57,16 @@ rule comparison_table:
             category=SECTIONS["cnn-vs-dnn"],
         ),
         md=f"{R}/tables/compare_{{comparison}}.md",
+        pairs=report(
+            f"{R}/tables/compare_{{comparison}}_pairs.csv",
+            caption="../report/comparison.rst",
+            category=SECTIONS["cnn-vs-dnn"],
+        ),
     log:
         f"{R}/logs/tables/compare_{{comparison}}.log",
     params:
         layout=lambda wc: comparison_layout(wc.comparison),
+        evidence=config["evaluate"]["evidence"],
     script:
         "../scripts/comparison_table.py"
 

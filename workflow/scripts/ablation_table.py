@@ -4,4 +4,4 @@ from ferflow.tables import ablation_table
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], ablation_table, dict(sm.params.layout), sm.output.csv, sm.output.md,
-    title=sm.wildcards.ablation)
+    title=sm.wildcards.ablation, evidence=dict(sm.params.evidence))

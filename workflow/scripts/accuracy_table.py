@@ -5,4 +5,4 @@ from ferflow.tables import accuracy_tables
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 o = sm.output
 run(sm.log[0], accuracy_tables, dict(sm.params.layout), o.csv, o.md, o.ens_csv, o.ens_md,
-    eval_set=sm.params.eval_set)
+    eval_set=sm.params.eval_set, evidence=dict(sm.params.evidence))

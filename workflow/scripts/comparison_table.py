@@ -4,4 +4,5 @@ from ferflow.tables import comparison_table
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], comparison_table, dict(sm.params.layout), sm.output.csv, sm.output.md,
-    title=sm.wildcards.comparison.replace("_", " "))
+    title=sm.wildcards.comparison.replace("_", " "), pairs_csv=sm.output.pairs,
+    evidence=dict(sm.params.evidence))
