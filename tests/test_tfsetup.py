@@ -57,11 +57,12 @@ def test_machine_names_the_cpu_its_instruction_sets_and_onednn(monkeypatch):
                                                               "AMX"],
                  "onednn": True, "onednn_max_cpu_isa": None, "threads": 1}
     assert machine_line(m) == ("Intel(R) Xeon(R) Processor (AVX2 AVX-512 AVX-512 BF16 AMX); "
-                               "oneDNN on; 1 threads; no GPU")
+                               "oneDNN on; 1 thread; no GPU")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "SSE41")
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     e = cpu_summary(EPYC)
     assert e["isa"] == ["AVX2"] and e["onednn"] is False
     assert machine_line(e, "NVIDIA H200") == ("AMD EPYC 7B13 (AVX2); oneDNN off "
-                                              "(ONEDNN_MAX_CPU_ISA=SSE41); 1 threads; NVIDIA H200")
+                                              "(ONEDNN_MAX_CPU_ISA=SSE41); 1 thread; NVIDIA H200")
+    assert machine_line({**e, "threads": 2}).endswith("; 2 threads; no GPU")
     assert cpu_summary("")["cpu"] == "unknown"

@@ -78,7 +78,8 @@ def machine_line(m: dict, gpu: str | None = None) -> str:
     isa = " ".join(m["isa"]) or "no AVX2"
     onednn = "oneDNN " + ("on" if m["onednn"] else "off") + (
         f" (ONEDNN_MAX_CPU_ISA={m['onednn_max_cpu_isa']})" if m.get("onednn_max_cpu_isa") else "")
-    return f"{m['cpu']} ({isa}); {onednn}; {m['threads']} threads; {gpu or 'no GPU'}"
+    threads = f"{m['threads']} thread" + ("" if m["threads"] == 1 else "s")
+    return f"{m['cpu']} ({isa}); {onednn}; {threads}; {gpu or 'no GPU'}"
 
 
 def gpu_names() -> str | None:
