@@ -342,3 +342,20 @@ def test_diff_of_runs_on_other_faces_shows_intervals_only(tmp_path):
     assert "verdict" not in out.stdout
     lo, hi = binomtest(140, 200).proportion_ci(0.95, method="wilson")
     assert f"0.7000 [{lo:.4f}, {hi:.4f}]" in lines[2]
+
+
+def test_comparison_and_ablation_tables_flag_a_model_that_did_not_learn(tmp_path):
+    flat = {"flat": write_run(tmp_path, "flat", 0.15)}
+    good = {"good": write_run(tmp_path, "good", 0.6)}
+    _, pairs = comparison_table({"good": group(good), "flat": group(flat)},
+                                str(tmp_path / "c.csv"), str(tmp_path / "c.md"), "x")
+    md = open(tmp_path / "c.md").read()
+    assert "| flat | CNN | 1,000 | 3 | 0.200 | 0.150 [" in md  # its history starts at 0.2
+    assert "NO: did not learn (interval reaches 0.145)" in md
+    assert pairs.at[0, "val_verdict"] == "worse"
+    layout = {"base": "good", "design": "one_at_a_time", "factors": ["normalize"],
+              "levels": {"normalize": [False, True]}, "base_values": {"normalize": True},
+              "rows": [{"values": {"normalize": False}, "model": "flat", "runs": flat},
+                       {"values": {"normalize": True}, "model": "good", "runs": good}]}
+    df = ablation_table(layout, str(tmp_path / "a.csv"), str(tmp_path / "a.md"), "x")
+    assert df.set_index("model").at["flat", "did_not_learn"]

@@ -88,7 +88,8 @@ def aggregate(rows: list[dict]) -> dict:
         arr = np.array([_num(v) for v in values])
         out[key] = None if np.isnan(arr).all() else float(np.nanmean(arr))
         if key in HEADLINE_METRICS:
-            out[f"{key}_std"] = float(np.std(arr, ddof=1)) if len(arr) > 1 and not np.isnan(arr).any() else None
+            spread = len(arr) > 1 and not np.isnan(arr).any()
+            out[f"{key}_std"] = float(np.std(arr, ddof=1)) if spread else None
     return out
 
 
@@ -406,7 +407,8 @@ def ablation_table(layout: dict, out_csv: str, out_md: str, title: str,
                      "switched": " ".join(row["values"]), "model": row["model"], "runs": r["runs"],
                      **{k: r.get(k) for k in ("val_acc", "val_acc_std", "public_acc",
                                               "public_acc_std", "private_acc", "private_acc_std",
-                                              *INTERVAL_COLUMNS, "did_not_learn",
+                                              *INTERVAL_COLUMNS, "val_baseline",
+                                              "did_not_learn",
                                               "val_log_loss", "best_epoch", "train_seconds")}})
     base_runs = next((row["runs"] for row in layout["rows"] if row["model"] == layout["base"]),
                      None)
@@ -493,7 +495,8 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str,
                      "max_val_accuracy": float(np.mean(best_curve)),
                      **{k: r.get(k) for k in ("val_acc", "val_acc_std", "public_acc",
                                               "private_acc", "private_acc_std",
-                                              *INTERVAL_COLUMNS, "did_not_learn",
+                                              *INTERVAL_COLUMNS, "val_baseline",
+                                              "did_not_learn",
                                               "train_seconds")}})
     df = pd.DataFrame(rows)
     names = list(layout)
