@@ -75,10 +75,26 @@ def test_compare_all_corrects_within_the_family():
     a = (rng.random(400) < 0.6).astype(float)
     strong = np.where(a == 0, (rng.random(400) < 0.3).astype(float), a)  # B fixes 30% of misses
     weak = np.where(rng.random(400) < 0.03, 1 - a, a)
-    res = stats.compare_all([(a, strong), (a, weak)], seed=0)
+    res = stats.compare_all([(a, strong), (a, weak)], "validation")
     assert res[0]["verdict"] == "better" and res[1]["verdict"] == "within noise"
     assert res[0]["p_holm"] == pytest.approx(min(1, 2 * res[0]["p"]))
     assert "better" in stats.describe(res[0]) and stats.describe(None) == "–"
+    # seeded by (evidence seed, set, pair): repeatable, and each set draws its own resamples
+    assert stats.compare_all([(a, strong), (a, weak)], "validation") == res
+    def intervals(results):
+        return [(r["lower"], r["upper"]) for r in results]
+
+    other = stats.compare_all([(a, strong), (a, weak)], "private")
+    assert [r["p"] for r in other] == [r["p"] for r in res] and intervals(other) != intervals(res)
+    reseeded = stats.compare_all([(a, strong), (a, weak)], "validation", {"seed": 1})
+    assert intervals(reseeded) != intervals(res)
+    level50 = stats.compare_all([(a, weak)], "validation", {"confidence": 0.5})
+    assert level50[0]["upper"] - level50[0]["lower"] < res[1]["upper"] - res[1]["lower"]
+
+
+def test_flagged_cells():
+    assert stats.flagged(True) and stats.flagged(np.True_) and stats.flagged(1)
+    assert not any(stats.flagged(v) for v in (False, np.False_, None, float("nan"), 0))
 
 
 def test_a_model_answering_one_class_did_not_learn():

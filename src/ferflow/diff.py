@@ -184,9 +184,8 @@ def pair_rows(rows: list[dict], spec_a: str, spec_b: str, a, b, evidence: dict |
     ``p_holm``, ``verdict`` of the change; Holm over the rows of one set) when both sources
     hold the per-face predictions of the same faces. Returns None, or the one line saying
     why no paired test is possible."""
-    from ferflow.stats import CONFIDENCE, RESAMPLES, compare_all
+    from ferflow.stats import compare_all
 
-    e = {"confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": 0, **(evidence or {})}
     dirs = predictions_dir(spec_a), predictions_dir(spec_b)
     todo = [r for r in rows if r["metric"] in ACC_SETS and r["change"] is not None]
     if not todo:
@@ -207,9 +206,8 @@ def pair_rows(rows: list[dict], spec_a: str, spec_b: str, a, b, evidence: dict |
             by_set.setdefault(s, []).append((r, sa, sb))
     except (DiffError, ValueError) as err:
         return f"no paired test: {err}; intervals only"
-    for k, (s, items) in enumerate(by_set.items()):
-        results = compare_all([(sa, sb) for _, sa, sb in items], e["resamples"], e["seed"] + k,
-                              e["confidence"])
+    for s, items in by_set.items():
+        results = compare_all([(sa, sb) for _, sa, sb in items], s, evidence)
         for (r, _, _), res in zip(items, results):
             r.update(lower=res["lower"], upper=res["upper"], p=res["p"], p_holm=res["p_holm"],
                      verdict=res["verdict"])

@@ -28,6 +28,9 @@ from ferflow import CLASS_NAMES
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
+# config key evaluate.evidence, with these defaults
+EVIDENCE = {"confidence": CONFIDENCE, "resamples": RESAMPLES, "seed": 0}
+SET_NAMES = ("validation", "public", "private")  # a set's place seeds its bootstraps
 VERDICTS = ("better", "worse", "within noise")
 
 
@@ -64,16 +67,19 @@ def did_not_learn(lower: float | None, baseline: float) -> bool | None:
     return None if lower is None else bool(lower <= baseline)
 
 
-def correct(pred: dict, eval_set: str, tta: bool = True):
+def flagged(value) -> bool:
+    """Whether a table's did_not_learn cell (True, numpy's bool, 1, or empty) is set."""
+    return value is True or (value is not None and value == 1)
+
+
+def correct(pred: dict, eval_set: str):
     """``(rows, right)`` of a prediction file's labelled faces of a set: the rows of
-    faces.npz and whether the model's answer (with its test-time augmentation unless
-    ``tta`` is False) is the label."""
+    faces.npz and whether the model's answer (with its test-time augmentation, as the
+    accuracy columns) is the label."""
     labels = pred[f"{eval_set}_labels"]
-    key = f"{eval_set}_probs" if tta or f"{eval_set}_probs_no_tta" not in pred else \
-        f"{eval_set}_probs_no_tta"
     known = labels >= 0
     return (np.asarray(pred[f"{eval_set}_index"])[known],
-            (pred[key].argmax(1) == labels)[known].astype(np.float64))
+            (pred[f"{eval_set}_probs"].argmax(1) == labels)[known].astype(np.float64))
 
 
 def face_scores(preds: list[dict], eval_set: str):
@@ -156,13 +162,17 @@ def verdict(diff: float, p: float, level: float = level_of(CONFIDENCE)) -> str:
     return "within noise"
 
 
-def compare_all(pairs: list[tuple], resamples: int = RESAMPLES, seed: int = 0,
-                confidence: float = CONFIDENCE) -> list[dict]:
+def compare_all(pairs: list[tuple], eval_set: str, evidence: dict | None = None) -> list[dict]:
     """Paired comparisons of one family (one table, one set): ``pairs`` of ``(a, b)``
-    score arrays. Each result gets ``p_holm`` and its ``verdict``; the bootstrap of the
-    k-th pair is seeded with ``(seed, k)``."""
-    out = [paired(a, b, resamples, int(np.random.SeedSequence([seed, k]).generate_state(1)[0]),
-                  confidence) for k, (a, b) in enumerate(pairs)]
+    score arrays, with the settings ``evidence`` (see ``EVIDENCE``). Each result gets
+    ``p_holm`` and its ``verdict``; the bootstrap of the k-th pair is seeded with
+    ``(seed, the set's place in SET_NAMES, k)``."""
+    e = {**EVIDENCE, **(evidence or {})}
+    confidence = e["confidence"]
+    where = [e["seed"], SET_NAMES.index(eval_set)]
+    out = [paired(a, b, e["resamples"],
+                  int(np.random.SeedSequence([*where, k]).generate_state(1)[0]), confidence)
+           for k, (a, b) in enumerate(pairs)]
     for r, adj in zip(out, holm([r["p"] for r in out])):
         r["p_holm"] = adj
         r["verdict"] = verdict(r["diff"], adj, level_of(confidence))
@@ -174,7 +184,7 @@ def describe(r: dict | None, digits: int = 3) -> str:
     if r is None:
         return "–"
     return (f"{r['diff']:+.{digits}f} [{r['lower']:+.{digits}f}, {r['upper']:+.{digits}f}], "
-            f"p {_p(r['p_holm'] if 'p_holm' in r else r['p'])}: {r['verdict']}")
+            f"p {_p(r['p_holm'])}: {r['verdict']}")
 
 
 def _p(p: float) -> str:

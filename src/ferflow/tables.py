@@ -100,15 +100,12 @@ def _load_run(files: dict, eval_set: str) -> dict:
 
 # --- evidence: intervals, the did-not-learn flag, paired comparisons ---------------------
 
-EVIDENCE = {"confidence": stats.CONFIDENCE, "resamples": stats.RESAMPLES, "seed": 0}
-
-
 class Faces:
     """The per-face scores of runs and groups of runs, read once from their prediction
     files (``files["pred"]``)."""
 
     def __init__(self, evidence: dict | None = None):
-        self.evidence = {**EVIDENCE, **(evidence or {})}
+        self.evidence = {**stats.EVIDENCE, **(evidence or {})}
         self._preds = {}
 
     def pred(self, path: str) -> dict:
@@ -140,15 +137,12 @@ class Faces:
         """Each set's paired comparisons of ``pairs`` of ({run: files} A, B), as one family
         (Holm): ``{short}_diff``, ``_diff_lower``, ``_diff_upper``, ``_p``, ``_p_holm``,
         ``_verdict`` per pair."""
-        e = self.evidence
         out = [{} for _ in pairs]
-        for k, (s, short) in enumerate(SETS.items()):
-            if not pairs or not (self.pred(next(iter(pairs[0][0].values()))["pred"])
-                                 [f"{s}_labels"] >= 0).any():
+        for s, short in SETS.items():
+            scored = [(self.scores(a, s), self.scores(b, s)) for a, b in pairs]
+            if not scored or not len(scored[0][0]):  # no pairs, or a set without labels
                 continue
-            results = stats.compare_all([(self.scores(a, s), self.scores(b, s))
-                                         for a, b in pairs], e["resamples"],
-                                        e["seed"] * 10 + k, e["confidence"])
+            results = stats.compare_all(scored, s, self.evidence)
             for row, r in zip(out, results):
                 row.update({f"{short}_diff": r["diff"], f"{short}_diff_lower": r["lower"],
                             f"{short}_diff_upper": r["upper"], f"{short}_p": r["p"],
@@ -210,7 +204,7 @@ def learned_cell(row: dict) -> str:
     flag = row.get("did_not_learn")
     if _missing(flag):
         return "–"
-    if flag is True or flag == 1:
+    if stats.flagged(flag):
         return f"NO: did not learn (interval reaches {row['val_baseline']:.3f})"
     return "yes"
 
@@ -328,7 +322,7 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
 def not_learned(df) -> list[str]:
     """The names an accuracy table flags as not having learned."""
     flags = df["did_not_learn"] if "did_not_learn" in df else []
-    return [n for n, f in zip(df["name"], flags) if f is True or f == 1]
+    return [n for n, f in zip(df["name"], flags) if stats.flagged(f)]
 
 
 def accuracy_blocks(df, eval_set: str) -> list[tuple]:

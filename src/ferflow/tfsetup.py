@@ -102,16 +102,11 @@ def device_summary() -> str:
     """One line describing the compute devices TensorFlow sees."""
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
+    names = gpu_names()
+    if names is None:
         return f"TensorFlow {tf.__version__} on CPU ({os.cpu_count()} cores), no GPU"
-    names = []
-    for g in gpus:
-        try:
-            names.append(tf.config.experimental.get_device_details(g).get("device_name", g.name))
-        except Exception:  # pragma: no cover - depends on the driver
-            names.append(g.name)
-    return f"TensorFlow {tf.__version__}, {len(gpus)} GPU(s): {', '.join(names)}"
+    count = len(tf.config.list_physical_devices("GPU"))
+    return f"TensorFlow {tf.__version__}, {count} GPU(s): {names}"
 
 
 def device_report() -> list[str]:
