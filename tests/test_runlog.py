@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+from ferflow.errors import ConfigError, DataError
+from ferflow.models import NotAFerflowModel
+from ferflow.photos import PhotoError
 from ferflow.runlog import run
 
 NOISE_LINES = [
@@ -55,14 +58,31 @@ def test_tensorflow_import_noise_stays_out_of_the_log(tmp_path):
     assert path.read_text().splitlines()[0] == "ferflow: TensorFlow imported"
 
 
-def test_expected_error_is_one_line(tmp_path, capfd):
+@pytest.mark.parametrize("error", [ConfigError, DataError, NotAFerflowModel, PhotoError])
+def test_a_users_error_is_one_line(tmp_path, capfd, error):
     def fail():
-        raise ValueError("config key x: bad\nsecond line")
+        raise error("config key x: bad\nsecond line")
 
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         run(str(tmp_path / "e.log"), fail)
+    assert exit_.value.code == 1
     assert capfd.readouterr().err == "ferflow: error: config key x: bad\n"
     assert "Traceback" in (tmp_path / "e.log").read_text()
+
+
+@pytest.mark.parametrize("error", [ValueError, KeyError, TypeError, FileNotFoundError])
+def test_any_other_error_is_a_bug_with_its_traceback(tmp_path, capfd, error):
+    """A ValueError or KeyError of the code is not turned into a "user error": it
+    propagates, its traceback in the step's log, and the real stderr names the log."""
+    def fail():
+        raise error("an internal inconsistency")
+
+    with pytest.raises(error):
+        run(str(tmp_path / "e.log"), fail)
+    err = capfd.readouterr().err
+    assert err == f"ferflow: error: unexpected failure, see {tmp_path / 'e.log'}\n"
+    log = (tmp_path / "e.log").read_text()
+    assert "Traceback" in log and "an internal inconsistency" in log
 
 
 def _warns(log, warn):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ferflow.errors import ConfigError, DataError
+
 EPS = 1e-7  # probability floor of the weight search's objective and the stacking features
 
 
@@ -53,7 +55,7 @@ def combine(method: str, probs: dict[str, list[np.ndarray]], val_labels: np.ndar
         return {s: np.mean(probs[s], axis=0) for s in sets}, {"weights": [1.0 / m] * m}
     known = val_labels >= 0
     if known.sum() == 0:
-        raise ValueError(f"ensemble method {method!r} needs labelled validation faces")
+        raise DataError(f"ensemble method {method!r} needs labelled validation faces")
     if method == "weighted":
         w = fit_weights([p[known] for p in probs["validation"]], val_labels[known])
         return {s: np.tensordot(w, np.stack(probs[s]), axes=1) for s in sets}, \
@@ -87,4 +89,4 @@ def combine(method: str, probs: dict[str, list[np.ndarray]], val_labels: np.ndar
         out["validation"] = val
         return out, {"coefficients": clf.coef_.tolist(), "intercept": clf.intercept_.tolist(),
                      "classes": [int(c) for c in classes], "validation_folds": folds}
-    raise ValueError(f"unknown ensemble method {method!r} (mean, weighted or stacking)")
+    raise ConfigError(f"unknown ensemble method {method!r} (mean, weighted or stacking)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES
+from ferflow.errors import ConfigError
 from ferflow.io import load_npz
 
 KINDS = {"conv": ("Conv",), "pool": ("Pooling",), "dense": ("Dense",)}
@@ -29,14 +30,14 @@ def resolve_layer(model, selector: str) -> str:
         return selector
     kind, _, idx = selector.partition(":")
     if kind not in KINDS or not idx.lstrip("-").isdigit() or int(idx) == 0:
-        raise ValueError(f"layer {selector!r}: no such layer in {model.name} and not a selector "
+        raise ConfigError(f"layer {selector!r}: no such layer in {model.name} and not a selector "
                          f"like conv:2, conv:-1, pool:1 (layers: {', '.join(names)})")
     of_kind = [layer.name for layer in model.layers
                if any(k in type(layer).__name__ for k in KINDS[kind])
                and "Global" not in type(layer).__name__]
     i = int(idx)
     if not of_kind or abs(i) > len(of_kind):
-        raise ValueError(f"layer {selector!r}: {model.name} has {len(of_kind)} {kind} layers")
+        raise ConfigError(f"layer {selector!r}: {model.name} has {len(of_kind)} {kind} layers")
     return of_kind[i - 1 if i > 0 else i]
 
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Malformed input data; the message is one line naming file and row."""
+from ferflow.errors import DataError  # noqa: F401 (raised by every reader; defined with its base)
 
 
 @dataclass

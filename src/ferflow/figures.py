@@ -17,16 +17,27 @@ import tempfile
 import numpy as np
 
 from ferflow import CLASS_NAMES
-from ferflow.explain import (eval_images, filter_ascent, layer_activations, lime_explanations,
-                             mask_low_saliency, noise_start, pick_examples, predicted_set,
-                             resolve_layer, saliency, top_superpixel_mask)
+from ferflow.errors import ConfigError
+from ferflow.explain import (
+    eval_images,
+    filter_ascent,
+    layer_activations,
+    lime_explanations,
+    mask_low_saliency,
+    noise_start,
+    pick_examples,
+    predicted_set,
+    resolve_layer,
+    saliency,
+    top_superpixel_mask,
+)
 from ferflow.models import load_model
 from ferflow.plots import pyplot, save
 
 
 def _image(x, eval_set: str, index: int):
     if not 0 <= index < len(x):
-        raise ValueError(f"config key analysis.image: {index} is outside the {eval_set} set "
+        raise ConfigError(f"config key analysis.image: {index} is outside the {eval_set} set "
                          f"(0..{len(x) - 1})")
     return x[index]
 
@@ -118,7 +129,7 @@ def filters_figure(model_path: str, faces_path: str, split_path: str, out_png: s
         x, *_ = eval_images(faces_path, split_path, eval_set)
         base = _image(x, eval_set, image)
     elif start != "noise":
-        raise ValueError(f"filter ascent start {start!r}: use noise or image")
+        raise ConfigError(f"filter ascent start {start!r}: use noise or image")
     for sel in layers:
         name = resolve_layer(model, sel)
         n = min(max_filters, int(model.get_layer(name).output.shape[-1]))
@@ -157,7 +168,7 @@ def layer_outputs_figure(model_path: str, faces_path: str, split_path: str, out_
     for name in names:
         a = acts[name][0]
         if a.ndim != 3:
-            raise ValueError(f"layer {name}: output shape {a.shape} is not an image")
+            raise ConfigError(f"layer {name}: output shape {a.shape} is not an image")
         k = min(max_channels, a.shape[-1])
         blocks.append((f"layer {name}: {k} of {a.shape[-1]} channels, {a.shape[0]}x{a.shape[1]}",
                        np.moveaxis(a[..., :k], -1, 0), [f"#{j}" for j in range(k)], "gray_r"))
@@ -243,7 +254,7 @@ def keract_figures(model_path: str, faces_path: str, split_path: str, out_dir: s
             keract.display_activations(acts, cmap="gray_r", save=True, directory=tmp,
                                        fig_size=(12, 12))
         else:
-            raise ValueError(f"keract view {view!r}: use heatmaps or activations")
+            raise ConfigError(f"keract view {view!r}: use heatmaps or activations")
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

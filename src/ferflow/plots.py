@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES
+from ferflow.errors import DataError
 from ferflow.io import atomic_path, load_json
 
 
@@ -45,7 +46,7 @@ def training_curves(history_csv: str, out_png: str, title: str, monitor: str = "
 
     h = pd.read_csv(history_csv)
     if h.empty:
-        raise ValueError(f"{history_csv}: no epochs recorded")
+        raise DataError(f"{history_csv}: no epochs recorded")
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     for ax, metric, label in ((axes[0], "accuracy", "accuracy"), (axes[1], "loss", "loss")):

@@ -1,9 +1,11 @@
 """Run a pipeline step with its output going to a log file.
 
 Used by the workflow's script adapters: stdout and stderr (at the file-descriptor
-level, so TensorFlow's C++ messages too) go to the step's log; a data or config
-error becomes one line ("ferflow: error: ...") on the real stderr and in the log,
-with exit status 1 and the traceback only in the log.
+level, so TensorFlow's C++ messages too) go to the step's log; a user's error (a
+:class:`ferflow.errors.FerflowError`: bad data, config or file) becomes one line
+("ferflow: error: ...") on the real stderr and in the log, with exit status 1 and the
+traceback only in the log. Any other exception is a bug: its traceback goes to the log
+and it propagates (Snakemake reports the failed job), the real stderr naming the log.
 """
 
 from __future__ import annotations
@@ -16,11 +18,7 @@ import sys
 import threading
 import traceback
 
-from ferflow.config import ConfigError
-from ferflow.faces import DataError
-
-EXPECTED = (DataError, ConfigError, ValueError, KeyError, FileNotFoundError)
-
+from ferflow.errors import FerflowError
 
 # TensorFlow's start-up noise on fd 2 (absl's pre-init notice, oneDNN and CPU-feature
 # info lines): left out of the step logs, which then start with ferflow's first line.
@@ -66,11 +64,7 @@ def _redirected(log):
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, KeyError) and exc.args:
-        text = str(exc.args[0])
-    else:
-        text = str(exc)
-    text = text.strip()
+    text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -101,7 +95,7 @@ def run(log_path: str | None, fn, *args, **kwargs):
             for line in warnings:
                 print(line, file=sys.stderr, flush=True)
             return result
-        except EXPECTED as exc:
+        except FerflowError as exc:
             traceback.print_exc(file=log)
             msg = f"ferflow: error: {_one_line(exc)}"
             say(msg)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ferflow.errors import ConfigError, DataError
 from ferflow.faces import Faces
 
 
@@ -36,10 +37,10 @@ def split_validation(faces: Faces, fraction: float, seed: int,
     groups)`` groups go to validation.
     """
     if not 0 < fraction < 1:
-        raise ValueError(f"split.validation_fraction must be in (0, 1), got {fraction}")
+        raise ConfigError(f"split.validation_fraction must be in (0, 1), got {fraction}")
     train_pool = np.flatnonzero(faces.usage == "Training")
     if len(train_pool) == 0:
-        raise ValueError("the data has no Training faces to split")
+        raise DataError("the data has no Training faces to split")
     keys = content_keys(faces.images)
     pool_keys = keys[train_pool]
     uniq, first, inverse = np.unique(pool_keys, return_index=True, return_inverse=True)

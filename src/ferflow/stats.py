@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES
+from ferflow.errors import DataError
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -90,7 +91,7 @@ def face_scores(preds: list[dict], eval_set: str):
     for p in preds[1:]:
         r, s = correct(p, eval_set)
         if not np.array_equal(r, rows):
-            raise ValueError(f"the repeats were predicted on different {eval_set} faces")
+            raise DataError(f"the repeats were predicted on different {eval_set} faces")
         scores.append(s)
     return rows, np.mean(scores, axis=0)
 
@@ -126,7 +127,7 @@ def paired(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int =
     scores higher) and ``n``."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or not len(a):
-        raise ValueError("a paired comparison needs the same faces on both sides")
+        raise DataError("a paired comparison needs the same faces on both sides")
     d = b - a
     lo, hi = _bootstrap_interval(d, resamples, seed, confidence)
     wins, losses = int((d > 0).sum()), int((d < 0).sum())

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
+from ferflow.errors import ConfigError
 from ferflow.faces import Faces
 
 # Parameter order and per-class means. Units are canonical face coordinates.
@@ -132,7 +133,7 @@ def _render(p: np.ndarray, pose: np.ndarray, light: np.ndarray, rng, noise: floa
     nose = np.minimum(np.abs(u - 0.07) + np.clip(np.abs(v - 0.16) - 0.06, 0, None),
                       np.abs(u + 0.07) + np.clip(np.abs(v - 0.16) - 0.06, 0, None))
     ink = np.maximum(ink, 0.55 * _stroke(nose, 0.035))
-    for k, cv in enumerate((-0.02, 0.05, 0.12)):
+    for cv in (-0.02, 0.05, 0.12):
         crease = np.abs(v - cv) + np.clip(np.abs(u) - 0.11, 0, None)
         ink = np.maximum(ink, np.clip(wrinkle, 0, 1)[:, None, None] * 0.7 * _stroke(crease, 0.028))
     # mouth: parabola with corners at +-width; curve > 0 lifts the corners (smile);
@@ -187,7 +188,7 @@ def generate(seed: int = 0, train_per_class: int = 260, public_per_class: int = 
     ``extra['true_labels']`` holds the labels before label noise.
     """
     if not 0 <= label_noise < 1:
-        raise ValueError(f"synthetic.label_noise must be in [0, 1), got {label_noise}")
+        raise ConfigError(f"synthetic.label_noise must be in [0, 1), got {label_noise}")
     rng = np.random.default_rng(seed)
     k = len(CLASS_NAMES)
     counts = {"Training": train_per_class, "PublicTest": public_per_class,
@@ -196,7 +197,7 @@ def generate(seed: int = 0, train_per_class: int = 260, public_per_class: int = 
     true = np.concatenate([rng.permutation(np.repeat(np.arange(k), c)) for c in counts.values()])
     n = len(true)
     if cue_strength < 0 or expression_jitter < 0:
-        raise ValueError("synthetic.cue_strength and synthetic.expression_jitter must be >= 0")
+        raise ConfigError("synthetic.cue_strength and synthetic.expression_jitter must be >= 0")
     means = _MEANS[-1] + cue_strength * (_MEANS - _MEANS[-1])  # row -1: Neutral
     params = means[true] + rng.normal(0, 1, (n, len(PARAMS))) * _JITTER * expression_jitter
     params[:, 3] = np.clip(params[:, 3], 0.2, None)  # eye opening

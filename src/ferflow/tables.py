@@ -24,8 +24,7 @@ import math
 
 import numpy as np
 
-from ferflow import CLASS_NAMES
-from ferflow import stats
+from ferflow import CLASS_NAMES, stats
 from ferflow.io import atomic_path, load_json, load_npz
 
 SETS = {"validation": "val", "public": "public", "private": "private"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ferflow.errors import ConfigError
+
 _REGISTRY: dict[str, Callable] = {}
 
 
@@ -24,4 +26,4 @@ def builder(name: str) -> Callable:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(names())}") from None
+        raise ConfigError(f"unknown architecture {name!r}; registered: {', '.join(names())}") from None
