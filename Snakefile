@@ -16,16 +16,16 @@ if not workflow.overwrite_configfiles:  # no --configfile given: the built-in de
 report: "workflow/report/workflow.rst"
 
 
-validate(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
+validate(config)
 
 
 include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
-    model=_alternatives(MODELS),
+    run=_alternatives(RUNS),
     ensemble=_alternatives(ENSEMBLES),
-    name=_alternatives(MODELS + ENSEMBLES),
+    name=_alternatives(RUNS + ENSEMBLES),
     ablation=_alternatives(ABLATIONS),
     comparison=_alternatives(COMPARISONS),
     start="noise|image",
@@ -58,4 +58,4 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        layouts.all_targets(PLAN, P),

@@ -33,9 +33,9 @@ def main() -> None:
     ap.add_argument("--naive", action="store_true")
     args = ap.parse_args()
 
-    import numpy as np
-
     import gzip
+
+    import numpy as np
 
     from ferflow.ingest import read_fer2013
 

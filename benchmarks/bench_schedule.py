@@ -51,8 +51,9 @@ def main(argv=None) -> int:
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by ferflow.tfsetup
 
-    from ferflow.config import model_settings, validate
+    from ferflow.config import validate
     from ferflow.ingest import ingest
+    from ferflow.plan import Plan
     from ferflow.split import make_split
     from ferflow.train import train
 
@@ -60,7 +61,8 @@ def main(argv=None) -> int:
     raw["synthetic"] = {**raw.get("synthetic", {}), **assignments(args.synthetic, "--synthetic")}
     cfg = validate(raw)
     overrides = assignments(args.set, "--set")
-    settings = {m: {**model_settings(cfg, m), **overrides} for m in args.models}
+    plan = Plan(cfg)
+    settings = {m: {**plan.settings(m), **overrides} for m in args.models}
     print(f"config: {args.config}; data {cfg['data']['format']}"
           + (f" {cfg['synthetic']}" if cfg["data"]["format"] == "synthetic" else "")
           + (f"; --set {overrides}" if overrides else ""), flush=True)
@@ -75,8 +77,11 @@ def main(argv=None) -> int:
             out = os.path.join(tmp, m)
             os.makedirs(out)
             t0 = time.perf_counter()
-            state = train(settings[m], flipped, faces, split, *(os.path.join(out, f) for f in (
-                "model.keras", "history.csv", "summary.txt", "training.json", "state")), log=quiet)
+            outputs = {k: os.path.join(out, f) for k, f in (
+                ("model", "model.keras"), ("history", "history.csv"), ("summary", "summary.txt"),
+                ("info", "training.json"))}
+            state = train(settings[m], {"train": flipped, "faces": faces, "split": split},
+                          outputs, os.path.join(out, "state"), log=quiet).state
             val = [round(r["val_accuracy"], 3) for r in state["history"]]
             acc = [round(r["accuracy"], 3) for r in state["history"]]
             print(f"{m}: val acc by epoch {val}; training acc {acc}; "

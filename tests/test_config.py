@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferflow.config import (ConfigError, ablation_variants, ensemble_members, job_resources,
-                            load_schema, model_entries, model_groups, model_settings, model_tta,
-                            validate)
+from ferflow.config import ConfigError, validate
+from ferflow.plan import Plan
+from ferflow.schema import load_schema
 from ferflow.train import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,16 +22,16 @@ def test_default_config_is_valid_and_gets_defaults():
     cfg = validate(default_config())
     assert cfg["split"]["validation_fraction"] == 0.2
     assert cfg["evaluate"]["predict_batch_size"] == 256
-    s = model_settings(cfg, "seed003")  # its own learning rate, the training default's epochs
+    s = Plan(cfg).settings("seed003")  # its own learning rate, the training default's epochs
     assert s["arch"] == "seed003" and s["learning_rate"] == 0.0003
     assert s["epochs"] == cfg["training"]["epochs"] and "epochs" not in cfg["models"]["seed003"]
-    assert model_settings(cfg, "dnn_seed003")["batch_size"] == 64 != cfg["training"]["batch_size"]
+    assert Plan(cfg).settings("dnn_seed003")["batch_size"] == 64 != cfg["training"]["batch_size"]
 
 
 def test_model_entries_take_training_defaults_not_schema_defaults():
     cfg = validate({"training": {"epochs": 3}, "models": {"a": {"arch": "small_cnn"}}})
     assert cfg["models"]["a"] == {"arch": "small_cnn"}
-    assert model_settings(cfg, "a")["epochs"] == 3
+    assert Plan(cfg).settings("a")["epochs"] == 3
 
 
 def test_schema_defaults_match_the_trainer():
@@ -42,7 +42,7 @@ def test_schema_defaults_match_the_trainer():
 def test_nested_settings_merge_key_by_key():
     cfg = validate({"training": {"augment": {"enabled": True, "rotation": 20}},
                     "models": {"a": {"arch": "small_cnn", "augment": {"enabled": False}}}})
-    aug = model_settings(cfg, "a")["augment"]
+    aug = Plan(cfg).settings("a")["augment"]
     assert aug["enabled"] is False and aug["rotation"] == 20 and aug["shift"] == 0.1
 
 
@@ -128,7 +128,7 @@ def test_an_ablation_may_switch_off_the_augmentation_of_a_window_trained_model()
     cfg = validate({"models": {"a": {"arch": "small_cnn",
                                      "augment": {"enabled": True, "crop": 40}}},
                     "ablations": {"aug": {"base": "a", "factors": {"augment.enabled": [False, True]}}}})
-    off = model_settings(cfg, "a.augment-off")["augment"]
+    off = Plan(cfg).settings("a.augment-off")["augment"]
     assert off["enabled"] is False and off["crop"] == 40
 
 
@@ -136,13 +136,13 @@ def test_repeats_are_runs_with_consecutive_seeds():
     cfg = validate({"training": {"seed": 7},
                     "models": {"a": {"arch": "small_cnn", "repeats": 3, "tta": "flip"},
                                "b": {"arch": "small_cnn"}}})
-    assert model_groups(cfg) == {"a": ["a", "a.r1", "a.r2"], "b": ["b"]}
-    assert [model_settings(cfg, r)["seed"] for r in ("a", "a.r1", "a.r2")] == [7, 8, 9]
-    assert model_tta(cfg, "a.r2") == "flip"
+    assert Plan(cfg).models == {"a": ["a", "a.r1", "a.r2"], "b": ["b"]}
+    assert [Plan(cfg).settings(r)["seed"] for r in ("a", "a.r1", "a.r2")] == [7, 8, 9]
+    assert Plan(cfg).tta("a.r2") == "flip"
     for r in ("a.r1", "a.r2"):  # a repeat differs from the model in its seed only
-        diff = {k for k, v in model_settings(cfg, r).items() if model_settings(cfg, "a")[k] != v}
+        diff = {k for k, v in Plan(cfg).settings(r).items() if Plan(cfg).settings("a")[k] != v}
         assert diff == {"seed"}
-        assert "repeats" not in model_settings(cfg, r)
+        assert "repeats" not in Plan(cfg).settings(r)
 
 
 def test_ensembles_use_every_repeat_only_when_asked():
@@ -150,13 +150,13 @@ def test_ensembles_use_every_repeat_only_when_asked():
                     "ensembles": {"firsts": {"members": ["a", "b"]},
                                   "all": {"members": ["a", "b"], "use_repeats": True},
                                   "named": {"members": ["a.r1", "b"]}}})
-    assert ensemble_members(cfg, "firsts") == ["a", "b"]
-    assert ensemble_members(cfg, "all") == ["a", "a.r1", "b"]
-    assert ensemble_members(cfg, "named") == ["a.r1", "b"]
+    assert Plan(cfg).members("firsts") == ["a", "b"]
+    assert Plan(cfg).members("all") == ["a", "a.r1", "b"]
+    assert Plan(cfg).members("named") == ["a.r1", "b"]
 
 
 def _switched(cfg, run, base):
-    s, b = model_settings(cfg, run), model_settings(cfg, base)
+    s, b = Plan(cfg).settings(run), Plan(cfg).settings(base)
     out = {k for k in s if s[k] != b[k] and not isinstance(s[k], dict)}
     out |= {f"{k}.{kk}" for k in s if isinstance(s[k], dict) for kk in s[k] if s[k][kk] != b[k][kk]}
     return out
@@ -167,7 +167,7 @@ def test_ablation_variants_differ_from_the_base_only_in_the_switched_setting(des
     cfg = default_config()
     cfg["ablations"]["normalize_augment"]["design"] = design
     cfg = validate(cfg)
-    rows = ablation_variants(cfg, "normalize_augment")
+    rows = Plan(cfg).ablation_rows("normalize_augment")
     base = cfg["ablations"]["normalize_augment"]["base"]
     assert len(rows) == 4
     for row in rows:
@@ -181,25 +181,23 @@ def test_ablation_variants_differ_from_the_base_only_in_the_switched_setting(des
     else:
         assert names == [f"{base}.normalize-off.augment-off", f"{base}.normalize-off",
                          f"{base}.augment-off", base]
-    trained = set(model_entries(cfg))
+    trained = set(Plan(cfg).runs)
     assert set(names) <= trained
 
 
 def test_ablation_variants_inherit_repeats_and_seeds():
     cfg = validate({"models": {"a": {"arch": "small_cnn", "repeats": 2, "seed": 4}},
                     "ablations": {"x": {"base": "a", "factors": {"learning_rate": [0.01, 0.1]}}}})
-    groups = model_groups(cfg)
+    groups = Plan(cfg).models
     assert groups["a.learning_rate-0.01"] == ["a.learning_rate-0.01", "a.learning_rate-0.01.r1"]
-    assert model_settings(cfg, "a.learning_rate-0.1.r1")["seed"] == 5
+    assert Plan(cfg).settings("a.learning_rate-0.1.r1")["seed"] == 5
     assert _switched(cfg, "a.learning_rate-0.1.r1", "a.r1") == {"learning_rate"}
 
 
 def test_analysis_models_default_to_the_shared_list():
-    from ferflow.config import analysis_models
-
     cfg = validate(default_config())
-    assert analysis_models(cfg, "saliency") == ["small_cnn", "seed000"]
-    assert analysis_models(cfg, "keract") == ["small_cnn"]
+    assert Plan(cfg).analysed("saliency") == ["small_cnn", "seed000"]
+    assert Plan(cfg).analysed("keract") == ["small_cnn"]
 
 
 def test_cluster_resources_per_model_are_not_training_settings():
@@ -208,12 +206,12 @@ def test_cluster_resources_per_model_are_not_training_settings():
                     "models": {"a": {"arch": "small_cnn", "repeats": 2},
                                "b": {"arch": "seed003", "resources": {"runtime": 600, "mem_mb": 64000}}},
                     "ablations": {"x": {"base": "b", "factors": {"normalize": [False]}}}})
-    assert job_resources(cfg, "train", "a.r1") == {"gpu": 1, "cpus": 8, "mem_mb": 32000, "runtime": 30}
+    assert Plan(cfg).resources("train", "a.r1") == {"gpu": 1, "cpus": 8, "mem_mb": 32000, "runtime": 30}
     big = {"gpu": 1, "cpus": 8, "mem_mb": 64000, "runtime": 600}
-    assert job_resources(cfg, "train", "b") == job_resources(cfg, "train", "b.normalize-off") == big
-    assert job_resources(cfg, "analysis") == {"gpu": 1, "cpus": 4, "mem_mb": 16000, "runtime": 60}
-    assert "resources" not in model_settings(cfg, "b")  # a new runtime retrains nothing
-    assert model_settings(cfg, "b") == {k: v for k, v in model_settings(cfg, "b.normalize-off").items()
+    assert Plan(cfg).resources("train", "b") == Plan(cfg).resources("train", "b.normalize-off") == big
+    assert Plan(cfg).resources("analysis") == {"gpu": 1, "cpus": 4, "mem_mb": 16000, "runtime": 60}
+    assert "resources" not in Plan(cfg).settings("b")  # a new runtime retrains nothing
+    assert Plan(cfg).settings("b") == {k: v for k, v in Plan(cfg).settings("b.normalize-off").items()
                                         if k != "normalize"} | {"normalize": True}
 
 

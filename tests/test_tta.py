@@ -138,3 +138,16 @@ def test_views_of_other_faces_are_an_error_and_tencrop_does_not_use_them(saved, 
     assert not (saved / "x.npz").exists()
     predict(*args, str(saved / "ten.npz"), tta="tencrop", views_path=str(saved / "stale.npz"))
     assert load_npz(str(saved / "ten.npz"))["tta"] == "tencrop"
+
+
+def test_the_tta_modes_have_one_spelling():
+    """The modes of the library (evaluate.TTA_MODES; photos and the CLI take VIEW_MODES)
+    are those the config schema allows."""
+    from ferflow.evaluate import TTA_MODES, VIEW_MODES
+    from ferflow.photos import TTA_MODES as PHOTO_MODES
+    from ferflow.schema import load_schema
+
+    schema = load_schema()
+    assert tuple(schema["$defs"]["tta"]["enum"]) == TTA_MODES
+    assert tuple(schema["properties"]["predict"]["properties"]["tta"]["enum"]) == VIEW_MODES
+    assert PHOTO_MODES == VIEW_MODES and set(VIEW_MODES) < set(TTA_MODES)

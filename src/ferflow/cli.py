@@ -20,8 +20,7 @@ def _models(args) -> int:
 
 
 def _diff(args) -> int:
-    from ferflow.diff import (DiffError, add_intervals, check_comparable, diff, load,
-                              pair_rows, render)
+    from ferflow.diff import DiffError, add_intervals, check_comparable, diff, load, pair_rows, render
     from ferflow.tables import HEADLINE_METRICS
 
     metrics = args.metrics.split(",") if args.metrics else list(HEADLINE_METRICS)
@@ -66,7 +65,7 @@ def _predict(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ferflow.photos import DEFAULT_MARGIN  # numpy only
+    from ferflow.photos import DEFAULT_MARGIN, TTA_MODES  # numpy only
     from ferflow.tables import HEADLINE_METRICS  # numpy only: the CLI starts fast
 
     parser = argparse.ArgumentParser(prog="ferflow", description=__doc__)
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                    "cropped (its centred square is used)")
     p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="widen each detected "
                    f"box by this fraction of its size on each side (default: {DEFAULT_MARGIN})")
-    p.add_argument("--tta", choices=("none", "flip"), default="none",
+    p.add_argument("--tta", choices=TTA_MODES, default="none",
                    help="flip: average with the mirror image's prediction")
     p.set_defaults(fn=_predict)
     args = parser.parse_args(argv)

@@ -21,10 +21,12 @@ import subprocess
 
 import numpy as np
 
+from ferflow.errors import FerflowError
+from ferflow.paths import OUTPUTS
 from ferflow.tables import HEADLINE_METRICS
 
 
-class DiffError(ValueError):
+class DiffError(FerflowError):
     """A source that cannot be read; the message names it."""
 
 
@@ -62,14 +64,14 @@ def _local(spec: str):
     if os.path.isfile(spec):
         with open(spec) as f:
             return _read_csv(f.read(), spec)
-    for cand in (os.path.join(spec, "tables", "accuracy.csv"), os.path.join(spec, "accuracy.csv")):
+    for cand in (os.path.join(spec, OUTPUTS["accuracy_table"]), os.path.join(spec, "accuracy.csv")):
         if os.path.isfile(cand):
             with open(cand) as f:
                 return _read_csv(f.read(), cand)
     found = {}
-    for p in sorted(glob.glob(os.path.join(spec, "metrics", "*.json"))):
+    for p in sorted(glob.glob(os.path.join(spec, OUTPUTS["metrics"].format(run="*")))):
         found[os.path.basename(p)[: -len(".json")]] = open(p).read()
-    for p in sorted(glob.glob(os.path.join(spec, "ensemble", "*", "metrics.json"))):
+    for p in sorted(glob.glob(os.path.join(spec, OUTPUTS["ensemble_metrics"].format(ensemble="*")))):
         found[os.path.basename(os.path.dirname(p))] = open(p).read()
     if not found:
         raise DiffError(f"{spec}: no tables/accuracy.csv, accuracy.csv or metrics/*.json")
@@ -89,12 +91,13 @@ def _revision(spec: str):
         raise DiffError(f"{spec}: no such file, directory or git REV:PATH")
     if kind.strip() == "blob":
         return _read_csv(_git("show", f"{rev}:{path}"), spec)
-    for cand in (f"{path}/tables/accuracy.csv", f"{path}/accuracy.csv"):
+    for cand in (f"{path}/{OUTPUTS['accuracy_table']}", f"{path}/accuracy.csv"):
         text = _git("show", f"{rev}:{cand}")
         if text is not None:
             return _read_csv(text, f"{rev}:{cand}")
     found = {}
-    for sub, pattern in (("metrics", None), ("ensemble", "metrics.json")):
+    ens_dir, _, ens_file = OUTPUTS["ensemble_metrics"].partition("/{ensemble}/")
+    for sub, pattern in ((os.path.dirname(OUTPUTS["metrics"]), None), (ens_dir, ens_file)):
         listing = _git("ls-tree", "--name-only", f"{rev}:{path}/{sub}") or ""
         for entry in listing.split():
             if pattern is None and entry.endswith(".json"):
@@ -155,9 +158,10 @@ def predictions_dir(spec: str) -> str | None:
     if not os.path.exists(spec):
         return None
     d = os.path.abspath(spec if os.path.isdir(spec) else os.path.dirname(spec))
+    sub = os.path.dirname(OUTPUTS["pred"])
     for cand in (d, os.path.dirname(d)):
-        if os.path.isdir(os.path.join(cand, "predictions")):
-            return os.path.join(cand, "predictions")
+        if os.path.isdir(os.path.join(cand, sub)):
+            return os.path.join(cand, sub)
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES
+from ferflow.errors import ConfigError, DataError
 from ferflow.io import atomic_path, load_npz, save_json, save_npz
 
 # Evaluation sets: name -> how to select faces. "test" is every non-Training face
@@ -49,7 +50,7 @@ def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
         crops = [x[:, :c, :c], x[:, :c, -c:], x[:, -c:, :c], x[:, -c:, -c:], x[:, o:o + c, o:o + c]]
         views = [tf.image.resize(v, (size, size), method="bilinear").numpy() for v in crops]
         return views + [np.ascontiguousarray(v[:, :, ::-1]) for v in views]
-    raise ValueError(f"unknown test-time augmentation {mode!r} ({', '.join(TTA_MODES)})")
+    raise ConfigError(f"unknown test-time augmentation {mode!r} ({', '.join(TTA_MODES)})")
 
 
 def predict_views(model, x: np.ndarray, tta: str, batch_size: int = 256) -> list[np.ndarray]:
@@ -62,7 +63,8 @@ def predict_views(model, x: np.ndarray, tta: str, batch_size: int = 256) -> list
 
 # The test-time augmentations a training job's saved views cover (the image and its
 # mirror): ``predict`` builds these from the views without TensorFlow; ``tencrop`` loads
-# the model.
+# the model. ``ferflow predict`` on photos offers these too. The config schema's enums
+# (config.schema.yaml, $defs.tta and predict.tta) spell the same (tests/test_tta.py).
 VIEW_MODES = ("none", "flip")
 
 
@@ -75,16 +77,22 @@ def eval_rows(faces: dict, split: dict) -> tuple[dict, np.ndarray]:
 
 
 def write_views(model, faces_path: str, split_path: str, out_path: str,
-                batch_size: int = 256) -> int:
+                batch_size: int = 256, log=None) -> int:
     """The model's class probabilities of every evaluation face, plain and mirrored ->
     ``out_path`` (.npz: ``rows``, ``plain``, ``flip``). The training job writes them while
     its model is in memory, so that ``predict`` needs neither TensorFlow nor the model
     for ``tta`` none or flip. Returns the number of faces."""
+    import time
+
+    t0 = time.perf_counter()
     faces, split = load_npz(faces_path), load_npz(split_path)
     _, rows = eval_rows(faces, split)
     plain, flip = predict_views(model, set_images(faces, rows), "flip", batch_size)
     save_npz(out_path, rows=rows.astype(np.int64), plain=plain.astype(np.float32),
              flip=flip.astype(np.float32))
+    if log is not None:
+        log(f"predicted {len(rows)} evaluation faces, plain and mirrored "
+            f"({time.perf_counter() - t0:.1f}s)")
     return len(rows)
 
 
@@ -99,20 +107,19 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
     probabilities come from it, without TensorFlow; else the model predicts them.
     """
     if tta not in TTA_MODES:
-        raise ValueError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
+        raise ConfigError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
     faces = load_npz(faces_path)
     split = load_npz(split_path)
     sets, rows = eval_rows(faces, split)
     if views_path is not None and tta in VIEW_MODES:
         saved = load_npz(views_path)
         if not np.array_equal(saved["rows"], rows):
-            raise ValueError(f"{views_path}: its faces are not the evaluation faces of "
+            raise DataError(f"{views_path}: its faces are not the evaluation faces of "
                              f"{split_path} and {faces_path} (retrain the model to renew it)")
         views = [saved["plain"]] + ([saved["flip"]] if tta == "flip" else [])
     else:
-        from ferflow.tfsetup import setup
-
         from ferflow.models import load_model
+        from ferflow.tfsetup import setup
 
         setup()
         views = predict_views(load_model(model_path), set_images(faces, rows), tta, batch_size)
@@ -169,7 +176,7 @@ def write_ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_m
     for name, p in zip(names[1:], preds[1:]):
         for s in SETS:
             if not np.array_equal(p[f"{s}_index"], ref[f"{s}_index"]):
-                raise ValueError(f"ensemble member {name!r} was predicted on other faces "
+                raise DataError(f"ensemble member {name!r} was predicted on other faces "
                                  f"({s} set differs from {names[0]!r})")
     combined, info = combine(method, {s: [p[f"{s}_probs"] for p in preds] for s in SETS},
                              ref["validation_labels"], seed=seed)
@@ -209,7 +216,7 @@ def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
     pred = load_npz(pred_path)
     labels = pred[f"{eval_set}_labels"]
     if not (labels >= 0).any():
-        raise ValueError(f"{pred_path}: the {eval_set} set has no labels")
+        raise DataError(f"{pred_path}: the {eval_set} set has no labels")
     counts = confusion_counts(pred[f"{eval_set}_probs"], labels)
     confusion_figure(rates(counts), counts, out_png, title, eval_set)
     df = pd.DataFrame(counts, index=pd.Index(CLASS_NAMES, name="true"), columns=CLASS_NAMES)

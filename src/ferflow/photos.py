@@ -22,11 +22,13 @@ import os
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
+from ferflow.errors import ConfigError, FerflowError
+from ferflow.evaluate import VIEW_MODES
 
 CASCADE = "haarcascade_frontalface_alt2.xml"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MARGIN = 0.01  # widening of the detector's box: the crop then overlaps FER2013's most
-TTA_MODES = ("none", "flip")
+TTA_MODES = VIEW_MODES  # a photo's face and its mirror
 COLUMNS = ("file", "face", "x", "y", "width", "height", *CLASS_NAMES, "label")
 # The detector's search (fixed, so a photo's faces never depend on the machine):
 SCALE_FACTOR = 1.1
@@ -34,11 +36,11 @@ MIN_NEIGHBORS = 4
 MIN_FACE = 24  # pixels: smaller faces carry too little for a 48x48 crop
 
 
-class PhotoError(ValueError):
+class PhotoError(FerflowError):
     """One photo cannot be used (unreadable, not an image, no face); names the file."""
 
 
-class NothingPredicted(ValueError):
+class NothingPredicted(FerflowError):
     """Not one face of the given images could be predicted."""
 
 
@@ -158,7 +160,7 @@ def predict_faces(model, crops: np.ndarray, tta: str = "none", batch_size: int =
     """Class probabilities (n, 7) of 48x48 uint8 faces, in one batch (``flip``: averaged
     with the mirror image's)."""
     if tta not in TTA_MODES:
-        raise ValueError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
+        raise ConfigError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
     from ferflow.evaluate import predict_views
 
     x = crops[..., None].astype(np.float32)  # raw 0-255: the model normalises, as in training
@@ -219,9 +221,9 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
 
     warn = warn or log
     if not 0.0 <= float(margin) <= 1.0:
-        raise ValueError(f"margin {margin}: must be between 0 and 1 (a fraction of the face box)")
+        raise ConfigError(f"margin {margin}: must be between 0 and 1 (a fraction of the face box)")
     if tta not in TTA_MODES:
-        raise ValueError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
+        raise ConfigError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
     files = image_files(paths)
     if not files:
         raise NothingPredicted(f"{', '.join(map(os.fspath, paths))}: no image files "

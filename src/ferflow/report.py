@@ -200,8 +200,14 @@ def build_report(layout: dict, out_html: str) -> dict:
     """
     import pandas as pd
 
-    from ferflow.tables import (ablation_blocks, accuracy_blocks, comparison_blocks,
-                                ensemble_blocks, not_learned, pairs_blocks)
+    from ferflow.tables import (
+        ablation_blocks,
+        accuracy_blocks,
+        comparison_blocks,
+        ensemble_blocks,
+        not_learned,
+        pairs_blocks,
+    )
 
     context = layout["context"]
     parts, sections = [], []

@@ -1,6 +1,6 @@
 # Explanation figures: one rule per analysis, over the models config key
 # analysis.<analysis>.models lists (or analysis.models); settings reach each rule as params
-# (analysis_params). Output paths: ANALYSIS_FIGURES (common.smk).
+# (analysis_params). Output paths: ferflow.paths.
 
 
 rule saliency:
@@ -10,13 +10,13 @@ rule saliency:
         faces=rules.ingest.output.faces,
     output:
         png=report(
-            ANALYSIS_FIGURES["saliency"],
+            P.saliency,
             caption="../report/saliency.rst",
             category=SECTIONS["saliency"],
-            subcategory="{model}",
+            subcategory="{run}",
         ),
     log:
-        f"{R}/logs/saliency/{{model}}.log",
+        f"{R}/logs/saliency/{{run}}.log",
     threads: job_threads("analysis")
     resources:
         **cluster_resources("analysis"),
@@ -33,13 +33,13 @@ rule filters:
         split=rules.split.output.split,
     output:
         png=report(
-            ANALYSIS_FIGURES["filters"],
+            P.filters,
             caption="../report/filters.rst",
             category=SECTIONS["filters"],
-            subcategory="{model}",
+            subcategory="{run}",
         ),
     log:
-        f"{R}/logs/filters/{{model}}_{{start}}.log",
+        f"{R}/logs/filters/{{run}}_{{start}}.log",
     threads: job_threads("analysis")
     resources:
         **cluster_resources("analysis"),
@@ -68,13 +68,13 @@ rule layer_outputs:
         split=rules.split.output.split,
     output:
         png=report(
-            ANALYSIS_FIGURES["layer_outputs"],
+            P.layer_outputs,
             caption="../report/layer_outputs.rst",
             category=SECTIONS["layer-outputs"],
-            subcategory="{model}",
+            subcategory="{run}",
         ),
     log:
-        f"{R}/logs/layer_outputs/{{model}}.log",
+        f"{R}/logs/layer_outputs/{{run}}.log",
     params:
         settings=analysis_params("layer_outputs", "eval_set", "layers", "max_channels", "image"),
     script:
@@ -88,15 +88,15 @@ rule lime:
         faces=rules.ingest.output.faces,
     output:
         png=report(
-            ANALYSIS_FIGURES["lime"],
+            P.lime,
             caption="../report/lime.rst",
             category=SECTIONS["lime"],
-            subcategory="{model}",
+            subcategory="{run}",
         ),
     log:
-        f"{R}/logs/lime/{{model}}.log",
+        f"{R}/logs/lime/{{run}}.log",
     benchmark:
-        f"{R}/benchmarks/lime/{{model}}.tsv"
+        f"{R}/benchmarks/lime/{{run}}.tsv"
     threads: job_threads("analysis")
     resources:
         **cluster_resources("analysis"),
@@ -122,14 +122,14 @@ rule keract:
         split=rules.split.output.split,
     output:
         report(
-            directory(ANALYSIS_FIGURES["keract"]),
+            directory(P.keract),
             patterns=["{layer}.png"],
             caption="../report/keract.rst",
             category=SECTIONS["keract"],
-            subcategory="{model} {view}",
+            subcategory="{run} {view}",
         ),
     log:
-        f"{R}/logs/keract/{{model}}_{{view}}.log",
+        f"{R}/logs/keract/{{run}}_{{view}}.log",
     params:
         settings=analysis_params("keract", "eval_set", "layers", "image"),
     script:

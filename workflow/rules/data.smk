@@ -5,7 +5,7 @@ rule ingest:
     input:
         unpack(ingest_inputs),
     output:
-        faces=f"{R}/data/faces.npz",
+        faces=P.faces,
     log:
         f"{R}/logs/ingest.log",
     params:
@@ -18,8 +18,8 @@ rule split:
     input:
         faces=rules.ingest.output.faces,
     output:
-        split=f"{R}/data/split.npz",
-        train=f"{R}/data/train_flipped.npz",
+        split=P.split,
+        train=P.train_flipped,
     log:
         f"{R}/logs/split.log",
     params:

@@ -8,14 +8,14 @@ rule predict:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        pred=f"{R}/predictions/{{model}}.npz",
+        pred=P("pred", name="{run}"),
     log:
-        f"{R}/logs/predict/{{model}}.log",
+        f"{R}/logs/predict/{{run}}.log",
     benchmark:
-        f"{R}/benchmarks/predict/{{model}}.tsv"
+        f"{R}/benchmarks/predict/{{run}}.tsv"
     params:
         batch_size=config["evaluate"]["predict_batch_size"],
-        tta=lambda wc: model_tta(config, wc.model),
+        tta=lambda wc: PLAN.tta(wc.run),
     script:
         "../scripts/predict.py"
 
@@ -25,27 +25,25 @@ rule metrics:
         pred=rules.predict.output.pred,
         info=rules.train.output.info,
     output:
-        metrics=f"{R}/metrics/{{model}}.json",
+        metrics=P.metrics,
     log:
-        f"{R}/logs/metrics/{{model}}.log",
+        f"{R}/logs/metrics/{{run}}.log",
     script:
         "../scripts/metrics.py"
 
 
 rule ensemble:
     input:
-        preds=lambda wc: expand(
-            f"{R}/predictions/{{m}}.npz", m=ensemble_members(config, wc.ensemble)
-        ),
+        preds=lambda wc: [P("pred", name=m) for m in PLAN.members(wc.ensemble)],
     output:
-        pred=f"{R}/predictions/{{ensemble}}.npz",
-        metrics=f"{R}/ensemble/{{ensemble}}/metrics.json",
-        submission=f"{R}/ensemble/{{ensemble}}/submission.csv",
-        weights=f"{R}/ensemble/{{ensemble}}/weights.json",
+        pred=P("pred", name="{ensemble}"),
+        metrics=P.ensemble_metrics,
+        submission=P.submission,
+        weights=P.ensemble_weights,
     log:
         f"{R}/logs/ensemble/{{ensemble}}.log",
     params:
-        members=lambda wc: ensemble_members(config, wc.ensemble),
+        members=lambda wc: PLAN.members(wc.ensemble),
         method=lambda wc: config["ensembles"][wc.ensemble]["method"],
         seed=lambda wc: config["ensembles"][wc.ensemble]["seed"],
     script:
@@ -54,15 +52,15 @@ rule ensemble:
 
 rule confusion:
     input:
-        pred=f"{R}/predictions/{{name}}.npz",
+        pred=P.pred,
     output:
         png=report(
-            f"{R}/figures/{{name}}/confusion.png",
+            P.confusion,
             caption="../report/confusion.rst",
             category=SECTIONS["confusion"],
             subcategory="{name}",
         ),
-        counts=f"{R}/figures/{{name}}/confusion_counts.csv",
+        counts=P.confusion_counts,
     log:
         f"{R}/logs/confusion/{{name}}.log",
     params:

@@ -5,11 +5,11 @@ if PREDICT["images"]:
 
     rule predict_photos:
         input:
-            model=lambda wc: f"{R}/models/{predict_model()}/model.keras",
+            model=lambda wc: P("model", run=predict_model()),
             images=lambda wc: image_files([PREDICT["images"]]),  # a new or changed photo reruns it
         output:
-            csv=f"{R}/predict/predictions.csv",
-            annotated=directory(f"{R}/predict/annotated"),
+            csv=P.photo_predictions,
+            annotated=directory(P.photo_annotated),
         log:
             f"{R}/logs/predict_photos.log",
         params:

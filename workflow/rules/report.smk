@@ -3,12 +3,12 @@
 
 rule report:
     input:
-        report_inputs(report_layout()),
+        layouts.report_inputs(REPORT),
     output:
-        html=f"{R}/report/index.html",
+        html=P.report,
     log:
         f"{R}/logs/report.log",
     params:
-        layout=report_layout(),
+        layout=REPORT,
     script:
         "../scripts/report.py"

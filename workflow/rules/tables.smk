@@ -1,27 +1,27 @@
 # Tables (CSV + Markdown) and the comparison figure. A table's params hold its layout
-# (names and files, built in common.smk), so a change of membership reruns it.
+# (names and files, ferflow.layouts), so a change of membership reruns it.
 
 
 rule accuracy_table:
     input:
-        layout_files(accuracy_layout(), keys=("metrics", "info", "pred")),
+        layouts.files(ACCURACY, keys=("metrics", "info", "pred")),
     output:
         csv=report(
-            f"{R}/tables/accuracy.csv",
+            P.accuracy_table,
             caption="../report/tables.rst",
             category=SECTIONS["accuracy"],
         ),
-        md=f"{R}/tables/accuracy.md",
+        md=markdown(P.accuracy_table),
         ens_csv=report(
-            f"{R}/tables/ensembles.csv",
+            P.ensembles_table,
             caption="../report/ensembles.rst",
             category=SECTIONS["ensembles"],
         ),
-        ens_md=f"{R}/tables/ensembles.md",
+        ens_md=markdown(P.ensembles_table),
     log:
         f"{R}/logs/tables/accuracy.log",
     params:
-        layout=accuracy_layout(),
+        layout=ACCURACY,
         eval_set=config["evaluate"]["eval_set"],
         evidence=config["evaluate"]["evidence"],
     script:
@@ -30,18 +30,18 @@ rule accuracy_table:
 
 rule ablation_table:
     input:
-        lambda wc: layout_files(ablation_layout(wc.ablation), keys=("metrics", "info", "pred")),
+        lambda wc: layouts.files(ablation_layout(wc), keys=("metrics", "info", "pred")),
     output:
         csv=report(
-            f"{R}/tables/ablation_{{ablation}}.csv",
+            P.ablation_table,
             caption="../report/ablation.rst",
             category=SECTIONS["ablations"],
         ),
-        md=f"{R}/tables/ablation_{{ablation}}.md",
+        md=markdown(P.ablation_table),
     log:
         f"{R}/logs/tables/ablation_{{ablation}}.log",
     params:
-        layout=lambda wc: ablation_layout(wc.ablation),
+        layout=ablation_layout,
         evidence=config["evaluate"]["evidence"],
     script:
         "../scripts/ablation_table.py"
@@ -49,23 +49,23 @@ rule ablation_table:
 
 rule comparison_table:
     input:
-        lambda wc: layout_files(comparison_layout(wc.comparison)),
+        lambda wc: layouts.files(comparison_layout(wc)),
     output:
         csv=report(
-            f"{R}/tables/compare_{{comparison}}.csv",
+            P.comparison_table,
             caption="../report/comparison.rst",
             category=SECTIONS["cnn-vs-dnn"],
         ),
-        md=f"{R}/tables/compare_{{comparison}}.md",
+        md=markdown(P.comparison_table),
         pairs=report(
-            f"{R}/tables/compare_{{comparison}}_pairs.csv",
+            P.comparison_pairs,
             caption="../report/comparison.rst",
             category=SECTIONS["cnn-vs-dnn"],
         ),
     log:
         f"{R}/logs/tables/compare_{{comparison}}.log",
     params:
-        layout=lambda wc: comparison_layout(wc.comparison),
+        layout=comparison_layout,
         evidence=config["evaluate"]["evidence"],
     script:
         "../scripts/comparison_table.py"
@@ -73,16 +73,16 @@ rule comparison_table:
 
 rule validation_curves:
     input:
-        lambda wc: layout_files(curves_layout(wc.comparison), keys=("info", "history")),
+        lambda wc: layouts.files(curves_layout(wc), keys=("info", "history")),
     output:
         png=report(
-            f"{R}/figures/{{comparison}}/validation_curves.png",
+            P.validation_curves,
             caption="../report/validation_curves.rst",
             category=SECTIONS["cnn-vs-dnn"],
         ),
     log:
         f"{R}/logs/validation_curves/{{comparison}}.log",
     params:
-        layout=lambda wc: curves_layout(wc.comparison),
+        layout=curves_layout,
     script:
         "../scripts/validation_curves.py"

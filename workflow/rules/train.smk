@@ -1,4 +1,4 @@
-# Training: one generic rule over {model}; the settings come from the config.
+# Training: one generic rule over {run}; the settings come from the config.
 
 
 rule train:
@@ -7,24 +7,24 @@ rule train:
         split=rules.split.output.split,
         faces=rules.ingest.output.faces,
     output:
-        model=f"{R}/models/{{model}}/model.keras",
-        history=f"{R}/models/{{model}}/history.csv",
-        summary=f"{R}/models/{{model}}/summary.txt",
-        info=f"{R}/models/{{model}}/training.json",
+        model=P.model,
+        history=P.history,
+        summary=P.summary,
+        info=P.info,
         # the trained model's plain and mirrored probabilities of every evaluation face:
         # rule predict turns them into predictions without TensorFlow (not for tencrop)
-        views=f"{R}/models/{{model}}/views.npz",
+        views=P.views,
     log:
-        f"{R}/logs/train/{{model}}.log",
+        f"{R}/logs/train/{{run}}.log",
     benchmark:
-        f"{R}/benchmarks/train/{{model}}.tsv"
+        f"{R}/benchmarks/train/{{run}}.tsv"
     retries: config["resources"]["retries"]
     threads: job_threads("train")
     resources:
         **cluster_resources("train"),
     params:
-        settings=lambda wc: model_settings(config, wc.model),
-        state_dir=lambda wc: f"{R}/checkpoints/{wc.model}",
+        settings=lambda wc: PLAN.settings(wc.run),
+        state_dir=lambda wc: P("checkpoints", run=wc.run),
     script:
         "../scripts/train.py"
 
@@ -34,14 +34,14 @@ rule training_curves:
         history=rules.train.output.history,
     output:
         png=report(
-            f"{R}/figures/{{model}}/training_curves.png",
+            P.training_curves,
             caption="../report/training_curves.rst",
             category=SECTIONS["curves"],
-            subcategory="{model}",
+            subcategory="{run}",
         ),
     log:
-        f"{R}/logs/training_curves/{{model}}.log",
+        f"{R}/logs/training_curves/{{run}}.log",
     params:
-        monitor=lambda wc: model_settings(config, wc.model)["monitor"],
+        monitor=lambda wc: PLAN.settings(wc.run)["monitor"],
     script:
         "../scripts/training_curves.py"

@@ -4,4 +4,4 @@ from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], layer_outputs_figure, sm.input.model, sm.input.faces, sm.input.split,
-    sm.output.png, title=sm.wildcards.model, **sm.params.settings)
+    sm.output.png, title=sm.wildcards.run, **sm.params.settings)

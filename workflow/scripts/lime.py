@@ -4,4 +4,4 @@ from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], lime_figure, sm.input.model, sm.input.pred, sm.input.faces, sm.output.png,
-    title=sm.wildcards.model, **sm.params.settings)
+    title=sm.wildcards.run, **sm.params.settings)

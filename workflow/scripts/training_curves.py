@@ -3,5 +3,5 @@ from ferflow.plots import training_curves
 from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run(sm.log[0], training_curves, sm.input.history, sm.output.png, sm.wildcards.model,
+run(sm.log[0], training_curves, sm.input.history, sm.output.png, sm.wildcards.run,
     monitor=sm.params.monitor)
