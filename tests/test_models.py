@@ -6,13 +6,6 @@ import pytest
 from ferflow.models import build_model, names
 
 
-@pytest.fixture(scope="module")
-def keras():
-    from ferflow.tfsetup import setup
-
-    return setup()[1]
-
-
 def _table(model):
     """(output shape, params) of each layer after the input and the preprocessing."""
     return [(tuple(layer.output.shape[1:]), layer.count_params()) for layer in model.layers[2:]]
@@ -180,3 +173,22 @@ def test_forward_macs_counts_dense_and_separable_convolutions(keras):
     assert forward_macs(keras.Model(inp, x)) == 6912 + 3584 + 2240
     # ferflow_cpu: ~85 M multiply-adds per 48x48 face (the train benchmark's GFLOP/s basis)
     assert 84e6 < forward_macs(build_model("ferflow_cpu")) < 86e6
+
+
+@pytest.mark.parametrize("size", [48, 40])
+def test_the_public_layer_walk_is_keras_own_traversal(size):
+    """ferflow walks layers with the public ``layers`` (models.all_layers) and finds dropout
+    generators as attributes (train.seed_generators); a resumed training's dropout masks
+    are derived from each generator's position, so the walk must keep Keras' own order
+    (its private traversal, the reference here) for every architecture."""
+    from ferflow.models import all_layers, build_model, names
+    from ferflow.train import seed_generators
+
+    for arch in names():
+        try:
+            model = build_model(arch, size=size)
+        except ValueError:  # a flatten head is built at 48x48 only
+            continue
+        assert [id(x) for x in all_layers(model)] == [id(x) for x in model._flatten_layers()]
+        assert [[id(g) for g in gens] for gens in seed_generators(model)] == \
+            [[id(g) for g in x._seed_generators] for x in model._flatten_layers()]

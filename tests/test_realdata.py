@@ -53,6 +53,7 @@ def test_ferplus_rule_reproduces_ferplus7_on_the_genuine_head(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.outcome
+@pytest.mark.long
 def test_ferflow_cpu_learns_real_faces_from_vote_distributions(tmp_path):
     """ferflow_cpu, trained briefly on ~3,000 genuine faces with FER+ vote targets, scores
     far above chance (and above always answering the commonest class) on ~760 others.
@@ -75,10 +76,10 @@ def test_ferflow_cpu_learns_real_faces_from_vote_distributions(tmp_path):
                 "learning_rate": 0.05, "weight_decay": 5e-4, "schedule": "cosine",
                 "targets": "votes", "augment": {"enabled": True, "shift": 0.1, "rotation": 10,
                                                 "flip": False}, "seed": 0}
-    train(settings, str(tmp_path / "train.npz"), str(tmp_path / "faces.npz"),
-                 str(tmp_path / "split.npz"), str(tmp_path / "m.keras"), str(tmp_path / "h.csv"),
-                 str(tmp_path / "s.txt"), str(tmp_path / "info.json"), str(tmp_path / "state"),
-                 log=lambda m: None)
+    train(settings, {k: str(tmp_path / f"{k}.npz") for k in ("train", "faces", "split")},
+          {k: str(tmp_path / f) for k, f in (("model", "m.keras"), ("history", "h.csv"),
+                                             ("summary", "s.txt"), ("info", "info.json"))},
+          str(tmp_path / "state"), log=lambda m: None)
     import pandas as pd
 
     hist = pd.read_csv(tmp_path / "h.csv")

@@ -3,7 +3,6 @@
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,8 +12,10 @@ import psutil
 import pytest
 import yaml
 
+from ferflow.errors import ConfigError
 from ferflow.io import load_npz
 from ferflow.train import _lr_for_epoch, class_weights, settings_with_defaults
+from tests.helpers import snakemake_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,9 +32,7 @@ def _config(epochs=6):
 
 
 def _snakemake_cmd(workdir):
-    return [sys.executable, "-m", "snakemake", "results/t/models/cnn/history.csv",
-            "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-            "--configfile", str(workdir / "config.yaml")]
+    return snakemake_cmd(workdir, "results/t/models/cnn/history.csv")
 
 
 def _run(workdir, check=True):
@@ -141,7 +140,7 @@ def test_class_weights_balanced():
 
 
 def test_unknown_setting_is_rejected():
-    with pytest.raises(KeyError, match="unknown training setting"):
+    with pytest.raises(ConfigError, match="unknown training setting"):
         settings_with_defaults({"arch": "x", "epochz": 3})
 
 
@@ -162,6 +161,17 @@ def test_precise_batchnorm_sets_average_batch_statistics():
     assert bn.momentum == 0.99  # restored
 
 
+def _train(settings, inputs, d, state_dir=None, **kw):
+    """ferflow.train.train on the three ``inputs`` (train, faces, split) with its outputs
+    m.keras, h.csv, s.txt and i.json in ``d``."""
+    from ferflow.train import train
+
+    outputs = {"model": d / "m.keras", "history": d / "h.csv", "summary": d / "s.txt",
+               "info": d / "i.json"}
+    return train(settings, dict(zip(("train", "faces", "split"), map(str, inputs))),
+                 {k: str(v) for k, v in outputs.items()}, str(state_dir or d / "state"), **kw)
+
+
 def _tiny_training_inputs(d: Path):
     from ferflow.io import save_npz
     from ferflow.synthetic import generate
@@ -175,18 +185,21 @@ def _tiny_training_inputs(d: Path):
 
 
 @pytest.mark.parametrize("mixed, jit", [(True, False), (False, True), ("auto", "auto")])
+@pytest.mark.slow
 def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
-    from ferflow.train import train
     from ferflow.tfsetup import setup
 
     _, keras = setup()
     lines = []
     # op determinism off unless XLA is off, so that "auto" is decided by the device alone
-    train({"arch": "small_cnn", "epochs": 1, "batch_size": 16, "mixed_precision": mixed,
-           "jit_compile": jit, "deterministic": jit is False, "precise_bn": 0},
-          *_tiny_training_inputs(tmp_path), str(tmp_path / "m.keras"), str(tmp_path / "h.csv"),
-          str(tmp_path / "s.txt"), str(tmp_path / "i.json"), str(tmp_path / "state"),
-          str(tmp_path / "views.npz"), log=lines.append)
+    from ferflow.evaluate import write_views
+
+    trained = _train({"arch": "small_cnn", "epochs": 1, "batch_size": 16,
+                      "mixed_precision": mixed, "jit_compile": jit,
+                      "deterministic": jit is False, "precise_bn": 0},
+                     _tiny_training_inputs(tmp_path), tmp_path, log=lines.append)
+    write_views(trained.model, str(tmp_path / "faces.npz"), str(tmp_path / "split.npz"),
+                str(tmp_path / "views.npz"), log=lines.append)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert lines[0].startswith("host: ") and any(line.startswith("device: ") for line in lines)
     # on this CPU: XLA only when asked for, "auto" neither compiles (2-2.7x slower on a
@@ -218,7 +231,6 @@ def test_mixed_precision_training_resumes_like_an_uninterrupted_one(tmp_path):
     """Interrupted after epoch 1 (the log call of epoch 2 raises, before its checkpoint),
     then rerun: it resumes from the mixed-precision checkpoint (loss-scale optimizer state
     included) and ends with the uninterrupted run's history."""
-    from ferflow.train import train
 
     settings = {"arch": "small_cnn", "epochs": 3, "batch_size": 16, "mixed_precision": True,
                 "precise_bn": 0}
@@ -227,8 +239,7 @@ def test_mixed_precision_training_resumes_like_an_uninterrupted_one(tmp_path):
     def run(name, log):
         d = tmp_path / name
         d.mkdir(exist_ok=True)
-        train(settings, *inputs, str(d / "m.keras"), str(d / "h.csv"), str(d / "s.txt"),
-              str(d / "i.json"), str(tmp_path / f"state-{name}"), log=log)
+        _train(settings, inputs, d, tmp_path / f"state-{name}", log=log)
         return pd.read_csv(d / "h.csv")
 
     ref = run("ref", lambda line: None)
@@ -294,6 +305,7 @@ class _Stop(Exception):
 
 
 @pytest.mark.outcome
+@pytest.mark.slow
 def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_run(tmp_path):
     """augment.crop: the network learns on 32x32 windows; the saved and evaluated model
     takes whole 48x48 faces with the trained weights (the best epoch's); a run killed after
@@ -302,7 +314,6 @@ def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_r
     dropout masks must be those of an uninterrupted run too."""
     from ferflow.io import load_npz
     from ferflow.models import load_model
-    from ferflow.train import train
 
     paths = _contradicting_validation_inputs(tmp_path)
     # Adam at 1e-3 learns these 42 faces steadily (SGD at 0.05 swung the losses by 5x
@@ -314,8 +325,7 @@ def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_r
     def run(name, log):
         d = tmp_path / name
         d.mkdir(exist_ok=True)
-        out = [str(d / n) for n in ("m.keras", "h.csv", "s.txt", "i.json", "state")]
-        train(s, *paths, *out, log=log)
+        _train(s, paths, d, log=log)
         return d
 
     lines = []
@@ -351,29 +361,26 @@ def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_r
     assert hist["val_loss"].idxmin() < len(hist) - 1, hist["val_loss"].tolist()
 
 
+@pytest.mark.slow
 def test_crop_training_saves_a_model_compiled_as_configured(tmp_path):
     """The whole-face model of a crop training (the one evaluated and saved) compiles with
     the config's jit_compile, as the window-sized network does (XLA on: Keras' default,
     "auto", means off on a CPU)."""
     from ferflow.tfsetup import setup
-    from ferflow.train import train
 
     _, keras = setup()
     d = tmp_path
-    train({"arch": "small_cnn", "epochs": 1, "batch_size": 16, "jit_compile": True,
-           "deterministic": False, "precise_bn": 0, "augment": {"enabled": True, "crop": 32}},
-          *_tiny_training_inputs(d), *(str(d / n) for n in ("m.keras", "h.csv", "s.txt", "i.json",
-                                                            "state")))
+    _train({"arch": "small_cnn", "epochs": 1, "batch_size": 16, "jit_compile": True,
+            "deterministic": False, "precise_bn": 0, "augment": {"enabled": True, "crop": 32}},
+           _tiny_training_inputs(d), d)
     model = keras.saving.load_model(d / "m.keras", safe_mode=True)
     assert model.get_compile_config()["jit_compile"] is True
 
 
 def test_crop_needs_an_architecture_that_pools_globally(tmp_path):
-    from ferflow.train import train
 
     d = tmp_path
     with pytest.raises(ValueError, match="augment.crop 40: architecture 'seed000' has weights "
                                          "whose shape depends on the input size"):
-        train({"arch": "seed000", "epochs": 1, "augment": {"enabled": True, "crop": 40}},
-              *_tiny_training_inputs(d), *(str(d / n) for n in
-                                           ("m.keras", "h.csv", "s.txt", "i.json", "state")))
+        _train({"arch": "seed000", "epochs": 1, "augment": {"enabled": True, "crop": 40}},
+               _tiny_training_inputs(d), d)

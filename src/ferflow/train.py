@@ -20,7 +20,7 @@ import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
 from ferflow.augment import DEFAULTS as AUGMENT_DEFAULTS
-from ferflow.evaluate import write_views
+from ferflow.errors import ConfigError, DataError
 from ferflow.io import atomic_path, load_json, load_npz, save_json
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -57,11 +57,11 @@ DEFAULTS = {
 def settings_with_defaults(settings: dict) -> dict:
     unknown = set(settings) - set(DEFAULTS)
     if unknown:
-        raise KeyError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
     out = {**DEFAULTS, **settings}
     out["augment"] = {**AUGMENT_DEFAULTS, **(settings.get("augment") or {})}
     if out["arch"] is None:
-        raise KeyError("training setting 'arch' is required")
+        raise ConfigError("training setting 'arch' is required")
     return out
 
 
@@ -73,7 +73,9 @@ def _fingerprint(settings: dict, *paths: str) -> str:
     return h.hexdigest()
 
 
-def _optimizer(keras, s):
+def _optimizer(s):
+    import keras
+
     if s["optimizer"] == "adam":
         if s["weight_decay"]:
             return keras.optimizers.AdamW(learning_rate=s["learning_rate"],
@@ -82,7 +84,7 @@ def _optimizer(keras, s):
     if s["optimizer"] == "sgd":
         return keras.optimizers.SGD(learning_rate=s["learning_rate"], momentum=s["momentum"],
                                     nesterov=True, weight_decay=s["weight_decay"] or None)
-    raise ValueError(f"unknown optimizer {s['optimizer']!r} (adam or sgd)")
+    raise ConfigError(f"unknown optimizer {s['optimizer']!r} (adam or sgd)")
 
 
 def class_weights(labels: np.ndarray, mode: str) -> dict | None:
@@ -92,7 +94,7 @@ def class_weights(labels: np.ndarray, mode: str) -> dict | None:
         counts = np.bincount(labels, minlength=len(CLASS_NAMES)).astype(float)
         w = len(labels) / (len(CLASS_NAMES) * np.maximum(counts, 1))
         return {i: float(w[i]) for i in range(len(CLASS_NAMES))}
-    raise ValueError(f"unknown class_weight {mode!r} (none or balanced)")
+    raise ConfigError(f"unknown class_weight {mode!r} (none or balanced)")
 
 
 def _is_better(monitor: str, value: float, best: float | None) -> bool:
@@ -109,6 +111,17 @@ def _lr_for_epoch(s: dict, state: dict, epoch: int) -> float:
     return state["lr"]
 
 
+def seed_generators(model) -> list:
+    """Every random generator (dropout masks) of ``model`` and its nested layers, in a
+    fixed order: layer by layer (:func:`ferflow.models.all_layers`), then by attribute."""
+    import keras
+
+    from ferflow.models import all_layers
+
+    return [[v for v in vars(layer).values() if isinstance(v, keras.random.SeedGenerator)]
+            for layer in all_layers(model)]
+
+
 def reseed_layers(model, seed: int, epoch: int) -> int:
     """Set the state of every layer's random generator (dropout masks) from (seed, epoch).
 
@@ -117,8 +130,8 @@ def reseed_layers(model, seed: int, epoch: int) -> int:
     Returns the number of generators set.
     """
     n = 0
-    for i, layer in enumerate(model._flatten_layers()):
-        for j, gen in enumerate(getattr(layer, "_seed_generators", [])):
+    for i, gens in enumerate(seed_generators(model)):
+        for j, gen in enumerate(gens):
             value = (seed * 1_000_003 + epoch * 10_007 + i * 101 + j) % (2**31 - 1)
             gen.state.assign(np.array([value, 0]).astype(gen.state.dtype))
             n += 1
@@ -130,9 +143,9 @@ def _check_crop(arch: str, crop: int, net, model) -> None:
     a = [tuple(w.shape) for w in net.weights]
     b = [tuple(w.shape) for w in model.weights]
     if a != b:
-        raise ValueError(f"augment.crop {crop}: architecture {arch!r} has weights whose shape "
-                         "depends on the input size (a flatten head); training on crops "
-                         "needs global pooling (e.g. ferflow_cpu)")
+        raise ConfigError(f"augment.crop {crop}: architecture {arch!r} has weights whose shape "
+                          "depends on the input size (a flatten head); training on crops "
+                          "needs global pooling (e.g. ferflow_cpu)")
 
 
 def precise_batchnorm(keras, model, x: np.ndarray, batch_size: int = 128) -> int:
@@ -146,7 +159,9 @@ def precise_batchnorm(keras, model, x: np.ndarray, batch_size: int = 128) -> int
     statistics become the plain average of the per-batch statistics. Weights are
     not touched. Returns the number of BatchNorm layers updated.
     """
-    bns = [layer for layer in model._flatten_layers()
+    from ferflow.models import all_layers
+
+    bns = [layer for layer in all_layers(model)
            if isinstance(layer, keras.layers.BatchNormalization)]
     if not bns or len(x) == 0:
         return 0
@@ -171,7 +186,7 @@ def load_training_data(train_path: str, faces_path: str, split_path: str,
     labels and t_train the training targets (N, 7): one-hot labels for ``majority``, the
     FER+ vote distributions for ``votes`` (validation is always scored on the labels)."""
     if targets not in TARGETS:
-        raise ValueError(f"unknown targets {targets!r} ({' or '.join(TARGETS)})")
+        raise ConfigError(f"unknown targets {targets!r} ({' or '.join(TARGETS)})")
     tr = load_npz(train_path)
     faces = load_npz(faces_path)
     split = load_npz(split_path)
@@ -179,7 +194,7 @@ def load_training_data(train_path: str, faces_path: str, split_path: str,
     y_tr = tr["labels"].astype(np.int64)
     if targets == "votes":
         if "votes" not in tr:
-            raise ValueError(f"{train_path}: has no FER+ vote distributions (targets: votes "
+            raise DataError(f"{train_path}: has no FER+ vote distributions (targets: votes "
                              f"needs data.format: ferplus)")
         t_tr = tr["votes"].astype(np.float32)
     else:
@@ -187,28 +202,34 @@ def load_training_data(train_path: str, faces_path: str, split_path: str,
     return tr["images"], y_tr, faces["images"][val], faces["labels"][val].astype(np.int64), t_tr
 
 
-def train(settings: dict, train_path: str, faces_path: str, split_path: str,
-          model_out: str, history_out: str, summary_out: str, info_out: str,
-          state_dir: str, views_out: str | None = None, log=print) -> dict:
+INPUTS = ("train", "faces", "split")  # the training job's inputs, by name
+OUTPUTS = ("model", "history", "summary", "info")  # and its outputs
+
+
+class Trained:
+    """A finished training: the evaluated ``model`` (whole faces, the kept weights) and
+    its ``state`` (history, best epoch, seconds per epoch)."""
+
+    def __init__(self, model, state: dict):
+        self.model, self.state = model, state
+
+
+def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print) -> Trained:
     """Train one model and write its outputs.
 
-    ``model_out`` (.keras, raw pixels in, probabilities out), ``history_out`` (one CSV
-    row per epoch), ``summary_out`` (layer table and settings) and ``info_out`` (JSON: parameter
-    count, best epoch, seconds per epoch and in all, images per second, device).
+    ``inputs``: paths of ``train`` (the flipped training faces), ``faces`` and ``split``.
+    ``outputs``: ``model`` (.keras, raw pixels in, probabilities out), ``history`` (one
+    CSV row per epoch), ``summary`` (layer table and settings) and ``info`` (JSON:
+    parameter count, best epoch, seconds per epoch and in all, images per second,
+    device); other keys are ignored.
 
     ``state_dir`` holds the per-epoch checkpoint (outside the rule's outputs); a
-    rerun with the same settings and inputs resumes from it. ``views_out``: the trained
-    model's plain and mirrored probabilities of every evaluation face
-    (``ferflow.evaluate.write_views``), so that the prediction job does not load the model.
+    rerun with the same settings and inputs resumes from it.
     """
     s = settings_with_defaults(settings)
-    from ferflow.tfsetup import setup
+    from ferflow.tfsetup import device_report, setup
 
     tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
-    from ferflow.augment import make_dataset
-    from ferflow.models import build_model
-    from ferflow.tfsetup import device_report
-
     for line in device_report():
         log(line)
     mixed = s["mixed_precision"] is True or (
@@ -216,161 +237,232 @@ def train(settings: dict, train_path: str, faces_path: str, split_path: str,
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
     try:
-        return _train(s, tf, keras, make_dataset, build_model, train_path, faces_path,
-                      split_path, model_out, history_out, summary_out, info_out, state_dir,
-                      views_out, log)
+        return _train(s, {k: inputs[k] for k in INPUTS}, outputs, state_dir, log)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
-def _train(s, tf, keras, make_dataset, build_model, train_path, faces_path, split_path,
-           model_out, history_out, summary_out, info_out, state_dir, views_out, log):
-    from ferflow.models import load_model
-    from ferflow.tfsetup import cpu_summary, device_summary, gpu_names
-
-    x_tr, y_tr, x_val, y_val, t_tr = load_training_data(train_path, faces_path, split_path,
-                                                           s["targets"])
-    log(f"training on {len(x_tr)} images ({s['targets']} targets), validating on {len(x_val)}")
-    k = len(CLASS_NAMES)
-    fp = _fingerprint(s, train_path, faces_path, split_path)
-    state_file = os.path.join(state_dir, "state.json")
-    best_ckpt = os.path.join(state_dir, "best.weights.h5")
-
-    # The model after epoch N is saved as epoch-N.keras *before* state.json names it, so a
-    # kill at any moment (scancel, preemption) leaves a state and the model it describes.
-    # With augment.crop the network is trained on crop x crop windows ("net", built at that
-    # size from the same builder: the same weights, since the architecture pools globally)
-    # and evaluated, kept and saved as "model", which sees whole 48x48 faces; its BatchNorm
-    # statistics are those of whole faces (precise BN), not of the windows.
+def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log) -> Trained:
+    data = _Data(s, inputs, log)
     crop = s["augment"]["crop"] if s["augment"]["enabled"] else None
-    mean, std = float(x_tr.mean()), float(x_tr.std())
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"])
-    n_bn = min(len(x_tr), int(s["precise_bn"] or 0))
-    x_bn = x_tr[np.random.default_rng([s["seed"], 7]).permutation(len(x_tr))[:n_bn]]
-    state = None
-    if os.path.exists(state_file):
-        prev = load_json(state_file)
-        ckpt = os.path.join(state_dir, prev.get("checkpoint") or "none")
-        if prev.get("fingerprint") == fp and os.path.exists(ckpt):
-            state = prev
-            net = load_model(ckpt, size=crop or IMAGE_SIZE)
-            log(f"resuming from the checkpoint after epoch {state['epoch']}")
-        else:
-            log("checkpoint missing or from other settings or data; starting over")
-    if state is None:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        os.makedirs(state_dir, exist_ok=True)
-        net = build_model(s["arch"], normalize=s["normalize"], mean=mean, std=std,
-                          size=crop or IMAGE_SIZE)
-        net.compile(optimizer=_optimizer(keras, s), loss=loss,
-                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                    jit_compile=s["jit_compile"])
-        state = {"fingerprint": fp, "epoch": 0, "lr": s["learning_rate"], "best": None,
-                 "best_epoch": None, "wait_plateau": 0, "wait_stop": 0, "stopped": False,
-                 "history": [], "seconds": []}
-    if crop:
-        model = build_model(s["arch"], normalize=s["normalize"], mean=mean, std=std)
-        _check_crop(s["arch"], crop, net, model)
-        model.compile(optimizer=net.optimizer, loss=loss,  # saved with the model, as without crop
-                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                      jit_compile=s["jit_compile"])
-        log(f"training on random {crop}x{crop} windows, evaluating whole faces")
-    else:
-        model = net
-
-    def sync(epoch: int):
-        """The evaluated model = the trained weights + BatchNorm statistics of whole faces
-        (after ``epoch``, 0-based; its dropout masks in precise BN drawn from the epoch's
-        seeds, so that a resumed run measures what an uninterrupted one did)."""
-        if model is not net:
-            model.set_weights(net.get_weights())
-            reseed_layers(model, s["seed"], epoch)
-        if s["precise_bn"]:
-            precise_batchnorm(keras, model, x_bn)
-
-    if crop and state["epoch"]:
-        sync(state["epoch"] - 1)
+    run = _Run(s, state_dir, _fingerprint(s, *inputs.values()), log)
+    net = run.resume(crop) or run.start(data, crop)
+    model = _whole_face_model(s, net, data, crop, log)
+    if crop and run.state["epoch"]:
+        _sync(s, net, model, data, run.state["epoch"] - 1)
     log(f"precision: {net.dtype_policy.name}; XLA: {net.jit_compile} "
         f"(jit_compile: {s['jit_compile']})")
-    cw = class_weights(y_tr, s["class_weight"])
-    val_ds = tf.data.Dataset.from_tensor_slices(
-        (x_val[..., None].astype(np.float32), np.eye(k, dtype=np.float32)[y_val])
-    ).batch(256).prefetch(tf.data.AUTOTUNE)
-
-    def epoch_ds(epoch: int):
-        return make_dataset(tf, x_tr, t_tr, s["batch_size"], s["seed"], epoch, s["augment"])
-
-    monitor = s["monitor"]
-    while state["epoch"] < s["epochs"] and not state["stopped"]:
-        epoch = state["epoch"]
-        keras.utils.set_random_seed(s["seed"] * 100003 + epoch)
-        reseed_layers(net, s["seed"], epoch)
-        lr = _lr_for_epoch(s, state, epoch)
-        net.optimizer.learning_rate.assign(lr)
-        t0 = time.perf_counter()
-        h = net.fit(epoch_ds(epoch), epochs=1, verbose=0, class_weight=cw, shuffle=False)
-        sync(epoch)
-        val = model.evaluate(val_ds, verbose=0, return_dict=True)
-        secs = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "loss": h.history["loss"][0],
-               "accuracy": h.history["accuracy"][0], "val_loss": val["loss"],
-               "val_accuracy": val["accuracy"], "learning_rate": lr}
-        state["history"].append(row)
-        state["seconds"].append(round(secs, 3))
+    while run.state["epoch"] < s["epochs"] and not run.state["stopped"]:
+        row = _epoch(s, net, model, data, run.state)
         log("epoch {epoch}: loss {loss:.4f} acc {accuracy:.4f} val_loss {val_loss:.4f} "
-            "val_acc {val_accuracy:.4f} lr {learning_rate:.2e}".format(**row) + f" ({secs:.1f}s)")
+            "val_acc {val_accuracy:.4f} lr {learning_rate:.2e}".format(**row)
+            + f" ({run.state['seconds'][-1]:.1f}s)")
+        if run.record(row):
+            with atomic_path(run.best, ".weights.h5") as tmp:
+                model.save_weights(tmp)
+        run.checkpoint(net)
+    if s["keep_best"] and os.path.exists(run.best):
+        model.load_weights(run.best)
+        log(f"kept the weights of epoch {run.state['best_epoch']} "
+            f"({s['monitor']} {run.state['best']:.4f})")
+    _write_outputs(s, model, run.state, len(data.x_tr), outputs)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return Trained(model, run.state)
+
+
+class _Data:
+    """The training and validation faces of one run, as the loop needs them."""
+
+    def __init__(self, s: dict, inputs: dict, log):
+        self.x_tr, self.y_tr, self.x_val, self.y_val, self.t_tr = load_training_data(
+            inputs["train"], inputs["faces"], inputs["split"], s["targets"])
+        log(f"training on {len(self.x_tr)} images ({s['targets']} targets), validating on "
+            f"{len(self.x_val)}")
+        self.mean, self.std = float(self.x_tr.mean()), float(self.x_tr.std())
+        n_bn = min(len(self.x_tr), int(s["precise_bn"] or 0))  # precise BN's fixed sample
+        self.x_bn = self.x_tr[np.random.default_rng([s["seed"], 7]).permutation(
+            len(self.x_tr))[:n_bn]]
+        self.class_weight = class_weights(self.y_tr, s["class_weight"])
+        self._val = None
+
+    def validation(self):
+        import tensorflow as tf
+
+        if self._val is None:
+            k = len(CLASS_NAMES)
+            self._val = tf.data.Dataset.from_tensor_slices(
+                (self.x_val[..., None].astype(np.float32), np.eye(k, dtype=np.float32)[self.y_val])
+            ).batch(256).prefetch(tf.data.AUTOTUNE)
+        return self._val
+
+    def epoch(self, s: dict, epoch: int):
+        """The training batches of ``epoch`` (order and augmentation from (seed, epoch))."""
+        import tensorflow as tf
+
+        from ferflow.augment import make_dataset
+
+        return make_dataset(tf, self.x_tr, self.t_tr, s["batch_size"], s["seed"], epoch,
+                            s["augment"])
+
+
+def _compile(s: dict, model, optimizer) -> None:
+    import keras
+
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=s["label_smoothing"]),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                  jit_compile=s["jit_compile"])
+
+
+class _Run:
+    """The loop's own state (epoch, learning rate, plateau and early-stopping counters,
+    best score, history) and its checkpoints in ``state_dir``.
+
+    The model after epoch N is saved as epoch-N.keras *before* state.json names it, so a
+    kill at any moment (scancel, preemption) leaves a state and the model it describes.
+    """
+
+    def __init__(self, s: dict, state_dir: str, fingerprint: str, log):
+        self.s, self.dir, self.fingerprint, self.log = s, state_dir, fingerprint, log
+        self.file = os.path.join(state_dir, "state.json")
+        self.best = os.path.join(state_dir, "best.weights.h5")
+        self.state = None
+
+    def resume(self, crop):
+        """The network of the last checkpoint, if it is of these settings and data."""
+        from ferflow.models import load_model
+
+        if not os.path.exists(self.file):
+            return None
+        prev = load_json(self.file)
+        ckpt = os.path.join(self.dir, prev.get("checkpoint") or "none")
+        if prev.get("fingerprint") != self.fingerprint or not os.path.exists(ckpt):
+            self.log("checkpoint missing or from other settings or data; starting over")
+            return None
+        self.state = prev
+        net = load_model(ckpt, size=crop or IMAGE_SIZE)
+        self.log(f"resuming from the checkpoint after epoch {prev['epoch']}")
+        return net
+
+    def start(self, data: _Data, crop):
+        """A new network (at the crop size when training on windows), compiled."""
+        from ferflow.models import build_model
+
+        s = self.s
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir, exist_ok=True)
+        net = build_model(s["arch"], normalize=s["normalize"], mean=data.mean, std=data.std,
+                          size=crop or IMAGE_SIZE)
+        _compile(s, net, _optimizer(s))
+        self.state = {"fingerprint": self.fingerprint, "epoch": 0, "lr": s["learning_rate"],
+                      "best": None, "best_epoch": None, "wait_plateau": 0, "wait_stop": 0,
+                      "stopped": False, "history": [], "seconds": []}
+        return net
+
+    def record(self, row: dict) -> bool:
+        """Add an epoch's row; the plateau schedule and early stopping. True when the
+        monitored value is the best so far."""
+        s, state, monitor = self.s, self.state, self.s["monitor"]
+        state["history"].append(row)
         value = row[monitor]
         if _is_better(monitor, value, state["best"]):
-            state.update(best=value, best_epoch=epoch + 1, wait_plateau=0, wait_stop=0)
-            with atomic_path(best_ckpt, ".weights.h5") as tmp:
-                model.save_weights(tmp)
-        else:
-            state["wait_plateau"] += 1
-            state["wait_stop"] += 1
-            if s["schedule"] == "plateau" and state["wait_plateau"] >= s["plateau_patience"]:
-                state["lr"] = max(s["min_learning_rate"], state["lr"] * s["plateau_factor"])
-                state["wait_plateau"] = 0
-                log(f"reducing the learning rate to {state['lr']:.2e}")
-            pat = s["early_stopping_patience"]
-            if pat is not None and state["wait_stop"] >= pat:
-                state["stopped"] = True
-                log(f"early stopping after epoch {epoch + 1}")
-        state["epoch"] = epoch + 1
-        previous = state.get("checkpoint")
-        state["checkpoint"] = f"epoch-{epoch + 1:04d}.keras"
-        with atomic_path(os.path.join(state_dir, state["checkpoint"]), ".keras") as tmp:
-            net.save(tmp)
-        save_json(state_file, state)
-        if previous:
-            os.remove(os.path.join(state_dir, previous))
+            state.update(best=value, best_epoch=row["epoch"], wait_plateau=0, wait_stop=0)
+            return True
+        state["wait_plateau"] += 1
+        state["wait_stop"] += 1
+        if s["schedule"] == "plateau" and state["wait_plateau"] >= s["plateau_patience"]:
+            state["lr"] = max(s["min_learning_rate"], state["lr"] * s["plateau_factor"])
+            state["wait_plateau"] = 0
+            self.log(f"reducing the learning rate to {state['lr']:.2e}")
+        pat = s["early_stopping_patience"]
+        if pat is not None and state["wait_stop"] >= pat:
+            state["stopped"] = True
+            self.log(f"early stopping after epoch {row['epoch']}")
+        return False
 
-    if s["keep_best"] and os.path.exists(best_ckpt):
-        model.load_weights(best_ckpt)
-        log(f"kept the weights of epoch {state['best_epoch']} ({monitor} {state['best']:.4f})")
-    write_history(state["history"], history_out)
-    with atomic_path(summary_out) as tmp, open(tmp, "w") as f:
+    def checkpoint(self, net) -> None:
+        state = self.state
+        state["epoch"] = state["history"][-1]["epoch"]
+        previous = state.get("checkpoint")
+        state["checkpoint"] = f"epoch-{state['epoch']:04d}.keras"
+        with atomic_path(os.path.join(self.dir, state["checkpoint"]), ".keras") as tmp:
+            net.save(tmp)
+        save_json(self.file, state)
+        if previous:
+            os.remove(os.path.join(self.dir, previous))
+
+
+def _whole_face_model(s: dict, net, data: _Data, crop, log):
+    """The model that is evaluated, kept and saved. With augment.crop the network is
+    trained on crop x crop windows and this is a second model of the same builder at
+    48x48 (the same weights, since the architecture pools globally), whose BatchNorm
+    statistics are those of whole faces (precise BN), not of the windows."""
+    if not crop:
+        return net
+    from ferflow.models import build_model
+
+    model = build_model(s["arch"], normalize=s["normalize"], mean=data.mean, std=data.std)
+    _check_crop(s["arch"], crop, net, model)
+    _compile(s, model, net.optimizer)  # saved with the model, as without crop
+    log(f"training on random {crop}x{crop} windows, evaluating whole faces")
+    return model
+
+
+def _sync(s: dict, net, model, data: _Data, epoch: int) -> None:
+    """The evaluated model = the trained weights + BatchNorm statistics of whole faces
+    (after ``epoch``, 0-based; its dropout masks in precise BN drawn from the epoch's
+    seeds, so that a resumed run measures what an uninterrupted one did)."""
+    import keras
+
+    if model is not net:
+        model.set_weights(net.get_weights())
+        reseed_layers(model, s["seed"], epoch)
+    if s["precise_bn"]:
+        precise_batchnorm(keras, model, data.x_bn)
+
+
+def _epoch(s: dict, net, model, data: _Data, state: dict) -> dict:
+    """One epoch of training (every random choice from (seed, epoch)) and its validation:
+    the history row."""
+    import keras
+
+    epoch = state["epoch"]
+    keras.utils.set_random_seed(s["seed"] * 100003 + epoch)
+    reseed_layers(net, s["seed"], epoch)
+    lr = _lr_for_epoch(s, state, epoch)
+    net.optimizer.learning_rate.assign(lr)
+    t0 = time.perf_counter()
+    h = net.fit(data.epoch(s, epoch), epochs=1, verbose=0, class_weight=data.class_weight,
+                shuffle=False)
+    _sync(s, net, model, data, epoch)
+    val = model.evaluate(data.validation(), verbose=0, return_dict=True)
+    state["seconds"].append(round(time.perf_counter() - t0, 3))
+    return {"epoch": epoch + 1, "loss": h.history["loss"][0],
+            "accuracy": h.history["accuracy"][0], "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"], "learning_rate": lr}
+
+
+def _write_outputs(s: dict, model, state: dict, n_train: int, outputs: dict) -> None:
+    from ferflow.tfsetup import cpu_summary, device_summary, gpu_names
+
+    write_history(state["history"], outputs["history"])
+    with atomic_path(outputs["summary"]) as tmp, open(tmp, "w") as f:
         model.summary(print_fn=lambda line, **kw: f.write(line + "\n"))
         f.write(f"\nsettings: {json.dumps(s, sort_keys=True)}\n")
-        f.write(f"best epoch: {state['best_epoch']} ({monitor} = {state['best']})\n")
-    with atomic_path(model_out, ".keras") as tmp:
+        f.write(f"best epoch: {state['best_epoch']} ({s['monitor']} = {state['best']})\n")
+    with atomic_path(outputs["model"], ".keras") as tmp:
         model.save(tmp)
-    if views_out:
-        t0 = time.perf_counter()
-        n = write_views(model, faces_path, split_path, views_out)
-        log(f"predicted {n} evaluation faces, plain and mirrored ({time.perf_counter() - t0:.1f}s)")
     total = float(sum(state["seconds"]))
-    save_json(info_out, {
+    save_json(outputs["info"], {
         "params": int(model.count_params()), "best_epoch": state["best_epoch"],
         "conv_layers": sum("Conv" in type(layer).__name__ for layer in model.layers),
-        "monitor": monitor, "best": state["best"],
+        "monitor": s["monitor"], "best": state["best"],
         "device": device_summary(), "machine": {**cpu_summary(), "gpu": gpu_names()},
         "epochs_run": state["epoch"],
         "seconds_per_epoch": state["seconds"], "seconds": round(total, 3),
-        "train_images": int(len(x_tr)),
-        "images_per_second": round(len(x_tr) * len(state["seconds"]) / total, 1) if total else None,
+        "train_images": int(n_train),
+        "images_per_second": round(n_train * len(state["seconds"]) / total, 1) if total else None,
     })
-    shutil.rmtree(state_dir, ignore_errors=True)
-    return state
 
 
 def write_history(rows: list[dict], path: str) -> None:

@@ -11,6 +11,7 @@ the input layer and the per-model normalisation, so every saved model takes raw
 from __future__ import annotations
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
+from ferflow.errors import ConfigError, FerflowError
 from ferflow.models import zoo  # noqa: F401  (registers the architectures)
 from ferflow.models.registry import builder, names, register  # noqa: F401
 
@@ -38,12 +39,21 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
         pre = keras.layers.Rescaling(1.0 / 255.0, name="preprocess")
     out = fn(pre(inp))
     if tuple(out.shape[1:]) != (len(CLASS_NAMES),):
-        raise ValueError(f"architecture {arch!r} must output {len(CLASS_NAMES)} classes, "
+        raise ConfigError(f"architecture {arch!r} must output {len(CLASS_NAMES)} classes, "
                          f"got shape {tuple(out.shape)}")
     if out.dtype != "float32":  # mixed precision: the head must stay float32
-        raise ValueError(f"architecture {arch!r} must end in a float32 layer "
+        raise ConfigError(f"architecture {arch!r} must end in a float32 layer "
                          f"(dtype=\"float32\"), got {out.dtype}")
     return keras.Model(inp, out, name=arch)
+
+
+def all_layers(model) -> list:
+    """``model`` and every layer in it, nested models' layers included, depth first in
+    ``layers`` order (the order of Keras' own traversal for ferflow's architectures)."""
+    out = [model]
+    for layer in getattr(model, "layers", []):
+        out += all_layers(layer)
+    return out
 
 
 def forward_macs(model) -> int:
@@ -53,7 +63,7 @@ def forward_macs(model) -> int:
     import math
 
     total = 0
-    for layer in model._flatten_layers(include_self=False):
+    for layer in all_layers(model)[1:]:
         kind = type(layer).__name__
         if kind not in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Dense"):
             continue
@@ -74,7 +84,7 @@ def forward_macs(model) -> int:
     return int(total)
 
 
-class NotAFerflowModel(ValueError):
+class NotAFerflowModel(FerflowError):
     """A file that is not a ferflow model (unreadable, or the wrong input/output shape)."""
 
 
