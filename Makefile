@@ -12,7 +12,7 @@ SLURM_VENV ?= .venv-slurm
 TF ?= cpu
 SLURM_STAMP := $(SLURM_VENV)/.installed-$(TF)
 
-.PHONY: run test test-other-isa browser slurm-env dry-run clean-results
+.PHONY: run test lint test-other-isa browser slurm-env dry-run clean-results
 
 run: $(STAMP)  ## run the whole pipeline on the built-in synthetic faces
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
@@ -21,19 +21,23 @@ run: $(STAMP)  ## run the whole pipeline on the built-in synthetic faces
 # learned) run again with oneDNN held below this CPU's instruction set, so that a test
 # which holds on one CPU's floating-point path only fails here, not on the next machine.
 # On a CPU with AVX-512: AVX2 (the kernels of an AVX2-only CPU), every outcome test
-# (5.4 min on a 2-core Xeon). On an AVX2 CPU: SSE41, the outcome tests that are not slow
+# (5.4 min on a 2-core Xeon). On an AVX2 CPU: SSE41, the outcome tests not marked long
 # (the SSE41 kernels take 2.1x as long; all of them would cost ~10 min there). Measured:
 # the crop test before its fix fails under SSE41 as it did on AVX-512, and passes with
 # TF_ENABLE_ONEDNN_OPTS=0, so SSE41 is the path that catches it.
 AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo yes)
 OTHER_ISA ?= $(if $(AVX512),AVX2,SSE41)
-OTHER_ISA_TESTS ?= $(if $(AVX512),outcome,outcome and not slow)
+OTHER_ISA_TESTS ?= $(if $(AVX512),outcome,outcome and not long)
 
 # The SLURM tests need root (they install and start a cluster): only then the SLURM env.
 # With PYTEST_ARGS (a selection of tests) the second path is left out: make test-other-isa.
-test: $(STAMP) browser $(if $(filter 0,$(shell id -u)),$(SLURM_STAMP))  ## run the test suite
+test: $(STAMP) lint browser $(if $(filter 0,$(shell id -u)),$(SLURM_STAMP))  ## run the test suite
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 	$(if $(PYTEST_ARGS),@echo "PYTEST_ARGS given: the second oneDNN kernel path left out (make test-other-isa)",$(MAKE) --no-print-directory test-other-isa)
+
+# the Python linter (pyflakes, import order, bugbear; pyproject.toml [tool.ruff]), first: seconds
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests workflow/scripts benchmarks
 
 test-other-isa: $(STAMP)  ## the tests marked outcome on the second oneDNN kernel path
 	@echo "the tests marked '$(OTHER_ISA_TESTS)' again, on a second oneDNN kernel path: ONEDNN_MAX_CPU_ISA=$(OTHER_ISA)"

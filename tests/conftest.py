@@ -12,6 +12,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+@pytest.fixture(scope="module")
+def keras():
+    """Keras, with TensorFlow set up as ferflow sets it up (ferflow.tfsetup)."""
+    from ferflow.tfsetup import setup
+
+    return setup()[1]
+
+
 def shared_file(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.exists():

@@ -51,6 +51,7 @@ def test_default_run_benchmark_reads_job_seconds_from_the_snakemake_log():
     assert bench.job_seconds(LOG) == {"ingest": [7.0], "train": [100.0, 103.0]}
 
 
+@pytest.mark.slow
 def test_schedule_benchmark_trains_the_named_models_with_the_overrides(tmp_path, capsys,
                                                                     monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # --threads sets it: undone after
@@ -71,6 +72,7 @@ def test_schedule_benchmark_trains_the_named_models_with_the_overrides(tmp_path,
         bench.main(["d", "--config", str(path), "--set", "epochs"])
 
 
+@pytest.mark.slow
 def test_train_benchmark_on_windows_skips_flatten_heads(capsys):
     _load("bench_train").main(["--images", "32", "--batch-size", "16", "--repeats", "1",
                       "--matmul-size", "128", "--crop", "40", "--arch", "small_cnn", "seed000"])

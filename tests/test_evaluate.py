@@ -98,7 +98,7 @@ def test_fitted_weights_are_a_simplex_and_never_lose_to_a_member():
     from ferflow.metrics import log_loss as _log_loss
 
     rng = np.random.default_rng(3)
-    for trial in range(5):
+    for _ in range(5):
         members, labels = _members(rng)
         w = fit_weights(members, labels)
         assert (w >= 0).all() and w.sum() == pytest.approx(1.0)

@@ -1,8 +1,6 @@
 """Explanations: exact behaviour on tiny models, figure files, and ground truth on a
 trained model (the synthetic faces know where each class's cue is)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +8,21 @@ import pytest
 import yaml
 from PIL import Image
 
-from ferflow.explain import (filter_ascent, layer_activations, mask_low_saliency, noise_start,
-                             pick_examples, resolve_layer, saliency, segment, top_superpixel_mask)
+from ferflow.explain import (
+    filter_ascent,
+    layer_activations,
+    mask_low_saliency,
+    noise_start,
+    pick_examples,
+    resolve_layer,
+    saliency,
+    segment,
+    top_superpixel_mask,
+)
 from ferflow.io import load_npz, save_npz
+from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def keras():
-    from ferflow.tfsetup import setup
-
-    return setup()[1]
 
 
 @pytest.fixture(scope="module")
@@ -206,10 +207,7 @@ def test_keract_directories(tiny_run):
 
 
 def _gt_snakemake(d, *targets):
-    cmd = [sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"),
-           "--directory", str(d), "--cores", "2", "--configfile", str(d / "config.yaml")]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-    assert res.returncode == 0, res.stdout + res.stderr
+    snakemake(d, *targets, timeout=1200)
 
 
 @pytest.fixture(scope="module")
@@ -265,6 +263,7 @@ def validation(trained_model):
 
 @pytest.mark.slow
 @pytest.mark.outcome
+@pytest.mark.long
 def test_saliency_concentrates_on_the_cue_regions(validation):
     model, x, pred, cue = validation
     print(f"{len(x)} validation faces right (and without label noise)")
@@ -282,6 +281,7 @@ def test_saliency_concentrates_on_the_cue_regions(validation):
 
 @pytest.mark.slow
 @pytest.mark.outcome
+@pytest.mark.long
 def test_lime_top_superpixels_overlap_the_cue_regions(validation):
     from ferflow.explain import lime_explanations
 

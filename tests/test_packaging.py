@@ -1,5 +1,6 @@
 """Packaging: pins agree, README commands are what CI runs, configs validate."""
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 import yaml
 
 from ferflow.config import validate
+from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,8 +77,6 @@ def test_the_local_environment_does_not_pay_for_the_cluster():
 def test_real_face_cpu_configs_plan_every_stage(name, tmp_path):
     """A dry run of the CPU real-face configs (data paths made absolute) plans the whole
     pipeline: every model trained and scored, and for ferflow-cpu every explanation."""
-    import subprocess
-    import sys
 
     from tests.conftest import SHARED_DATA, shared_file
 
@@ -86,11 +86,7 @@ def test_real_face_cpu_configs_plan_every_stage(name, tmp_path):
             cfg["data"][key] = str(shared_file(Path(cfg["data"][key]).name))
     assert str(SHARED_DATA) in cfg["data"]["path"]
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "-s",
-                          str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-                          "--configfile", str(tmp_path / "c.yaml")],
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stdout + res.stderr
+    res = snakemake(tmp_path, "-n", configfile="c.yaml", timeout=300)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M))
     assert int(counts["train"]) == int(counts["predict"]) >= len(cfg["models"])
     assert int(counts["report"]) == 1
@@ -98,3 +94,28 @@ def test_real_face_cpu_configs_plan_every_stage(name, tmp_path):
         for rule in ("ensemble", "ablation_table", "comparison_table", "saliency", "filters",
                      "layer_outputs", "lime", "keract"):
             assert int(counts.get(rule, 0)) >= 1, rule
+
+
+@pytest.mark.slow
+def test_a_wheel_install_validates_a_config_and_lists_the_models(tmp_path):
+    """Not editable: the schema travels in the package (it once sat in workflow/)."""
+    import subprocess
+    import sys
+
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(ROOT)], check=True, cwd=tmp_path)
+    wheel = next((tmp_path / "dist").glob("ferflow-*.whl"))
+    target = tmp_path / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
+                   check=True)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    code = ("import ferflow, yaml; from ferflow.config import validate; "
+            "print(ferflow.__file__); "
+            f"validate(yaml.safe_load(open({str(ROOT / 'config' / 'config.yaml')!r})))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith(str(target))
+    listed = subprocess.run([str(target / "bin" / "ferflow"), "models"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, check=True).stdout
+    assert "ferflow_cpu" in listed and "small_cnn" in listed

@@ -1,8 +1,6 @@
 """ferflow predict: genuine FER2013 faces pasted onto photos must be found and labelled
 as the model labels the original 48x48 faces (skipped when ../shared/data is absent)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ from ferflow import CLASS_NAMES
 from ferflow.cli import main as cli
 from ferflow.photos import box_iou
 from tests.conftest import shared_file
+from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 cv2 = pytest.importorskip("cv2")
@@ -112,6 +111,7 @@ def predicted(model_path, photos, tmp_path_factory):
     return d, table
 
 
+@pytest.mark.slow
 def test_boxes_match_the_pasted_faces(predicted, photos):
     d, table = predicted
     found = matches(table, photos[1])
@@ -121,6 +121,7 @@ def test_boxes_match_the_pasted_faces(predicted, photos):
 
 
 @pytest.mark.outcome
+@pytest.mark.slow
 def test_labels_agree_with_the_model_on_the_original_faces(predicted, photos, faces, model_path):
     """At least 9 of the 12 pasted faces get the label of their original. Measured on four
     oneDNN kernel paths of a 2-core AVX-512 Xeon (native, ONEDNN_MAX_CPU_ISA=AVX2 or SSE41,
@@ -138,6 +139,7 @@ def test_labels_agree_with_the_model_on_the_original_faces(predicted, photos, fa
     assert agree >= 9, f"{agree} of {len(found)} labels agree"
 
 
+@pytest.mark.slow
 def test_csv_columns_probabilities_and_annotated_copies(predicted, photos):
     d, table = predicted
     on_disk = pd.read_csv(d / "p.csv")
@@ -152,6 +154,7 @@ def test_csv_columns_probabilities_and_annotated_copies(predicted, photos):
         assert drawn.shape == src.shape and (drawn != src).any()
 
 
+@pytest.mark.slow
 def test_cli_is_deterministic_and_skips_bad_files_with_one_line(model_path, photos, tmp_path,
                                                                  capsys):
     folder = tmp_path / "mixed"
@@ -172,6 +175,7 @@ def test_cli_is_deterministic_and_skips_bad_files_with_one_line(model_path, phot
     assert set(pd.read_csv(tmp_path / "1.csv").file) == {str(folder / "a.png")}
 
 
+@pytest.mark.slow
 def test_nothing_predicted_exits_1_and_writes_nothing(model_path, tmp_path, capsys):
     (tmp_path / "notes.jpg").write_text("text")
     cv2.imwrite(str(tmp_path / "wall.png"), np.zeros((100, 100), np.uint8))
@@ -192,6 +196,7 @@ def test_not_a_ferflow_model_is_one_line_naming_it(photos, tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_no_detect_on_a_48x48_face_is_the_model_on_that_face(model_path, faces, tmp_path):
     from ferflow.models import load_model
 
@@ -210,6 +215,7 @@ def test_no_detect_on_a_48x48_face_is_the_model_on_that_face(model_path, faces, 
     assert table.label.iloc[1] == CLASS_NAMES[int(expected.argmax())]
 
 
+@pytest.mark.slow
 def test_tta_flip_averages_the_face_and_its_mirror(model_path, faces, tmp_path):
     from ferflow.models import load_model
 
@@ -255,9 +261,7 @@ def test_crop_at_the_border_repeats_the_edge():
 
 def snakemake_dry_run(workdir, cfg):
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "--directory",
-           str(workdir), "--cores", "1", "--configfile", str(workdir / "config.yaml")]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return snakemake(workdir, "-n", cores=1, check=False, timeout=300)
 
 
 def test_workflow_labels_the_configured_folder(tmp_path, photos):

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import snakemake
+
 ROOT = Path(__file__).resolve().parents[1]
 # One environment for every rule (pyproject.toml / environment.yml), not one per rule.
 ACCEPTED_LINTS = {"Specify a conda environment or container for each rule."}
 
 
 def test_snakemake_lint_finds_nothing_but_the_one_environment(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "-s", str(ROOT / "Snakefile"),
-                          "--directory", str(tmp_path), "--cores", "1"],
-                         capture_output=True, text=True, timeout=300)
+    res = snakemake(tmp_path, "--lint", configfile=None, cores=1, check=False, timeout=300)
     out = res.stdout + res.stderr
     lints = set(re.findall(r"^\s+\* (.+?):?$", out, re.M))
     assert "Lints for" in out or res.returncode == 0, out  # the linter ran

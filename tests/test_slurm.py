@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.helpers import snakemake_cmd
+
 ROOT = Path(__file__).resolve().parents[1]
 SLURM_PY = ROOT / ".venv-slurm" / "bin" / "python"
 CLUSTER = ROOT / "tools" / "slurm-cluster.sh"
@@ -83,8 +85,7 @@ def _workdir(path: Path) -> Path:
 
 
 def _snakemake(python, workdir, *args, targets=()):
-    return [str(python), "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--directory",
-            str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
+    return snakemake_cmd(workdir, *targets, *args, cores=None, python=python)
 
 
 def _slurm_args():

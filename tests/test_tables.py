@@ -15,7 +15,6 @@ from ferflow.io import save_json, save_npz
 from ferflow.plots import validation_curves
 from ferflow.tables import ablation_table, accuracy_tables, aggregate, comparison_table
 
-
 N_FACES = 200  # per evaluation set of the fake runs
 
 

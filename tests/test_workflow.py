@@ -18,18 +18,10 @@ from PIL import Image
 
 from ferflow.synthetic import generate
 from tests.conftest import write_fer_csv
+from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir, *args, configfile="config.yaml", check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
-           str(workdir), "--cores", "2", "--configfile", str(Path(workdir) / configfile), *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if check and res.returncode != 0:
-        raise AssertionError(f"snakemake failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    return res
 
 
 def planned_jobs(res) -> list[tuple[str, str]]:
@@ -382,7 +374,10 @@ def test_model_names_like_layout_keys_keep_their_inputs(tmp_path):
     (tmp_path / "faces.csv").write_text("emotion,pixels,Usage\n")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(tmp_path, "-n", "results/tiny/report/index.html")
-    block = lambda rule: re.search(rf"^(?:local)?rule {rule}:\n\s+input: (.*)$", res.stdout, re.M).group(1)
+
+    def block(rule):
+        return re.search(rf"^(?:local)?rule {rule}:\n\s+input: (.*)$", res.stdout, re.M).group(1)
+
     for m in ("info", "config"):
         assert f"results/tiny/metrics/{m}.json" in block("accuracy_table")
         assert f"results/tiny/models/{m}/training.json" in block("accuracy_table")
@@ -391,10 +386,7 @@ def test_model_names_like_layout_keys_keep_their_inputs(tmp_path):
 
 
 def test_default_config_dry_run_lists_every_stage(tmp_path):
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--directory", str(tmp_path),
-           "-s", str(ROOT / "Snakefile")]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
+    res = snakemake(tmp_path, "-n", configfile=None, timeout=300)
     rules = {r for r, _ in planned_jobs(res)}
     assert {"ingest", "split", "train", "predict", "metrics", "ensemble", "confusion",
             "training_curves", "accuracy_table", "ablation_table", "comparison_table",
