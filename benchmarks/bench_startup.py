@@ -14,6 +14,11 @@ answers). ferflow keeps the plugin out of the local environment (.venv); only
 
 ``--slurm-conf`` points SLURM_CONF at a cluster's config whose controller is down
 (the state of a machine with SLURM client tools after tools/slurm-cluster.sh down).
+Without .venv-slurm only the local rows are measured.
+
+``--run-dir DIR`` adds the no-op run of a finished run in DIR (``make run``'s default
+config unless ``--run-config``), and the no-op of a one-rule workflow with one param
+(snakemake's own floor: its DAG, persistence and params hashing, without ferflow).
 """
 
 import argparse
@@ -54,22 +59,50 @@ def timed(cmd, env) -> float:
     return seconds
 
 
+FLOOR = """rule all:
+    input: "a.txt"
+
+rule a:
+    output: "a.txt"
+    params: x=1
+    log: "a.log"
+    shell: "echo {params.x} > {output}; touch {log}"
+"""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--slurm-conf")
+    ap.add_argument("--run-dir", help="a finished run's directory: its no-op run is timed too")
+    ap.add_argument("--run-config", help="the config of --run-dir (default: the built-in one)")
     args = ap.parse_args()
     env = dict(os.environ)
     if args.slurm_conf:
         env["SLURM_CONF"] = args.slurm_conf
     venvs = {"local .venv": ROOT / ".venv", "cluster .venv-slurm": ROOT / ".venv-slurm"}
+    venvs = {k: v for k, v in venvs.items() if (v / "bin" / "snakemake").exists()}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(tmp) / "tiny"
+        work.mkdir()
         tiny_workdir(work)
         cases = {}
         for label, venv in venvs.items():
             cases[f"snakemake --version, {label}"] = [str(venv / "bin" / "snakemake"), "--version"]
             cases[f"no-op run, {label}"] = _cmd(venv, work, "--cores", "2")
+        local = str(ROOT / ".venv" / "bin" / "snakemake")
+        if args.run_dir:
+            floor = Path(tmp) / "floor"
+            floor.mkdir()
+            (floor / "Snakefile").write_text(FLOOR)
+            subprocess.run([local, "-d", str(floor), "--cores", "1"], cwd=floor, check=True,
+                           capture_output=True)
+            cases["no-op of a one-rule workflow (snakemake's floor), local .venv"] = [
+                local, "-s", str(floor / "Snakefile"), "-d", str(floor), "--cores", "2"]
+            run = [local, "-s", str(ROOT / "Snakefile"), "-d", args.run_dir, "--cores", "2"]
+            if args.run_config:
+                run += ["--configfile", args.run_config]
+            cases[f"no-op run of {args.run_dir}, local .venv"] = run
         times = {name: [] for name in cases}
         for _ in range(args.repeats):
             for name, cmd in cases.items():
