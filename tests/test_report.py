@@ -4,12 +4,16 @@ test_workflow.py, in a headless browser too)."""
 import base64
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from ferflow.report import _layer_files, _table, blocks_to_html, confused_pairs, image_tag
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_table_blocks_as_html_headings_and_escaping():
@@ -90,3 +94,20 @@ def test_keract_figures_in_layer_order(tmp_path):
     for name in ("10_pool3.png", "2_conv1.png", "0_preprocess.png", "notes.txt"):
         (tmp_path / name).write_text("")
     assert _layer_files(str(tmp_path)) == ["0_preprocess.png", "2_conv1.png", "10_pool3.png"]
+
+
+def test_captions_have_one_home_and_fill_their_wildcards():
+    """The HTML page's figure captions are the workflow/report/*.rst texts that Snakemake's
+    report shows, with the wildcards filled in."""
+    from ferflow.report import caption
+
+    caps = {p.stem: p.read_text() for p in (ROOT / "workflow" / "report").glob("*.rst")}
+    text = caption(caps, "filters", run="a.r1", start="noise")
+    assert text.startswith("Gradient-ascent images of a.r1's filters, starting from noise: ")
+    assert "\n" not in text and "{{" not in text
+    assert "config key analysis.keract.layers" in caption(caps, "keract", run="a", view="x")
+    used = set(re.findall(r'caption\(captions, "(\w+)"',
+                          (ROOT / "src" / "ferflow" / "report.py").read_text()))
+    assert used and used <= set(caps)
+    with pytest.raises(KeyError):
+        caption(caps, "saliency")  # a wildcard left unfilled is an error

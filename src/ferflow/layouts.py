@@ -113,9 +113,11 @@ def result_config(config: dict) -> dict:
     return cfg
 
 
-def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str) -> dict:
+def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
+                  captions: dict | None = None) -> dict:
     """The report's layout; ``data_files``: the ingested input files, ``commit``: the
-    workflow's git commit (provenance)."""
+    workflow's git commit (provenance); ``captions``: name -> text of the figures'
+    captions (workflow/report/<name>.rst, which Snakemake's report shows too)."""
     import yaml
 
     config = plan.config
@@ -138,6 +140,7 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str) 
         "confusion": {n: {"png": paths("confusion", name=n),
                           "counts": paths("confusion_counts", name=n)} for n in names},
         "analysis": analysis_figures(plan, paths),
+        "captions": dict(captions or {}),
         "provenance": {
             "data": [*data_files, paths.faces],
             "config": yaml.safe_dump(result_config(config), sort_keys=False),
@@ -154,7 +157,8 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str) 
 def report_inputs(layout: dict) -> list[str]:
     """Every file or directory the report embeds: each path of the layout but its title,
     provenance text and context (by position, so any model name is safe)."""
-    embedded = {k: v for k, v in layout.items() if k not in ("title", "provenance", "context")}
+    text = ("title", "captions", "provenance", "context")
+    embedded = {k: v for k, v in layout.items() if k not in text}
     return files(embedded, keys=None) + layout["provenance"]["data"]
 
 

@@ -101,6 +101,15 @@ def image_tag(path: str, alt: str, max_width: int | None = None) -> str:
             f'{base64.b64encode(data).decode("ascii")}">')
 
 
+def caption(captions: dict, name: str, **wildcards) -> str:
+    """The caption ``name`` (a ``workflow/report/<name>.rst`` text, the one home of the
+    captions, which Snakemake's report shows too) with its wildcards filled in and its
+    inline markup dropped."""
+    text = re.sub(r"\{\{\s*snakemake\.wildcards\.(\w+)\s*\}\}",
+                  lambda m: str(wildcards[m.group(1)]), captions[name])
+    return " ".join(text.replace("``", "").split())
+
+
 def figure(path: str, caption: str, max_width: int | None = None) -> str:
     return (f"<figure>{image_tag(path, caption, max_width)}"
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
@@ -193,6 +202,7 @@ def build_report(layout: dict, out_html: str) -> dict:
     {"accuracy", "ensembles": csv}; ``ablations`` {name: csv}; ``comparisons`` {name:
     {"table": csv, "pairs": csv, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
     ``analysis`` {kind: {model: png or directory of keract PNGs}};
+    ``captions`` {name: text of workflow/report/<name>.rst} (:func:`caption`);
     ``provenance`` {"data": [paths], "config": yaml text, "commit": str}; ``context``
     {"eval_set": str, "ablations": {name: {"base", "design"}}} (what the tables' CSV
     files do not say).
@@ -210,6 +220,7 @@ def build_report(layout: dict, out_html: str) -> dict:
     )
 
     context = layout["context"]
+    captions = layout["captions"]
     parts, sections = [], []
     # models whose validation accuracy is not clear of the commonest class's rate: said
     # next to each of their figures
@@ -243,8 +254,7 @@ def build_report(layout: dict, out_html: str) -> dict:
                     f"</summary><pre>{_esc(summary)}</pre></details>")
     add("architectures", "\n".join(body))
     # 2. training curves
-    body = [warn(run) + figure(png, f"{run}: training and validation accuracy and loss per epoch",
-                               1100)
+    body = [warn(run) + figure(png, caption(captions, "training_curves", run=run), 1100)
             for m in layout["models"].values() for run, png in m["curves"].items()]
     add("curves", "\n".join(body))
     # 3. accuracy
@@ -262,8 +272,8 @@ def build_report(layout: dict, out_html: str) -> dict:
         title = name.replace("_", " ")
         body.append(f"<h3>{_esc(title)}</h3>" + _table(c["table"], comparison_blocks, title)
                     + _table(c["pairs"], pairs_blocks))
-        body.append(figure(c["curves"], f"{name}: validation accuracy and loss per epoch "
-                                        "(CNNs solid, DNNs dashed)", 1100))
+        body.append(figure(c["curves"], caption(captions, "validation_curves", comparison=name),
+                           1100))
     add("cnn-vs-dnn", "\n".join(body) or "<p>No comparison configured.</p>")
     # 6. ensembles
     body = [_table(layout["tables"]["ensembles"], ensemble_blocks)]
@@ -275,33 +285,29 @@ def build_report(layout: dict, out_html: str) -> dict:
         named = "; ".join(f"{t} predicted as {p} ({r:.0%} of {t}, {n} faces)"
                           for t, p, r, n in pairs) or "no confusion"
         body.append(f"<h3>{_esc(name)}</h3>{warn(name)}<p>Most confused: {_esc(named)}.</p>")
-        body.append(figure(c["png"], f"{name}: confusion matrix normalised per true class", 800))
+        body.append(figure(c["png"], caption(captions, "confusion", name=name), 800))
     add("confusion", "\n".join(body))
     # 8-12. explanations
-    kinds = {  # layout key: (section id, caption)
-        "saliency": ("saliency", "per class one correctly and one wrongly classified image: "
-                     "original, |d score / d pixel|, original masked where saliency is low"),
-        "filters_noise": ("filters", "images maximising each filter's mean activation, ascent "
-                          "from noise"),
-        "filters_image": ("filters", "the same, ascent from one image"),
-        "layer_outputs": ("layer-outputs", "outputs of the first and a deeper layer for one "
-                          "image"),
-        "lime": ("lime", "one image per class, the superpixels that most support the "
-                 "prediction"),
-        "keract_heatmaps": ("keract", "keract heatmaps: every layer's activations over the "
-                            "input"),
-        "keract_activations": ("keract", "keract raw activation grids of every layer"),
+    kinds = {  # layout key: (section id, caption name, its second wildcard)
+        "saliency": ("saliency", "saliency", {}),
+        "filters_noise": ("filters", "filters", {"start": "noise"}),
+        "filters_image": ("filters", "filters", {"start": "image"}),
+        "layer_outputs": ("layer-outputs", "layer_outputs", {}),
+        "lime": ("lime", "lime", {}),
+        "keract_heatmaps": ("keract", "keract", {"view": "heatmaps"}),
+        "keract_activations": ("keract", "keract", {"view": "activations"}),
     }
-    bodies = {sid: [] for sid, _ in kinds.values()}
-    for key, (sid, caption) in kinds.items():
+    bodies = {sid: [] for sid, _, _ in kinds.values()}
+    for key, (sid, name, extra) in kinds.items():
         for model, path in layout["analysis"].get(key, {}).items():
+            text = caption(captions, name, run=model, **extra)
             if os.path.isdir(path):
-                bodies[sid].append(f"<h3>{_esc(model)}: {_esc(caption)}</h3>{warn(model)}"
+                bodies[sid].append(f"<h3>{_esc(model)}</h3>{warn(model)}<p>{_esc(text)}</p>"
                                    "<div class='thumbs'>"
                                    + "".join(image_tag(os.path.join(path, f), f"{model} {f}", 420)
                                              for f in _layer_files(path)) + "</div>")
             else:
-                bodies[sid].append(warn(model) + figure(path, f"{model}: {caption}", 1100))
+                bodies[sid].append(warn(model) + figure(path, text, 1100))
     for sid, body in bodies.items():
         add(sid, "\n".join(body) or "<p>Not configured.</p>")
     # provenance

@@ -1,5 +1,6 @@
 # Input functions shared by every stage. What runs exist comes from ferflow.plan, the
 # output paths from ferflow.paths, what a table or the report reads from ferflow.layouts.
+import os
 import re
 
 from ferflow import layouts
@@ -94,8 +95,20 @@ def _git_commit():
     return res.stdout.strip() if res.returncode == 0 else "unknown (not a git checkout)"
 
 
+def _captions():
+    """workflow/report/<name>.rst: the captions of Snakemake's report and the HTML page's."""
+    folder = os.path.join(workflow.basedir, "workflow", "report")
+    return {
+        f[: -len(".rst")]: open(os.path.join(folder, f)).read()
+        for f in sorted(os.listdir(folder))
+        if f.endswith(".rst")
+    }
+
+
 ACCURACY = layouts.accuracy_layout(PLAN, P)
-REPORT = layouts.report_layout(PLAN, P, list(ingest_inputs(None).values()), _git_commit())
+REPORT = layouts.report_layout(
+    PLAN, P, list(ingest_inputs(None).values()), _git_commit(), _captions()
+)
 
 
 def ablation_layout(wc):
