@@ -106,6 +106,7 @@ def test_captions_have_one_home_and_fill_their_wildcards():
     assert text.startswith("Gradient-ascent images of a.r1's filters, starting from noise: ")
     assert "\n" not in text and "{{" not in text
     assert "config key analysis.keract.layers" in caption(caps, "keract", run="a", view="x")
+    assert caption(caps, "confusion", name="both").startswith("Confusion matrix of both on")
     used = set(re.findall(r'caption\(captions, "(\w+)"',
                           (ROOT / "src" / "ferflow" / "report.py").read_text()))
     assert used and used <= set(caps)

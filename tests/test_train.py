@@ -194,12 +194,15 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
     # op determinism off unless XLA is off, so that "auto" is decided by the device alone
     from ferflow.evaluate import write_views
 
-    trained = _train({"arch": "small_cnn", "epochs": 1, "batch_size": 16,
-                      "mixed_precision": mixed, "jit_compile": jit,
-                      "deterministic": jit is False, "precise_bn": 0},
-                     _tiny_training_inputs(tmp_path), tmp_path, log=lines.append)
-    write_views(trained.model, str(tmp_path / "faces.npz"), str(tmp_path / "split.npz"),
-                str(tmp_path / "views.npz"), log=lines.append)
+    def views(model):  # as the workflow's adapter: before the checkpoint is removed
+        assert (tmp_path / "state" / "state.json").exists()
+        write_views(model, str(tmp_path / "faces.npz"), str(tmp_path / "split.npz"),
+                    str(tmp_path / "views.npz"), log=lines.append)
+
+    _train({"arch": "small_cnn", "epochs": 1, "batch_size": 16, "mixed_precision": mixed,
+            "jit_compile": jit, "deterministic": jit is False, "precise_bn": 0},
+           _tiny_training_inputs(tmp_path), tmp_path, log=lines.append, then=views)
+    assert not (tmp_path / "state").exists()
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert lines[0].startswith("host: ") and any(line.startswith("device: ") for line in lines)
     # on this CPU: XLA only when asked for, "auto" neither compiles (2-2.7x slower on a

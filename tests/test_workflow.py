@@ -63,10 +63,10 @@ def run_dir(tmp_path_factory):
 
 
 RUNS = ("cnn", "cnn.r1", "dnn", "dnn.normalize-off")
-ANALYSIS_JOBS = [("saliency", "model=cnn"), ("filters", "model=cnn, start=noise"),
-                 ("filters", "model=cnn, start=image"), ("layer_outputs", "model=cnn"),
-                 ("lime", "model=cnn"), ("keract", "model=cnn, view=heatmaps"),
-                 ("keract", "model=cnn, view=activations")]
+ANALYSIS_JOBS = [("saliency", "run=cnn"), ("filters", "run=cnn, start=noise"),
+                 ("filters", "run=cnn, start=image"), ("layer_outputs", "run=cnn"),
+                 ("lime", "run=cnn"), ("keract", "run=cnn, view=heatmaps"),
+                 ("keract", "run=cnn, view=activations")]
 
 
 def test_end_to_end_outputs(run_dir):
@@ -282,7 +282,7 @@ def test_incremental_rebuilds(run_dir):
     cfg["models"]["cnn"]["epochs"] = 3
     (run_dir / "changed.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="changed.yaml")
-    cnn_runs = [(rule, f"model={m}") for m in ("cnn", "cnn.r1")
+    cnn_runs = [(rule, f"run={m}") for m in ("cnn", "cnn.r1")
                 for rule in ("train", "predict", "metrics", "training_curves")]
     assert planned_jobs(res) == sorted(cnn_runs + [
         ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
@@ -297,8 +297,8 @@ def test_incremental_rebuilds(run_dir):
     (run_dir / "tta.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="tta.yaml")
     assert planned_jobs(res) == sorted([
-        ("predict", "model=dnn"), ("metrics", "model=dnn"), ("confusion", "name=dnn"),
-        ("predict", "model=dnn.normalize-off"), ("metrics", "model=dnn.normalize-off"),
+        ("predict", "run=dnn"), ("metrics", "run=dnn"), ("confusion", "name=dnn"),
+        ("predict", "run=dnn.normalize-off"), ("metrics", "run=dnn.normalize-off"),
         ("confusion", "name=dnn.normalize-off"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("ablation_table", "ablation=norm"), ("comparison_table", "comparison=cnn_vs_dnn"),
@@ -311,7 +311,7 @@ def test_incremental_rebuilds(run_dir):
     res = snakemake(run_dir, "-n", configfile="abl.yaml")
     new = "dnn.learning_rate-0.01"
     assert planned_jobs(res) == sorted(
-        [(rule, f"model={new}") for rule in ("train", "predict", "metrics", "training_curves")]
+        [(rule, f"run={new}") for rule in ("train", "predict", "metrics", "training_curves")]
         + [("confusion", f"name={new}"), ("accuracy_table", ""),
            ("ablation_table", "ablation=norm"), ("report", "")]), res.stdout
     # 5. a LIME setting changed: the LIME figure only (and the report that shows it)
@@ -319,7 +319,7 @@ def test_incremental_rebuilds(run_dir):
     cfg["analysis"]["lime"]["segments"] = 30
     (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="lime.yaml")
-    assert planned_jobs(res) == [("lime", "model=cnn"), ("report", "")], res.stdout
+    assert planned_jobs(res) == [("lime", "run=cnn"), ("report", "")], res.stdout
     # 5b. another evaluation set: what is computed on it, not the filters grown from noise
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["evaluate"] = {"eval_set": "public"}
@@ -328,7 +328,7 @@ def test_incremental_rebuilds(run_dir):
     assert planned_jobs(res) == sorted(
         [("confusion", f"name={n}") for n in (*RUNS, "both")] + [("accuracy_table", ""),
                                                                  ("report", "")]
-        + [job for job in ANALYSIS_JOBS if job != ("filters", "model=cnn, start=noise")]
+        + [job for job in ANALYSIS_JOBS if job != ("filters", "run=cnn, start=noise")]
     ), res.stdout
     # 6. input data touched: everything downstream
     time.sleep(1)

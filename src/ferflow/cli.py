@@ -47,8 +47,8 @@ def _diff(args) -> int:
 
 
 def _predict(args) -> int:
-    from ferflow.models import NotAFerflowModel
-    from ferflow.photos import NothingPredicted, predict_photos
+    from ferflow.errors import FerflowError
+    from ferflow.photos import predict_photos
     from ferflow.tfsetup import setup
 
     setup()
@@ -57,7 +57,7 @@ def _predict(args) -> int:
         predict_photos(args.model, args.images, args.out, annotate_dir=args.annotate,
                        detect=not args.no_detect, margin=args.margin, tta=args.tta,
                        log=say, warn=lambda msg: say(f"skipped: {msg}"))
-    except (NotAFerflowModel, NothingPredicted, FileNotFoundError, ValueError) as e:
+    except (FerflowError, FileNotFoundError) as e:  # anything else is a bug: its traceback
         print(f"ferflow: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
         return 1

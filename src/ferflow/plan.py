@@ -1,6 +1,6 @@
 """The plan of a validated config: which runs exist, with which settings, and what each
-job combines. Built once (:class:`Plan`); the workflow, the tables' layouts and the
-config's cross-checks all read it.
+job combines (:class:`Plan`). The workflow builds it once per parse (common.smk) and reads
+it for every rule, layout and target; the config's cross-checks build their own.
 
 A configured model with ``repeats: N`` trains N runs: the model itself (its own seed)
 and ``{name}.r1`` .. ``{name}.r{N-1}`` (seed + i). An ablation variant is the base
@@ -159,7 +159,3 @@ class Plan:
         """The runs analysis ``analysis`` explains: its own list or ``analysis.models``."""
         own = self.config["analysis"][analysis]["models"]
         return list(self.config["analysis"]["models"] if own is None else own)
-
-    def model_of(self, run: str) -> str:
-        """The model a run belongs to."""
-        return next(m for m, runs in self.models.items() if run in runs)

@@ -101,12 +101,12 @@ def image_tag(path: str, alt: str, max_width: int | None = None) -> str:
             f'{base64.b64encode(data).decode("ascii")}">')
 
 
-def caption(captions: dict, name: str, **wildcards) -> str:
-    """The caption ``name`` (a ``workflow/report/<name>.rst`` text, the one home of the
-    captions, which Snakemake's report shows too) with its wildcards filled in and its
-    inline markup dropped."""
+def caption(captions: dict, which: str, /, **wildcards) -> str:
+    """The caption ``which`` (a ``workflow/report/<which>.rst`` text, the one home of the
+    captions, which Snakemake's report shows too) with its wildcards (``run``, ``name``,
+    ``start``, ...) filled in and its inline markup dropped."""
     text = re.sub(r"\{\{\s*snakemake\.wildcards\.(\w+)\s*\}\}",
-                  lambda m: str(wildcards[m.group(1)]), captions[name])
+                  lambda m: str(wildcards[m.group(1)]), captions[which])
     return " ".join(text.replace("``", "").split())
 
 

@@ -203,7 +203,6 @@ def load_training_data(train_path: str, faces_path: str, split_path: str,
 
 
 INPUTS = ("train", "faces", "split")  # the training job's inputs, by name
-OUTPUTS = ("model", "history", "summary", "info")  # and its outputs
 
 
 class Trained:
@@ -214,7 +213,8 @@ class Trained:
         self.model, self.state = model, state
 
 
-def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print) -> Trained:
+def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print,
+          then=None) -> Trained:
     """Train one model and write its outputs.
 
     ``inputs``: paths of ``train`` (the flipped training faces), ``faces`` and ``split``.
@@ -224,7 +224,9 @@ def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print
     device); other keys are ignored.
 
     ``state_dir`` holds the per-epoch checkpoint (outside the rule's outputs); a
-    rerun with the same settings and inputs resumes from it.
+    rerun with the same settings and inputs resumes from it. ``then(model)``: more work
+    with the trained model (the workflow: its views of the evaluation faces), done before
+    the checkpoint is removed, so that a failure there still resumes.
     """
     s = settings_with_defaults(settings)
     from ferflow.tfsetup import device_report, setup
@@ -237,12 +239,12 @@ def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
     try:
-        return _train(s, {k: inputs[k] for k in INPUTS}, outputs, state_dir, log)
+        return _train(s, {k: inputs[k] for k in INPUTS}, outputs, state_dir, log, then)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
-def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log) -> Trained:
+def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log, then) -> Trained:
     data = _Data(s, inputs, log)
     crop = s["augment"]["crop"] if s["augment"]["enabled"] else None
     run = _Run(s, state_dir, _fingerprint(s, *inputs.values()), log)
@@ -253,10 +255,9 @@ def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log) -> Trained
     log(f"precision: {net.dtype_policy.name}; XLA: {net.jit_compile} "
         f"(jit_compile: {s['jit_compile']})")
     while run.state["epoch"] < s["epochs"] and not run.state["stopped"]:
-        row = _epoch(s, net, model, data, run.state)
+        row, secs = _epoch(s, net, model, data, run.state)
         log("epoch {epoch}: loss {loss:.4f} acc {accuracy:.4f} val_loss {val_loss:.4f} "
-            "val_acc {val_accuracy:.4f} lr {learning_rate:.2e}".format(**row)
-            + f" ({run.state['seconds'][-1]:.1f}s)")
+            "val_acc {val_accuracy:.4f} lr {learning_rate:.2e}".format(**row) + f" ({secs:.1f}s)")
         if run.record(row):
             with atomic_path(run.best, ".weights.h5") as tmp:
                 model.save_weights(tmp)
@@ -266,6 +267,8 @@ def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log) -> Trained
         log(f"kept the weights of epoch {run.state['best_epoch']} "
             f"({s['monitor']} {run.state['best']:.4f})")
     _write_outputs(s, model, run.state, len(data.x_tr), outputs)
+    if then is not None:
+        then(model)
     shutil.rmtree(state_dir, ignore_errors=True)
     return Trained(model, run.state)
 
@@ -421,9 +424,9 @@ def _sync(s: dict, net, model, data: _Data, epoch: int) -> None:
         precise_batchnorm(keras, model, data.x_bn)
 
 
-def _epoch(s: dict, net, model, data: _Data, state: dict) -> dict:
+def _epoch(s: dict, net, model, data: _Data, state: dict) -> tuple[dict, float]:
     """One epoch of training (every random choice from (seed, epoch)) and its validation:
-    the history row."""
+    the history row and the seconds it took."""
     import keras
 
     epoch = state["epoch"]
@@ -436,10 +439,11 @@ def _epoch(s: dict, net, model, data: _Data, state: dict) -> dict:
                 shuffle=False)
     _sync(s, net, model, data, epoch)
     val = model.evaluate(data.validation(), verbose=0, return_dict=True)
-    state["seconds"].append(round(time.perf_counter() - t0, 3))
+    secs = time.perf_counter() - t0
+    state["seconds"].append(round(secs, 3))
     return {"epoch": epoch + 1, "loss": h.history["loss"][0],
             "accuracy": h.history["accuracy"][0], "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"], "learning_rate": lr}
+            "val_accuracy": val["accuracy"], "learning_rate": lr}, secs
 
 
 def _write_outputs(s: dict, model, state: dict, n_train: int, outputs: dict) -> None:

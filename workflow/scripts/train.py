@@ -1,5 +1,5 @@
-"""Adapter: train one model with its configured settings, then its views of the
-evaluation faces (while the model is in memory; rule predict reads them)."""
+"""Adapter: train one model with its configured settings, then (the model still in
+memory, before its checkpoint goes) its views of the evaluation faces for rule predict."""
 from ferflow.evaluate import write_views
 from ferflow.runlog import run
 from ferflow.train import train
@@ -8,9 +8,11 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 
 
 def job(log):
-    trained = train(dict(sm.params.settings), dict(sm.input.items()), dict(sm.output.items()),
-                    sm.params.state_dir, log=log)
-    write_views(trained.model, sm.input.faces, sm.input.split, sm.output.views, log=log)
+    def views(model):
+        write_views(model, sm.input.faces, sm.input.split, sm.output.views, log=log)
+
+    train(dict(sm.params.settings), dict(sm.input.items()), dict(sm.output.items()),
+          sm.params.state_dir, log=log, then=views)
 
 
 run(sm.log[0], job)

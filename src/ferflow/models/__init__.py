@@ -49,7 +49,9 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
 
 def all_layers(model) -> list:
     """``model`` and every layer in it, nested models' layers included, depth first in
-    ``layers`` order (the order of Keras' own traversal for ferflow's architectures)."""
+    ``layers`` order: Keras' own traversal for ferflow's architectures, which are flat
+    functional models (tests/test_models.py checks each). A custom layer holding sublayers
+    as attributes would not be entered: register such an architecture with that test."""
     out = [model]
     for layer in getattr(model, "layers", []):
         out += all_layers(layer)
