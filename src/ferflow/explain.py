@@ -2,8 +2,9 @@
 
 The computations (``saliency``, ``filter_ascent``, ``layer_activations``,
 ``lime_explanations``) take a loaded Keras model and raw 0-255 images (N, 48, 48, 1)
-and return arrays; the ``*_figure`` functions draw them. Gradients are
-``tf.GradientTape`` code inside ``tf.function``, over a whole batch at once.
+and return arrays; :mod:`ferflow.figures` draws them. Gradients are
+``tf.GradientTape`` code inside ``tf.function``, over a whole batch at once; the
+attribution maps (saliency among them) live in :mod:`ferflow.attribution`.
 
 Layers are named either exactly (``conv2``) or by a selector ``kind:i``: the i-th
 (1-based; negative counts from the end) layer of that kind, where ``conv`` matches
@@ -63,36 +64,12 @@ def predicted_set(pred_path: str, faces_path: str, eval_set: str = "validation")
 # --- saliency ------------------------------------------------------------------------
 
 
-def _score_model(model):
-    """(model -> class scores): the logits when the last layer is a softmax Dense."""
-    import keras
-
-    last = model.layers[-1]
-    act = getattr(last, "activation", None)
-    if isinstance(last, keras.layers.Dense) and getattr(act, "__name__", "") == "softmax":
-        hidden = keras.Model(model.inputs, last.input)
-
-        def scores(x):
-            return keras.ops.matmul(hidden(x, training=False), last.kernel) + last.bias
-        return scores
-    return lambda x: model(x, training=False)
-
-
 def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """|d score[class] / d input| per pixel (N, 48, 48): one batched gradient."""
-    import tensorflow as tf
+    """|d score[class] / d input| per pixel (N, 48, 48): one batched gradient
+    (:mod:`ferflow.attribution`, method ``gradient``)."""
+    from ferflow.attribution import Attributor
 
-    scores = _score_model(model)
-
-    @tf.function
-    def grads(x, c):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            s = tf.gather(scores(x), c, axis=1, batch_dims=1)
-        return tape.gradient(s, x)
-
-    g = grads(tf.constant(images, tf.float32), tf.constant(classes, tf.int32)).numpy()
-    return np.abs(g).max(axis=-1)
+    return Attributor(model).gradient(images, classes)
 
 
 def mask_low_saliency(images: np.ndarray, sal: np.ndarray, quantile: float) -> np.ndarray:
@@ -189,23 +166,30 @@ def segment(image: np.ndarray, n_segments: int = 45, compactness: float = 0.1) -
 
 def lime_explanations(model, images: np.ndarray, n_segments: int = 45,
                       compactness: float = 0.1, num_samples: int = 1000,
-                      batch_size: int = 256, seed: int = 0) -> list[dict]:
-    """LIME (the lime package) for each image's predicted class: the segments, the
-    superpixel weights, the prediction."""
+                      batch_size: int = 256, seed: int = 0, labels=None) -> list[dict]:
+    """LIME (the lime package) for each image's predicted class, or for ``labels`` (one
+    class per image): the segments, the superpixel weights, the class explained."""
     from lime import lime_image
 
+    from ferflow.attribution import predictor
+
+    lime_image.tqdm = lambda items: items  # no progress bar per face in the step logs
+    predict = predictor(model, batch_size)
+
     def classify(rgb):
-        return model.predict(rgb[..., :1].astype(np.float32), batch_size=batch_size, verbose=0)
+        return predict(rgb[..., :1])
 
     out = []
     for i, img in enumerate(images):
         explainer = lime_image.LimeImageExplainer(random_state=seed)
         rgb = np.repeat(img.astype(np.float64), 3, axis=-1)
+        which = ({"top_labels": 1} if labels is None
+                 else {"labels": (int(labels[i]),), "top_labels": None})
         exp = explainer.explain_instance(
-            rgb, classify, top_labels=1, hide_color=0, num_samples=num_samples,
-            batch_size=batch_size, random_seed=seed + i,
-            segmentation_fn=lambda x: segment(x[..., :1], n_segments, compactness))
-        label = exp.top_labels[0]
+            rgb, classify, hide_color=0, num_samples=num_samples, batch_size=batch_size,
+            random_seed=seed + i,
+            segmentation_fn=lambda x: segment(x[..., :1], n_segments, compactness), **which)
+        label = exp.top_labels[0] if labels is None else int(labels[i])
         out.append({"label": int(label), "segments": exp.segments,
                     "weights": dict(exp.local_exp[label])})
     return out

@@ -109,6 +109,16 @@ def _bootstrap_interval(d: np.ndarray, resamples: int, seed: int, confidence: fl
     return float(lo), float(hi)
 
 
+def mean_interval(values: np.ndarray, resamples: int = RESAMPLES, seed: int = 0,
+                  confidence: float = CONFIDENCE):
+    """``(mean, lower, upper)``: the mean of per-face ``values`` and its percentile
+    bootstrap interval over faces (seeded); NaNs for no values."""
+    v = np.asarray(values, np.float64)
+    if not len(v):
+        return np.nan, np.nan, np.nan
+    return (float(v.mean()), *_bootstrap_interval(v, resamples, seed, confidence))
+
+
 def sign_test_p(wins: int, losses: int) -> float:
     """Two-sided exact p of ``wins`` against ``losses`` under a fair coin (McNemar's exact
     test when they are the discordant faces of two classifiers); 1.0 when there are none."""
