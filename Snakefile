@@ -52,6 +52,9 @@ localrules:
     accuracy_table,
     ablation_table,
     comparison_table,
+    explanations_table,
+    saliency,
+    lime,
     report,
 
 

@@ -20,6 +20,7 @@ from ferflow.explain import (
     top_superpixel_mask,
 )
 from ferflow.io import load_npz, save_npz
+from ferflow.models import load_model
 from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,23 +48,6 @@ def test_layer_selectors(tiny_cnn):
     for bad in ("conv:3", "conv:0", "relu:1", "nope"):
         with pytest.raises(ValueError, match="layer"):
             resolve_layer(tiny_cnn, bad)
-
-
-def test_saliency_is_the_absolute_logit_gradient(keras):
-    # a linear softmax model: d logit_c / d pixel = W[pixel, c] / 255 exactly
-    inp = keras.Input((48, 48, 1))
-    x = keras.layers.Rescaling(1 / 255.0)(inp)
-    x = keras.layers.Flatten()(x)
-    dense = keras.layers.Dense(7, activation="softmax")
-    model = keras.Model(inp, dense(x))
-    w = np.random.default_rng(0).normal(size=(48 * 48, 7)).astype(np.float32)
-    dense.set_weights([w, np.zeros(7, np.float32)])
-    images = np.random.default_rng(1).uniform(0, 255, (3, 48, 48, 1)).astype(np.float32)
-    classes = np.array([0, 3, 6])
-    sal = saliency(model, images, classes)
-    assert sal.shape == (3, 48, 48)
-    for k, c in enumerate(classes):
-        np.testing.assert_allclose(sal[k], np.abs(w[:, c]).reshape(48, 48) / 255.0, rtol=1e-4)
 
 
 def test_mask_keeps_pixels_at_or_above_the_quantile():
@@ -164,22 +148,35 @@ def test_figure_files(tiny_run):
     wrong = {c: [i for i in range(len(labels)) if labels[i] == c and i % 2 == 1] for c in range(7)}
     want = {c: {"correct": right[c][-1] if right[c] else None,
                 "wrong": wrong[c][-1] if wrong[c] else None} for c in range(7)}
-    sal = figures.saliency_figure(*predicted, str(d / "s.png"), "tiny")
-    assert sal["picks"] == want  # picked from the plain (no TTA) predictions of the file
-    n_examples = sum(bool(right[c]) + bool(wrong[c]) for c in range(7))
-    assert sal["panels"] == 3 * n_examples  # original, saliency, masked per example
     fil = figures.filters_figure(*args, str(d / "f.png"), "tiny", ["conv:1", "conv:-1", "pool:1"],
                                  start="image", image=3, steps=5, max_filters=5)
     assert fil["panels"] == 4 + 5 + 4  # c1 has 4 filters, c2 6 (max 5), p1 4
     lo = figures.layer_outputs_figure(*args, str(d / "l.png"), "tiny", ["conv:1", "c2"], image=1)
     assert lo["panels"] == 1 + 4 + 6
-    lime = figures.lime_figure(*predicted, str(d / "lime.png"), "tiny", num_samples=50,
-                               batch_size=50)
+    from ferflow.explanations import explain_run
+
+    # the saliency and LIME figures are drawn from the explanations job's file (its
+    # gradients and LIME, on faces picked from the predictions)
+    explain_run(*predicted, str(d / "e.png"), str(d / "e.npz"), "tiny",
+                {"methods": ["lime"], "faces": 4, "lime_faces": 2, "steps": 4,
+                 "baseline": "mean", "randomisation": {"faces": 2}, "batch_size": 50, "seed": 0},
+                {"segments": 45, "compactness": 0.1, "num_samples": 50, "batch_size": 50,
+                 "seed": 0}, log=lambda m: None)
+    sal = figures.saliency_figure(str(d / "e.npz"), str(d / "s.png"), "tiny")
+    assert sal["picks"] == want  # picked from the plain (no TTA) predictions of the file
+    chosen = [want[c][o] for c in range(7) for o in ("correct", "wrong") if want[c][o] is not None]
+    model = load_model(str(d / "model.keras"))
+    x = load_npz(str(d / "faces.npz"))["images"][pred["validation_index"][chosen]][..., None]
+    np.testing.assert_allclose(sal["saliency"], saliency(model, x.astype(np.float32), (
+        pred["validation_probs_no_tta"].argmax(1)[chosen])), rtol=1e-5)
+    lime = figures.lime_figure(str(d / "e.npz"), str(d / "lime.png"), "tiny")
+    n_examples = sum(bool(right[c]) + bool(wrong[c]) for c in range(7))
+    assert sal["panels"] == 3 * n_examples  # original, saliency, masked per example
     # one face per class that has one: the most confident right one, else the wrong one
     assert lime["images"] == [want[c]["correct"] if want[c]["correct"] is not None
                               else want[c]["wrong"] for c in range(7) if right[c] or wrong[c]]
     assert lime["panels"] == 2 * len(lime["images"])
-    for f in ("s", "f", "l", "lime"):
+    for f in ("s", "f", "l", "lime", "e"):
         _png(d / f"{f}.png")
     with pytest.raises(ValueError, match="config key analysis.image: 99"):
         figures.layer_outputs_figure(*args, str(d / "x.png"), "tiny", ["c1"], image=99)
@@ -224,7 +221,10 @@ def trained_model(tmp_path_factory):
     cfg["dataset"] = "gt"
     cfg["models"] = {"seed000": {**cfg["models"]["seed000"], "repeats": 1, "epochs": 4}}
     cfg["ensembles"], cfg["ablations"], cfg["comparisons"] = {}, {}, {}
-    cfg["analysis"] = {"models": ["seed000"], "filters": {"steps": 30}}
+    # keract on three layers (every layer: ~3x as long), LIME with 300 samples a face
+    cfg["analysis"] = {"models": ["seed000"], "filters": {"steps": 30},
+                       "keract": {"layers": ["conv:1", "conv:-1", "dense1"]},
+                       "lime": {"num_samples": 300}}
     (d / "config.yaml").write_text(yaml.safe_dump(cfg))
     _gt_snakemake(d, "results/gt/models/seed000/model.keras")
     return d
@@ -240,12 +240,13 @@ def trained(trained_model):
 @pytest.mark.slow
 def test_workflow_writes_every_analysis_figure(trained):
     fig = trained / "figures" / "seed000"
-    for name in ("saliency", "filters_noise", "filters_image", "layer_outputs", "lime"):
+    for name in ("saliency", "filters_noise", "filters_image", "layer_outputs", "lime",
+                 "explanations"):
         _png(fig / f"{name}.png")
     heat = sorted(p.name for p in (fig / "keract_heatmaps").iterdir())
     act = sorted(p.name for p in (fig / "keract_activations").iterdir())
-    assert "1_conv1.png" in heat and "1_conv1.png" in act
-    assert len(act) > len(heat)  # dense layers have activations, no heatmap
+    assert heat == ["0_conv1.png", "1_conv3.png"]
+    assert act == ["0_conv1.png", "1_conv3.png", "2_dense1.png"]  # a dense layer: no heatmap
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +298,50 @@ def test_lime_top_superpixels_overlap_the_cue_regions(validation):
     print(f"LIME top-5 superpixels inside the cue regions: {np.mean(overlap):.3f}, "
           f"chance (area share) {np.mean(share):.3f}")
     assert np.mean(overlap) > 1.2 * np.mean(share)
+
+
+@pytest.mark.slow
+@pytest.mark.outcome
+def test_scored_explanations_of_the_trained_model_beat_a_random_order(validation):
+    """On the trained seed000, Integrated Gradients and the plain gradient remove the
+    predicted class faster (deletion) and bring it back faster (insertion) than a random
+    order of the pixels, face by face, and put more of their mass on the class's cue
+    regions than a uniform map; on the re-initialised model the gradient's maps are
+    another picture (rank correlation well below 1)."""
+    from ferflow.attribution import Attributor, baseline_images, randomised
+    from ferflow.faithfulness import (
+        area,
+        cue_share,
+        curves,
+        order,
+        random_orders,
+        rank_correlation,
+    )
+    from ferflow.stats import sign_test_p
+
+    model, x, pred, cue = validation
+    pick = np.random.default_rng(1).choice(len(x), 40, replace=False)
+    x, pred, cue = x[pick], pred[pick], cue[pick]
+    a = Attributor(model)
+    base = baseline_images(x, "mean")
+    tiebreak = random_orders(len(x), 48 * 48, seed=0)
+
+    def predict(imgs):
+        return model.predict(imgs, batch_size=256, verbose=0)
+
+    rand_d, rand_i = (area(c) for c in curves(predict, x, base, tiebreak, pred, steps=10))
+    maps = {"integrated_gradients": a.integrated_gradients(x, pred, base, steps=16),
+            "gradient": a.gradient(x, pred)}
+    for name, m in maps.items():
+        d, i = (area(c) for c in curves(predict, x, base, order(m, tiebreak), pred, steps=10))
+        wins_d, wins_i = int((d < rand_d).sum()), int((i > rand_i).sum())
+        share = cue_share(m, cue)
+        print(f"{name}: deletion {d.mean():.3f} vs random {rand_d.mean():.3f} ({wins_d}/40 "
+              f"faces lower), insertion {i.mean():.3f} vs {rand_i.mean():.3f} ({wins_i}/40 "
+              f"higher); cue share {np.nanmean(share):.3f} vs uniform {cue.mean():.3f}")
+        assert sign_test_p(wins_d, 40 - wins_d) < 0.01 and d.mean() < rand_d.mean()
+        assert sign_test_p(wins_i, 40 - wins_i) < 0.01 and i.mean() > rand_i.mean()
+        assert np.nanmedian(share / cue.mean(axis=(1, 2))) >= 1.3
+    rho = rank_correlation(maps["gradient"], Attributor(randomised(model, 0)).gradient(x, pred))
+    print(f"gradient vs the re-initialised model's: rank correlation {rho.mean():.2f}")
+    assert rho.mean() < 0.5

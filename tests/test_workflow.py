@@ -48,7 +48,11 @@ def tiny_config(csv: str) -> dict:
         "ablations": {"norm": {"base": "dnn", "factors": {"normalize": [False, True]}}},
         "comparisons": {"cnn_vs_dnn": ["cnn", "dnn"]},
         "analysis": {"models": ["cnn"], "filters": {"steps": 10, "max_filters": 4},
-                     "lime": {"num_samples": 100}, "keract": {"layers": ["conv:1", "pool:1"]}},
+                     "lime": {"num_samples": 100}, "keract": {"layers": ["conv:1", "pool:1"]},
+                     "explanations": {"faces": 8, "lime_faces": 4, "steps": 4,
+                                      "smoothgrad": {"samples": 2},
+                                      "integrated_gradients": {"steps": 4},
+                                      "randomisation": {"faces": 3}}},
     }
 
 
@@ -66,7 +70,8 @@ RUNS = ("cnn", "cnn.r1", "dnn", "dnn.normalize-off")
 ANALYSIS_JOBS = [("saliency", "run=cnn"), ("filters", "run=cnn, start=noise"),
                  ("filters", "run=cnn, start=image"), ("layer_outputs", "run=cnn"),
                  ("lime", "run=cnn"), ("keract", "run=cnn, view=heatmaps"),
-                 ("keract", "run=cnn, view=activations")]
+                 ("keract", "run=cnn, view=activations"), ("explanations", "run=cnn"),
+                 ("explanations_table", "")]
 
 
 def test_end_to_end_outputs(run_dir):
@@ -97,9 +102,15 @@ def test_end_to_end_outputs(run_dir):
     assert list(sub.columns) == ["id", "label"] and len(sub) == 56
     assert sub["id"].is_unique and sub["label"].between(0, 6).all()
     assert (r / "figures" / "both" / "confusion.png").exists()
-    for f in ("saliency", "filters_noise", "filters_image", "layer_outputs", "lime"):
+    for f in ("saliency", "filters_noise", "filters_image", "layer_outputs", "lime",
+              "explanations"):
         assert (r / "figures" / "cnn" / f"{f}.png").stat().st_size > 10_000
     assert not (r / "figures" / "dnn" / "saliency.png").exists()
+    table = pd.read_csv(r / "tables" / "explanations.csv")
+    assert list(table["method"]) == ["gradient", "smoothgrad", "integrated_gradients",
+                                     "grad_cam", "lime"]
+    assert set(table["run"]) == {"cnn"} and set(table["faces"]) == {8, 4}
+    assert "Explanations scored (validation set)" in (r / "tables" / "explanations.md").read_text()
 
 
 def test_tables_agree_with_the_metrics(run_dir):
@@ -167,7 +178,8 @@ def test_tables_agree_with_the_metrics(run_dir):
 
 
 SECTIONS = ["architectures", "curves", "accuracy", "ablations", "cnn-vs-dnn", "ensembles",
-            "confusion", "saliency", "filters", "layer-outputs", "lime", "keract", "provenance"]
+            "confusion", "saliency", "filters", "layer-outputs", "lime", "explanations", "keract",
+            "provenance"]
 
 
 def test_report_page_answers_every_question(run_dir):
@@ -178,8 +190,9 @@ def test_report_page_answers_every_question(run_dir):
               for p in (r / "figures" / "cnn" / f"keract_{k}").glob("*.png")]
     assert len(keract) == 2 * 2  # the configured layers: the first conv and pooling layer
     # training curves (4 runs), CNN vs DNN curves, confusion (4 runs + ensemble), saliency,
-    # 2 filter grids, layer outputs, LIME, keract; all embedded, nothing fetched
-    assert page.count("<img ") == 4 + 1 + 5 + 5 + len(keract)
+    # 2 filter grids, layer outputs, LIME, explanations, keract; all embedded, nothing fetched
+    assert page.count("<img ") == 4 + 1 + 5 + 6 + len(keract)
+    assert "<em>cnn</em>: faithful (deletion and insertion both better than a random" in page
     assert page.count('src="data:image/') == page.count("<img ")
     for group in ("cnn", "dnn", "dnn.normalize-off"):
         summary = (r / "models" / group / "summary.txt").read_text()
@@ -314,12 +327,24 @@ def test_incremental_rebuilds(run_dir):
         [(rule, f"run={new}") for rule in ("train", "predict", "metrics", "training_curves")]
         + [("confusion", f"name={new}"), ("accuracy_table", ""),
            ("ablation_table", "ablation=norm"), ("report", "")]), res.stdout
-    # 5. a LIME setting changed: the LIME figure only (and the report that shows it)
+    # 5. a LIME drawing setting changed: the LIME figure only (and the report that shows
+    # it); a LIME setting: the explanations that computed LIME, their table, the figure
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-    cfg["analysis"]["lime"]["segments"] = 30
+    cfg["analysis"]["lime"]["top_superpixels"] = 3
     (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="lime.yaml")
     assert planned_jobs(res) == [("lime", "run=cnn"), ("report", "")], res.stdout
+    cfg["analysis"]["lime"]["segments"] = 30
+    (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="lime.yaml")
+    assert planned_jobs(res) == [("explanations", "run=cnn"), ("explanations_table", ""),
+                                 ("lime", "run=cnn"), ("report", "")], res.stdout
+    # 5a. the randomisation check's threshold: the table's verdicts only
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg["analysis"]["explanations"]["randomisation"]["max_rank_correlation"] = 0.3
+    (run_dir / "rho.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(run_dir, "-n", configfile="rho.yaml")
+    assert planned_jobs(res) == [("explanations_table", ""), ("report", "")], res.stdout
     # 5b. another evaluation set: what is computed on it, not the filters grown from noise
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["evaluate"] = {"eval_set": "public"}

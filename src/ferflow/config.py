@@ -167,6 +167,10 @@ def _check_references(config: dict, plan: Plan) -> None:
             if m not in plan.runs:
                 where = "analysis.models" if not key else f"analysis.{key}.models"
                 raise _not_a_model(where, m, plan.runs)
+    if plan.analysed("lime") and "lime" not in analysis["explanations"]["methods"]:
+        raise ConfigError("config key analysis.explanations.methods: the LIME figures "
+                          "(analysis.lime.models) are drawn from the explanations' LIME; "
+                          "list lime, or set analysis.lime.models: []")
     model = config["predict"]["model"]
     if model is not None and model not in plan.runs:
         raise _not_a_model("predict.model", model, plan.runs)

@@ -1,10 +1,11 @@
 """The explanation figures of the seed reports, one function per figure file.
 
-Each takes the model file (loaded by :func:`ferflow.models.load_model`), the faces and
-either ``split.npz`` or, where the figure picks examples by their prediction (saliency,
-LIME), the model's ``predictions/{model}.npz``, and the figure's settings (config key
-``analysis``); it computes with :mod:`ferflow.explain` and draws with
-matplotlib (keract draws its own two views).
+Each takes the model file (loaded by :func:`ferflow.models.load_model`), the faces,
+``split.npz`` and the figure's settings (config key ``analysis``); it computes with
+:mod:`ferflow.explain` and draws with matplotlib (keract draws its own two views). The
+figures of attribution maps (saliency, LIME, the side-by-side explanations) are drawn
+from what the explanations job computed (``explanations/{run}.npz``,
+:mod:`ferflow.explanations`), which picks their faces by the run's predictions.
 """
 
 from __future__ import annotations
@@ -22,15 +23,12 @@ from ferflow.explain import (
     eval_images,
     filter_ascent,
     layer_activations,
-    lime_explanations,
     mask_low_saliency,
     noise_start,
-    pick_examples,
-    predicted_set,
     resolve_layer,
-    saliency,
     top_superpixel_mask,
 )
+from ferflow.io import load_npz
 from ferflow.models import load_model
 from ferflow.plots import pyplot, save
 
@@ -71,20 +69,20 @@ def _off(ax):
 # --- saliency -----------------------------------------------------------------------
 
 
-def saliency_figure(model_path: str, pred_path: str, faces_path: str, out_png: str,
-                    title: str, eval_set: str = "validation", mask_quantile: float = 0.75) -> dict:
-    """Per class, one correctly and one wrongly classified image: the original with true
-    and predicted label, |d score / d input|, and the original masked where saliency is
-    below its ``mask_quantile``. Returns the picked examples, the maps and the panel count."""
-    model = load_model(model_path)
-    x, y, probs = predicted_set(pred_path, faces_path, eval_set)
-    picks = pick_examples(probs, y)
-    chosen = [(c, outcome, i) for c in range(len(CLASS_NAMES)) for outcome in ("correct", "wrong")
-              for i in [picks[c][outcome]] if i is not None]
-    idx = np.array([i for _, _, i in chosen], dtype=int)
-    pred = probs.argmax(1)
-    sal = saliency(model, x[idx], pred[idx]) if len(idx) else np.zeros((0, 48, 48))
-    masked = mask_low_saliency(x[idx], sal, mask_quantile) if len(idx) else sal
+def saliency_figure(explanations_npz: str, out_png: str, title: str,
+                    mask_quantile: float = 0.75) -> dict:
+    """Per class, one correctly and one wrongly classified image (the explanations job's
+    picks and gradients): the original with true and predicted label, |d score / d input|,
+    and the original masked where saliency is below its ``mask_quantile``. Returns the
+    picked examples, the maps and the panel count."""
+    d = load_npz(explanations_npz)
+    images, sal = d["saliency_images"], d["saliency_maps"]
+    cls, wrong = d["saliency_class"], d["saliency_wrong"]
+    y, pred, prob = d["saliency_labels"], d["saliency_pred"], d["saliency_prob"]
+    masked = mask_low_saliency(images[..., None], sal, mask_quantile) if len(sal) else sal
+    picks = {c: {"correct": None, "wrong": None} for c in range(len(CLASS_NAMES))}
+    for c, w, i in zip(cls, wrong, d["saliency_index"]):
+        picks[int(c)]["wrong" if w else "correct"] = int(i)
     plt = pyplot()
     fig, axes = plt.subplots(len(CLASS_NAMES), 6, figsize=(10.5, 13.5), dpi=100)
     for ax in axes.flat:
@@ -95,12 +93,11 @@ def saliency_figure(model_path: str, pred_path: str, faces_path: str, out_png: s
         axes[0, col + 2].set_title(f"masked: saliency\nbelow {mask_quantile:.0%} quantile", fontsize=9)
     for r, c in enumerate(CLASS_NAMES):
         axes[r, 0].set_ylabel(c, fontsize=11)
-    for k, (c, outcome, i) in enumerate(chosen):
-        col = 0 if outcome == "correct" else 3
-        ax = axes[c, col]
-        ax.imshow(x[i, ..., 0], cmap="gray", vmin=0, vmax=255)
-        ax.set_xlabel(f"true {CLASS_NAMES[y[i]]}, pred {CLASS_NAMES[pred[i]]} "
-                      f"({probs[i, pred[i]]:.2f})", fontsize=7)
+    for k, (c, w) in enumerate(zip(cls, wrong)):
+        col = 3 if w else 0
+        axes[c, col].imshow(images[k], cmap="gray", vmin=0, vmax=255)
+        axes[c, col].set_xlabel(f"true {CLASS_NAMES[y[k]]}, pred {CLASS_NAMES[pred[k]]} "
+                                f"({prob[k]:.2f})", fontsize=7)
         axes[c, col + 1].imshow(sal[k], cmap="hot")
         axes[c, col + 2].imshow(masked[k], cmap="gray", vmin=0, vmax=255)
     for c in range(len(CLASS_NAMES)):
@@ -108,7 +105,7 @@ def saliency_figure(model_path: str, pred_path: str, faces_path: str, out_png: s
             if picks[c][outcome] is None:
                 axes[c, col + 1].text(0.5, 0.5, f"no {outcome}\nprediction", ha="center",
                                       va="center", transform=axes[c, col + 1].transAxes)
-    fig.suptitle(f"{title}: saliency maps ({eval_set} set)", fontsize=13)
+    fig.suptitle(f"{title}: saliency maps ({d['eval_set']} set)", fontsize=13)
     fig.tight_layout()
     return {"picks": picks, "saliency": sal, "panels": save(fig, out_png)}
 
@@ -177,49 +174,96 @@ def layer_outputs_figure(model_path: str, faces_path: str, split_path: str, out_
     return {"activations": acts, "panels": save(fig, out_png)}
 
 
-# --- LIME -------------------------------------------------------------------------------
+# --- LIME and the side-by-side explanations (drawn from explanations/{run}.npz) ------
 
 
-def lime_figure(model_path: str, pred_path: str, faces_path: str, out_png: str, title: str,
-                eval_set: str = "validation", segments: int = 45, compactness: float = 0.1,
-                num_samples: int = 1000, batch_size: int = 256, top_superpixels: int = 5,
-                seed: int = 0) -> dict:
-    """LIME for one image per class (the most confidently correct one, else the first of
-    the class): the face with its superpixel boundaries and the top positive superpixels
-    for the predicted class highlighted."""
-    from skimage.segmentation import mark_boundaries
+def _overlay(ax, face: np.ndarray, attribution: np.ndarray) -> None:
+    """The face in gray under the map's positive part (inferno, opaque where it is
+    large, transparent where it is small, so the face stays readable)."""
+    from matplotlib import colormaps
 
-    model = load_model(model_path)
-    x, y, probs = predicted_set(pred_path, faces_path, eval_set)
-    picks = pick_examples(probs, y)
-    idx = []
-    for c in range(len(CLASS_NAMES)):
-        i = picks[c]["correct"] if picks[c]["correct"] is not None else picks[c]["wrong"]
-        if i is not None:
-            idx.append(i)
-    expl = lime_explanations(model, x[idx], segments, compactness, num_samples, batch_size, seed)
+    ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+    pos = np.maximum(attribution, 0).astype(np.float64)
+    top = pos.max()
+    if top <= 0:  # e.g. Grad-CAM negative everywhere: said, not an empty-looking panel
+        ax.text(0.5, 0.06, "no positive attribution", ha="center", va="bottom", fontsize=6,
+                color="yellow", transform=ax.transAxes)
+    norm = pos / top if top > 0 else pos
+    rgba = colormaps["inferno"](norm)
+    rgba[..., 3] = 0.85 * norm
+    ax.imshow(rgba)
+
+
+def explanations_figure(data: dict, out_png: str, title: str, eval_set: str = "validation"):
+    """One face per class (rows) under each method's map (columns), with true and
+    predicted labels, and each method's mean deletion / insertion areas over the scored
+    faces beside a random order's. ``data``: what :func:`ferflow.explanations.explain_run`
+    computed."""
+    from ferflow.attribution import LABELS
+
+    methods = [str(m) for m in data["methods"]]
+    faces = data["figure_images"]
     plt = pyplot()
-    fig, axes = plt.subplots(2, len(CLASS_NAMES), figsize=(2.1 * len(CLASS_NAMES), 5.2), dpi=100)
+    n, cols = len(faces), 1 + len(methods)
+    fig, axes = plt.subplots(n, cols, figsize=(1.75 * cols, 1.8 * n + 1.3), dpi=100,
+                             squeeze=False)
     for ax in axes.flat:
         _off(ax)
-    for col, (i, e) in enumerate(zip(idx, expl)):
-        gray = x[i, ..., 0] / 255.0
-        rgb = np.stack([gray] * 3, axis=-1)
-        top = top_superpixel_mask(e, top_superpixels)
-        axes[0, col].imshow(gray, cmap="gray", vmin=0, vmax=1)
-        axes[0, col].set_title(f"true {CLASS_NAMES[y[i]]}\npred {CLASS_NAMES[e['label']]}",
-                               fontsize=9)
-        over = rgb.copy()
-        over[top] = 0.55 * over[top] + 0.45 * np.array([0.1, 0.9, 0.1])
-        axes[1, col].imshow(mark_boundaries(over, e["segments"], color=(1, 1, 0), mode="thin"))
-        axes[1, col].set_xlabel(f"{len(np.unique(e['segments']))} superpixels", fontsize=8)
-    axes[0, 0].set_ylabel("face", fontsize=10)
-    axes[1, 0].set_ylabel(f"top {top_superpixels} superpixels\n(green) for the prediction",
-                          fontsize=9)
-    fig.suptitle(f"{title}: LIME, one {eval_set} image per class ({num_samples} samples)",
-                 fontsize=12)
+    for r in range(n):
+        axes[r, 0].imshow(faces[r], cmap="gray", vmin=0, vmax=255)
+        axes[r, 0].set_ylabel(f"true {CLASS_NAMES[data['figure_labels'][r]]}\n"
+                              f"pred {CLASS_NAMES[data['figure_pred'][r]]} "
+                              f"({data['figure_prob'][r]:.2f})", fontsize=8)
+        for j, m in enumerate(methods, start=1):
+            _overlay(axes[r, j], faces[r], data[f"figure_{m}"][r])
+    axes[0, 0].set_title("face", fontsize=9)
+    rd, ri = data["random_deletion"].mean(), data["random_insertion"].mean()
+    for j, m in enumerate(methods, start=1):
+        axes[0, j].set_title(f"{LABELS[m]}\ndel {data[f'{m}_deletion'].mean():.2f} "
+                             f"ins {data[f'{m}_insertion'].mean():.2f}", fontsize=8)
+    fig.suptitle(f"{title}: attributions for the predicted class ({eval_set} set)\n"
+                 f"deletion (lower is faithful) / insertion (higher) areas over "
+                 f"{len(data['index'])} faces; random order: del {rd:.2f} ins {ri:.2f}",
+                 fontsize=9)
     fig.tight_layout()
-    return {"explanations": expl, "images": idx, "panels": save(fig, out_png)}
+    return save(fig, out_png)
+
+
+def lime_figure(explanations_npz: str, out_png: str, title: str,
+                top_superpixels: int = 5) -> dict:
+    """LIME for one face per class (the faces of the explanations figure, whose job ran
+    LIME): the face, and the face with its ``top_superpixels`` positive superpixels for
+    the predicted class outlined and the rest dimmed."""
+    from skimage.segmentation import find_boundaries
+
+    data = load_npz(explanations_npz)
+    if "lime_segments" not in data:
+        raise ConfigError(f"{explanations_npz}: no LIME explanations (config key "
+                          "analysis.explanations.methods must list lime for a LIME figure)")
+    faces, segs, weights = data["figure_images"], data["lime_segments"], data["lime_weights"]
+    plt = pyplot()
+    n = len(faces)
+    fig, axes = plt.subplots(2, n, figsize=(2.1 * n, 5.2), dpi=100, squeeze=False)
+    for ax in axes.flat:
+        _off(ax)
+    for col in range(n):
+        gray = faces[col] / 255.0
+        w = {i: float(v) for i, v in enumerate(weights[col]) if not np.isnan(v)}
+        top = top_superpixel_mask({"segments": segs[col], "weights": w}, top_superpixels)
+        axes[0, col].imshow(gray, cmap="gray", vmin=0, vmax=1)
+        axes[0, col].set_title(f"true {CLASS_NAMES[data['figure_labels'][col]]}\n"
+                               f"pred {CLASS_NAMES[data['figure_pred'][col]]}", fontsize=9)
+        rgb = np.stack([np.where(top, gray, 0.35 * gray)] * 3, axis=-1)
+        rgb[find_boundaries(top, mode="inner")] = (1.0, 0.85, 0.0)
+        axes[1, col].imshow(rgb)
+        axes[1, col].set_xlabel(f"{len(np.unique(segs[col][top]))} of "
+                                f"{len(np.unique(segs[col]))} superpixels", fontsize=8)
+    axes[0, 0].set_ylabel("face", fontsize=10)
+    axes[1, 0].set_ylabel(f"top {top_superpixels} superpixels\nfor the prediction", fontsize=9)
+    eval_set = str(data["eval_set"])
+    fig.suptitle(f"{title}: LIME, one {eval_set} face per class", fontsize=12)
+    fig.tight_layout()
+    return {"images": data["figure_index"].tolist(), "panels": save(fig, out_png)}
 
 
 # --- keract ------------------------------------------------------------------------------

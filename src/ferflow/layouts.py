@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 from ferflow.paths import Paths, markdown
-from ferflow.plan import Plan, setting
+from ferflow.plan import ANALYSES, Plan, setting
 
 RUN_FILES = ("metrics", "info", "history", "pred")
 
@@ -85,12 +85,33 @@ ANALYSIS_VARIANTS = {"filters": "start", "keract": "view"}  # analysis -> its se
 KERACT_VIEWS = ("heatmaps", "activations")
 
 
+def explanations_layout(plan: Plan, paths: Paths) -> dict:
+    """The explanations table's inputs: {run: explanations/{run}.npz} of the runs of
+    analysis.explanations."""
+    return {r: paths("explanation_scores", run=r) for r in plan.analysed("explanations")}
+
+
+def explanations_settings(config: dict) -> dict:
+    """What the explanations job computes with: config key analysis.explanations without
+    its models and the table's threshold (so neither reruns it)."""
+    s = {k: v for k, v in config["analysis"]["explanations"].items() if k != "models"}
+    s["randomisation"] = {"faces": s["randomisation"]["faces"]}
+    return s
+
+
+def explanations_params(config: dict) -> dict:
+    """What the explanations table's verdicts depend on besides its files."""
+    return {"evidence": config["evaluate"]["evidence"],
+            "max_rank_correlation":
+                config["analysis"]["explanations"]["randomisation"]["max_rank_correlation"]}
+
+
 def analysis_figures(plan: Plan, paths: Paths) -> dict:
     """The configured explanation figures: report layout key (saliency, filters_noise,
     keract_heatmaps, ...) -> {run: path}."""
     values = {"filters": plan.config["analysis"]["filters"]["starts"], "keract": KERACT_VIEWS}
     out = {}
-    for analysis in ("saliency", "filters", "layer_outputs", "lime", "keract"):
+    for analysis in ANALYSES:
         runs = plan.analysed(analysis)
         wildcard = ANALYSIS_VARIANTS.get(analysis)
         if wildcard is None:
@@ -129,7 +150,9 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
                 "curves": {r: paths("training_curves", run=r) for r in runs}}
             for m, runs in plan.models.items()
         },
-        "tables": {"accuracy": paths.accuracy_table, "ensembles": paths.ensembles_table},
+        "tables": {"accuracy": paths.accuracy_table, "ensembles": paths.ensembles_table,
+                   **({"explanations": paths.explanations_table}
+                      if plan.analysed("explanations") else {})},
         "ablations": {x: paths("ablation_table", ablation=x) for x in plan.ablations},
         "comparisons": {
             c: {"table": paths("comparison_table", comparison=c),
@@ -150,6 +173,7 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
             "eval_set": config["evaluate"]["eval_set"],
             "ablations": {x: {k: config["ablations"][x][k] for k in ("base", "design")}
                           for x in plan.ablations},
+            "explanations": explanations_params(config),
         },
     }
 
@@ -168,6 +192,7 @@ def all_targets(plan: Plan, paths: Paths) -> list[str]:
     tables = [paths.accuracy_table, paths.ensembles_table]
     tables += [paths("ablation_table", ablation=a) for a in plan.ablations]
     tables += [paths("comparison_table", comparison=c) for c in plan.comparisons]
+    tables += [paths.explanations_table] if plan.analysed("explanations") else []
     out = [paths.faces, paths.split, paths.train_flipped]
     out += [paths("metrics", run=r) for r in runs]
     out += [paths("confusion", name=n) for n in names]

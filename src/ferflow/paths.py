@@ -39,12 +39,16 @@ OUTPUTS = {
     "ablation_table": "tables/ablation_{ablation}.csv",
     "comparison_table": "tables/compare_{comparison}.csv",
     "comparison_pairs": "tables/compare_{comparison}_pairs.csv",
+    "explanations_table": "tables/explanations.csv",
     "validation_curves": "figures/{comparison}/validation_curves.png",
     # explanations of one run
     "saliency": "figures/{run}/saliency.png",
     "filters": "figures/{run}/filters_{start}.png",
     "layer_outputs": "figures/{run}/layer_outputs.png",
     "lime": "figures/{run}/lime.png",
+    # every attribution method of a run, side by side and scored (explanations/{run}.npz)
+    "explanations": "figures/{run}/explanations.png",
+    "explanation_scores": "explanations/{run}.npz",
     "keract": "figures/{run}/keract_{view}",  # a directory, one PNG per layer
     # the report and your own photos
     "report": "report/index.html",

@@ -33,7 +33,8 @@ SECTIONS = {
     "filters": "9. Gradient-ascent filter images",
     "layer-outputs": "10. Layer outputs",
     "lime": "11. LIME",
-    "keract": "12. keract activations",
+    "explanations": "12. Explanations, scored for faithfulness",
+    "keract": "13. keract activations",
 }
 
 PACKAGES = ("ferflow", "snakemake", "tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas",
@@ -287,13 +288,14 @@ def build_report(layout: dict, out_html: str) -> dict:
         body.append(f"<h3>{_esc(name)}</h3>{warn(name)}<p>Most confused: {_esc(named)}.</p>")
         body.append(figure(c["png"], caption(captions, "confusion", name=name), 800))
     add("confusion", "\n".join(body))
-    # 8-12. explanations
+    # 8-13. explanations
     kinds = {  # layout key: (section id, caption name, its second wildcard)
         "saliency": ("saliency", "saliency", {}),
         "filters_noise": ("filters", "filters", {"start": "noise"}),
         "filters_image": ("filters", "filters", {"start": "image"}),
         "layer_outputs": ("layer-outputs", "layer_outputs", {}),
         "lime": ("lime", "lime", {}),
+        "explanations": ("explanations", "explanations", {}),
         "keract_heatmaps": ("keract", "keract", {"view": "heatmaps"}),
         "keract_activations": ("keract", "keract", {"view": "activations"}),
     }
@@ -308,6 +310,13 @@ def build_report(layout: dict, out_html: str) -> dict:
                                              for f in _layer_files(path)) + "</div>")
             else:
                 bodies[sid].append(warn(model) + figure(path, text, 1100))
+    if "explanations" in layout["tables"]:  # the scores first, then each run's figure
+        from ferflow.explanations import explanation_blocks
+
+        e = context["explanations"]
+        bodies["explanations"].insert(0, _table(layout["tables"]["explanations"],
+                                                explanation_blocks, e["max_rank_correlation"],
+                                                e["evidence"]["confidence"]))
     for sid, body in bodies.items():
         add(sid, "\n".join(body) or "<p>Not configured.</p>")
     # provenance

@@ -228,8 +228,8 @@ def to_markdown(blocks: list[tuple]) -> str:
     for b in blocks:
         if b[0] == "heading":
             out += ("\n" if out.endswith("|\n") else "") + "#" * b[1] + f" {b[2]}\n\n"
-        elif b[0] == "text":
-            out += b[1] + "\n\n"
+        elif b[0] == "text":  # a blank line after a table, or the text would continue it
+            out += ("\n" if out.endswith("|\n") else "") + b[1] + "\n\n"
         else:
             out += markdown_table(b[1], b[2])
     return out[:-1] if out.endswith("\n\n") else out

@@ -1,29 +1,7 @@
 # Explanation figures: one rule per analysis, over the models config key
 # analysis.<analysis>.models lists (or analysis.models); settings reach each rule as params
-# (analysis_params). Output paths: ferflow.paths.
-
-
-rule saliency:
-    input:
-        model=rules.train.output.model,
-        pred=rules.predict.output.pred,
-        faces=rules.ingest.output.faces,
-    output:
-        png=report(
-            P.saliency,
-            caption="../report/saliency.rst",
-            category=SECTIONS["saliency"],
-            subcategory="{run}",
-        ),
-    log:
-        f"{R}/logs/saliency/{{run}}.log",
-    threads: job_threads("analysis")
-    resources:
-        **cluster_resources("analysis"),
-    params:
-        settings=analysis_params("saliency", "eval_set", "mask_quantile"),
-    script:
-        "../scripts/saliency.py"
+# (analysis_params). Output paths: ferflow.paths. The explanations job computes every
+# attribution map of a run (and scores them); saliency and LIME draw from its file.
 
 
 rule filters:
@@ -81,11 +59,55 @@ rule layer_outputs:
         "../scripts/layer_outputs.py"
 
 
-rule lime:
+rule explanations:
     input:
         model=rules.train.output.model,
         pred=rules.predict.output.pred,
         faces=rules.ingest.output.faces,
+    output:
+        png=report(
+            P.explanations,
+            caption="../report/explanations.rst",
+            category=SECTIONS["explanations"],
+            subcategory="{run}",
+        ),
+        scores=P.explanation_scores,
+    log:
+        f"{R}/logs/explanations/{{run}}.log",
+    benchmark:
+        f"{R}/benchmarks/explanations/{{run}}.tsv"
+    threads: job_threads("analysis")
+    resources:
+        **cluster_resources("analysis"),
+    params:
+        eval_set=config["evaluate"]["eval_set"],
+        settings=layouts.explanations_settings(config),
+        lime=analysis_params("lime", "segments", "compactness", "num_samples", "batch_size", "seed"),
+    script:
+        "../scripts/explanations.py"
+
+
+rule saliency:
+    input:
+        scores=rules.explanations.output.scores,
+    output:
+        png=report(
+            P.saliency,
+            caption="../report/saliency.rst",
+            category=SECTIONS["saliency"],
+            subcategory="{run}",
+        ),
+    log:
+        f"{R}/logs/saliency/{{run}}.log",
+    params:
+        settings=analysis_params("saliency", "mask_quantile"),
+    script:
+        "../scripts/saliency.py"
+
+
+rule lime:
+    input:
+        scores=rules.explanations.output.scores,
     output:
         png=report(
             P.lime,
@@ -95,22 +117,8 @@ rule lime:
         ),
     log:
         f"{R}/logs/lime/{{run}}.log",
-    benchmark:
-        f"{R}/benchmarks/lime/{{run}}.tsv"
-    threads: job_threads("analysis")
-    resources:
-        **cluster_resources("analysis"),
     params:
-        settings=analysis_params(
-            "lime",
-            "eval_set",
-            "segments",
-            "compactness",
-            "num_samples",
-            "batch_size",
-            "top_superpixels",
-            "seed",
-        ),
+        settings=analysis_params("lime", "top_superpixels"),
     script:
         "../scripts/lime.py"
 

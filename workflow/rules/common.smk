@@ -106,6 +106,7 @@ def _captions():
 
 
 ACCURACY = layouts.accuracy_layout(PLAN, P)
+EXPLANATIONS = layouts.explanations_layout(PLAN, P)
 REPORT = layouts.report_layout(
     PLAN, P, list(ingest_inputs(None).values()), _git_commit(), _captions()
 )

@@ -71,6 +71,25 @@ rule comparison_table:
         "../scripts/comparison_table.py"
 
 
+rule explanations_table:
+    input:
+        layouts.files(EXPLANATIONS, keys=None),
+    output:
+        csv=report(
+            P.explanations_table,
+            caption="../report/explanations_table.rst",
+            category=SECTIONS["explanations"],
+        ),
+        md=markdown(P.explanations_table),
+    log:
+        f"{R}/logs/tables/explanations.log",
+    params:
+        **layouts.explanations_params(config),
+        layout=EXPLANATIONS,
+    script:
+        "../scripts/explanations_table.py"
+
+
 rule validation_curves:
     input:
         lambda wc: layouts.files(curves_layout(wc), keys=("info", "history")),

@@ -1,0 +1,367 @@
+"""Explanations that are measured: every attribution method of one model, drawn side by
+side and scored for faithfulness (one job per analysed run), and the table over runs.
+
+:func:`explain_run` computes, for a model and its predictions file:
+
+* the maps of every configured method (:mod:`ferflow.attribution`) for one face per class
+  (the most confidently right one, else the most confidently wrong one: the faces of the
+  LIME figure), drawn in ``figures/{run}/explanations.png``; the gradients of the saliency
+  figure's faces (per class the most confidently right and wrong one);
+* on a seeded sample of ``faces`` faces of the evaluation set, explaining the class the
+  model predicts: each method's deletion and insertion areas and a random order's
+  (:mod:`ferflow.faithfulness`), on the first ``randomisation.faces`` of them the rank
+  correlation with the maps of the re-initialised model, and on synthetic faces the share
+  of the map inside the face's cue regions. LIME, whose cost is ``lime.num_samples``
+  predictions a face, is scored on the first ``lime_faces``.
+
+Everything lands in ``explanations/{run}.npz`` (arrays only); :func:`explanations_table`
+turns the files of all runs into ``tables/explanations.{csv,md}`` with intervals and the
+paired verdicts of :mod:`ferflow.stats`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ferflow import CLASS_NAMES
+from ferflow.attribution import (
+    LABELS,
+    METHODS,
+    Attributor,
+    attribute,
+    baseline_images,
+    lime_map,
+    predictor,
+    randomised,
+)
+from ferflow.errors import ConfigError, DataError
+from ferflow.faithfulness import area, cue_share, curves, order, random_orders, rank_correlation
+from ferflow.io import load_npz, save_npz
+
+# the sub-seeds of analysis.explanations.seed (SeedSequence spawn keys)
+SEEDS = {"faces": 0, "tiebreak": 1, "randomise": 2, "smoothgrad": 3, "lime": 4}
+
+
+def _seed(seed: int, what: str) -> int:
+    return int(np.random.SeedSequence([seed, SEEDS[what]]).generate_state(1)[0])
+
+
+def figure_faces(probs: np.ndarray, labels: np.ndarray) -> list[int]:
+    """One face per class that has one: the most confidently right, else the most
+    confidently wrong (indices into the set)."""
+    from ferflow.explain import pick_examples
+
+    picks = pick_examples(probs, labels)
+    return [p["correct"] if p["correct"] is not None else p["wrong"]
+            for p in (picks[c] for c in range(len(CLASS_NAMES)))
+            if p["correct"] is not None or p["wrong"] is not None]
+
+
+def scored_faces(n_set: int, faces: int, seed: int) -> np.ndarray:
+    """A seeded sample of ``faces`` indices of a set of ``n_set`` (all when fewer)."""
+    rng = np.random.default_rng(_seed(seed, "faces"))
+    return np.sort(rng.permutation(n_set)[:min(faces, n_set)])
+
+
+def _lime_arrays(expl: list[dict]) -> dict:
+    """LIME explanations as arrays: segments (n, 48, 48) and weights (n, segments),
+    NaN for a segment without weight."""
+    segs = np.stack([e["segments"] for e in expl]).astype(np.int32)
+    w = np.full((len(expl), int(segs.max()) + 1), np.nan, np.float32)
+    for i, e in enumerate(expl):
+        for s, v in e["weights"].items():
+            w[i, int(s)] = v
+    return {"lime_segments": segs, "lime_weights": w}
+
+
+def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
+                out_npz: str, title: str, settings: dict, lime: dict,
+                eval_set: str = "validation", log=print) -> dict:
+    """The job of one run (see the module). ``settings``: config key
+    analysis.explanations; ``lime``: analysis.lime. Returns what it wrote to ``out_npz``."""
+    from ferflow.explain import lime_explanations, pick_examples, predicted_set
+    from ferflow.figures import explanations_figure
+    from ferflow.models import load_model
+
+    start = time.perf_counter()
+    s = {**settings, "lime": lime}
+    methods = list(s["methods"])
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"config key analysis.explanations.methods: {unknown[0]!r} is not "
+                          f"one of {', '.join(METHODS)}")
+    model = load_model(model_path)
+    x, y, probs = predicted_set(pred_path, faces_path, eval_set)
+    if len(x) < 2:
+        raise DataError(f"{pred_path}: {len(x)} {eval_set} faces; explanations need 2")
+    rows = load_npz(pred_path)[f"{eval_set}_index"]
+    pred = probs.argmax(1)
+    bs = s["batch_size"]
+    attributor = Attributor(model, bs)
+    rand = Attributor(randomised(model, _seed(s["seed"], "randomise")), bs)
+
+    predict = predictor(model, bs)
+
+    # the faces of the figure: every method, the model's own class
+    fig = figure_faces(probs, y)
+    out = {"figure_index": np.asarray(fig, np.int64), "figure_images": x[fig, ..., 0],
+           "figure_labels": y[fig].astype(np.int64), "figure_pred": pred[fig].astype(np.int64),
+           "figure_prob": probs[fig, pred[fig]].astype(np.float32)}
+    # the saliency figure's faces: per class the most confidently right and wrong one
+    picks = pick_examples(probs, y)
+    chosen = [(c, w, picks[c]["wrong" if w else "correct"]) for c in range(len(CLASS_NAMES))
+              for w in (False, True) if picks[c]["wrong" if w else "correct"] is not None]
+    sal = np.asarray([i for *_, i in chosen], np.int64)
+    out.update(saliency_index=sal, saliency_class=np.asarray([c for c, *_ in chosen], np.int64),
+               saliency_wrong=np.asarray([w for _, w, _ in chosen], bool),
+               saliency_images=x[sal, ..., 0], saliency_labels=y[sal].astype(np.int64),
+               saliency_pred=pred[sal].astype(np.int64),
+               saliency_prob=probs[sal, pred[sal]].astype(np.float32),
+               saliency_maps=attribute(attributor, x[sal], pred[sal], "gradient", s))
+    for m in methods:
+        if m == "lime":
+            expl = lime_explanations(model, x[fig], lime["segments"], lime["compactness"],
+                                     lime["num_samples"], lime["batch_size"],
+                                     _seed(s["seed"], "lime"), labels=pred[fig])
+            out.update(_lime_arrays(expl))
+            out["figure_lime"] = np.stack([lime_map(e) for e in expl])
+        else:
+            out[f"figure_{m}"] = attribute(attributor, x[fig], pred[fig], m, s,
+                                           _seed(s["seed"], "smoothgrad"))
+    # the scored faces
+    idx = scored_faces(len(x), s["faces"], s["seed"])
+    xs, cs = x[idx], pred[idx]
+    n = len(idx)
+    base = baseline_images(xs, s["baseline"])
+    tiebreak = random_orders(n, xs[0].size, _seed(s["seed"], "tiebreak"))
+    d, i = curves(predict, xs, base, tiebreak, cs, s["steps"])
+    out.update(index=idx.astype(np.int64), rows=np.asarray(rows)[idx].astype(np.int64),
+               classes=cs.astype(np.int64), random_deletion=area(d), random_insertion=area(i),
+               random_deletion_curve=d.mean(0), random_insertion_curve=i.mean(0))
+    faces_npz = load_npz(faces_path)
+    masks = faces_npz["cue_mask"][out["rows"]] if "cue_mask" in faces_npz else None
+    if masks is not None:
+        out["uniform_share"] = masks.reshape(n, -1).mean(axis=1)
+    k_rand = min(n, s["randomisation"]["faces"])
+    for m in methods:
+        k = min(n, s["lime_faces"]) if m == "lime" else n
+        seed = _seed(s["seed"], "lime" if m == "lime" else "smoothgrad")
+        t0 = time.perf_counter()
+        maps = attribute(attributor, xs[:k], cs[:k], m, s, seed)
+        secs = time.perf_counter() - t0
+        d, i = curves(predict, xs[:k], base[:k], order(maps, tiebreak[:k]), cs[:k], s["steps"])
+        kr = min(k, k_rand)
+        rmaps = attribute(rand, xs[:kr], cs[:kr], m, s, seed)
+        out.update({f"{m}_deletion": area(d), f"{m}_insertion": area(i),
+                    f"{m}_deletion_curve": d.mean(0), f"{m}_insertion_curve": i.mean(0),
+                    f"{m}_rank_correlation": rank_correlation(maps[:kr], rmaps),
+                    f"{m}_seconds": np.float64(secs)})
+        if masks is not None:
+            out[f"{m}_cue_share"] = cue_share(maps, masks[:k])
+        if m == "integrated_gradients":  # completeness: the sum is score(x) - score(x0)
+            gap = attributor.scores(xs[:k], cs[:k]) - attributor.scores(base[:k], cs[:k])
+            out["integrated_gradients_completeness"] = (
+                np.abs(maps.reshape(k, -1).sum(1) - gap) / np.maximum(np.abs(gap), 1e-6))
+        log(f"{m}: {k} faces in {secs:.1f}s; deletion {area(d).mean():.3f}, insertion "
+            f"{area(i).mean():.3f}; rank correlation with the re-initialised model "
+            f"{out[f'{m}_rank_correlation'].mean():.2f} ({kr} faces)")
+    log(f"random order: deletion {out['random_deletion'].mean():.3f}, insertion "
+        f"{out['random_insertion'].mean():.3f} ({n} faces)")
+    out["methods"] = np.array(methods)
+    out["eval_set"] = np.array(eval_set)
+    out["baseline"] = np.array(s["baseline"])
+    explanations_figure(out, out_png, title, eval_set)
+    save_npz(out_npz, **out)
+    log(f"every method drawn and scored in {time.perf_counter() - start:.1f}s")
+    return out
+
+
+# --- the table over runs -------------------------------------------------------------
+
+COMPARED = ("deletion", "insertion")  # against the random order, one Holm family
+BASELINE_TEXT = {"mean": "a flat image of the face's mean gray", "black": "zeros"}
+
+
+def _verdict_text(v) -> str:
+    return {"better": "better than random", "worse": "worse than random"}.get(v, "within noise")
+
+
+def _faithful(deletion: str, insertion: str) -> str:
+    if deletion == insertion == "better":
+        return "yes"
+    if "better" not in (deletion, insertion):
+        return "no: not better than random"
+    return "deletion only" if deletion == "better" else "insertion only"
+
+
+def _randomisation(lower: float, upper: float, threshold: float) -> str:
+    if upper < threshold:
+        return "passes"
+    if lower >= threshold:
+        return "fails"
+    return "undecided"
+
+
+def explanations_table(layout: dict, out_csv: str, out_md: str, evidence: dict | None = None,
+                       max_rank_correlation: float = 0.5):
+    """``layout``: {run: explanations/{run}.npz}. One row per run and method: deletion and
+    insertion areas with intervals over faces, each against the random order on the same
+    faces (paired: the gain, its interval, the exact sign test's p after Holm over the
+    table, the verdict), whether the method is faithful (both better than random), the
+    randomisation check, and on synthetic faces the cue share against a uniform map."""
+    import pandas as pd
+
+    from ferflow import stats
+    from ferflow.tables import _write
+
+    e = {**stats.EVIDENCE, **(evidence or {})}
+    conf = e["confidence"]
+    rows, pairs, cue_pairs = [], [], []
+    for run, path in layout.items():
+        d = load_npz(path)
+        eval_set = str(d["eval_set"])
+        for m in (str(x) for x in d["methods"]):
+            k = len(d[f"{m}_deletion"])
+            row = {"run": run, "method": m, "set": eval_set, "faces": k,
+                   "baseline": str(d["baseline"])}
+            for what in COMPARED:
+                mine, rand = d[f"{m}_{what}"], d[f"random_{what}"][:k]
+                row[what], row[f"{what}_lower"], row[f"{what}_upper"] = stats.mean_interval(
+                    mine, e["resamples"], e["seed"], conf)
+                row[f"random_{what}"] = float(rand.mean())
+                # B - A > 0 is the faithful direction: less left after deletion, more
+                # after insertion, than with the random order
+                pairs.append((len(rows), what, (mine, rand) if what == "deletion" else (rand, mine)))
+            rho = d[f"{m}_rank_correlation"]
+            row["rank_faces"] = len(rho)
+            (row["rank_correlation"], row["rank_correlation_lower"],
+             row["rank_correlation_upper"]) = stats.mean_interval(rho, e["resamples"], e["seed"],
+                                                                  conf)
+            row["randomisation"] = _randomisation(row["rank_correlation_lower"],
+                                                  row["rank_correlation_upper"],
+                                                  max_rank_correlation)
+            if f"{m}_cue_share" in d:
+                share, uniform = d[f"{m}_cue_share"], d["uniform_share"][:k]
+                ok = ~np.isnan(share) & (uniform > 0)  # a map with mass, a face with cues
+                row["cue_faces"] = int(ok.sum())
+                row["cue_share"], row["cue_share_lower"], row["cue_share_upper"] = (
+                    stats.mean_interval(share[ok], e["resamples"], e["seed"], conf))
+                row["uniform_share"] = float(uniform[ok].mean()) if ok.any() else np.nan
+                if ok.sum():
+                    cue_pairs.append((len(rows), (uniform[ok], share[ok])))
+            if m == "integrated_gradients":
+                row["ig_completeness_error"] = float(np.median(d[f"{m}_completeness"]))
+            row["seconds"] = float(d[f"{m}_seconds"])
+            rows.append(row)
+    sets = {r["set"] for r in rows}
+    if len(sets) > 1:
+        raise DataError(f"explanations of different sets in one table: {', '.join(sorted(sets))}")
+    eval_set = next(iter(sets), "validation")
+    for family, prefix in ((pairs, None), ([(i, "cue", p) for i, p in cue_pairs], "cue")):
+        if not family:
+            continue
+        results = stats.compare_all([p for *_, p in family], eval_set, e)
+        for (i, what, _), r in zip(family, results):
+            key = prefix or what
+            rows[i].update({f"{key}_gain": r["diff"], f"{key}_gain_lower": r["lower"],
+                            f"{key}_gain_upper": r["upper"], f"{key}_p": r["p"],
+                            f"{key}_p_holm": r["p_holm"], f"{key}_verdict": r["verdict"]})
+    for row in rows:
+        row["faithful"] = _faithful(row.get("deletion_verdict"), row.get("insertion_verdict"))
+    df = pd.DataFrame(rows)
+    _write(df, out_csv, explanation_blocks(df, max_rank_correlation, conf), out_md)
+    return df
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def _cell(row: dict, key: str) -> str:
+    from ferflow.stats import describe
+
+    if _missing(row.get(f"{key}_gain")):
+        return "–"
+    return describe({"diff": row[f"{key}_gain"], "lower": row[f"{key}_gain_lower"],
+                     "upper": row[f"{key}_gain_upper"], "p_holm": row[f"{key}_p_holm"],
+                     "verdict": row[f"{key}_verdict"]}, digits=3)
+
+
+def _interval(row: dict, key: str) -> str:
+    if _missing(row.get(key)):
+        return "–"
+    return f"{row[key]:.3f} [{row[f'{key}_lower']:.3f}, {row[f'{key}_upper']:.3f}]"
+
+
+def summary(df) -> list[str]:
+    """Per run, one sentence from the table's verdicts: which methods are faithful, which
+    are not better than random, which fail the randomisation check."""
+    out = []
+    for run, g in df.groupby("run", sort=False):
+        label = {m: LABELS.get(m, m) for m in g["method"]}
+        yes = [label[m] for m in g.loc[g["faithful"] == "yes", "method"]]
+        no = [label[m] for m in g.loc[g["faithful"].str.startswith("no"), "method"]]
+        part = [f"{label[r['method']]} ({r['faithful']})" for r in g.to_dict("records")
+                if r["faithful"] not in ("yes",) and not r["faithful"].startswith("no")]
+        fails = [label[m] for m in g.loc[g["randomisation"] == "fails", "method"]]
+        undecided = [label[m] for m in g.loc[g["randomisation"] == "undecided", "method"]]
+        text = (f"*{run}*: faithful (deletion and insertion both better than a random "
+                f"order): {', '.join(yes) or 'none'}; not better than random: "
+                f"{', '.join(no) or 'none'}")
+        if part:
+            text += f"; partly: {', '.join(part)}"
+        text += (f". Randomisation check: fails (maps barely change when the weights are "
+                 f"re-initialised): {', '.join(fails) or 'none'}")
+        if undecided:
+            text += f"; undecided: {', '.join(undecided)}"
+        if "cue_verdict" in g:
+            cue = [label[m] for m in g.loc[g["cue_verdict"] == "better", "method"]]
+            text += (f". More of the map on the class's cue regions than a uniform map: "
+                     f"{', '.join(cue) or 'none'}")
+        out.append(text + ".")
+    return out
+
+
+def explanation_blocks(df, max_rank_correlation: float, confidence: float) -> list[tuple]:
+    """The explanations table for reading (tables/explanations.md and the report)."""
+    from ferflow.stats import level_of
+
+    level = level_of(confidence)
+    if df.empty:
+        return [("heading", 2, "Explanations scored"), ("text", "No explanations configured.")]
+    rows = df.to_dict("records")
+    cue = "cue_share" in df
+    header = ["run", "method", "faces", "deletion (random)", "insertion (random)",
+              "deletion: random − method", "insertion: method − random", "faithful",
+              "rank corr. with re-initialised model", *(["cue share (uniform)"] if cue else []),
+              "seconds"]
+    cells = []
+    for r in rows:
+        cells.append([
+            r["run"], LABELS.get(r["method"], r["method"]), f"{r['faces']}",
+            f"{_interval(r, 'deletion')} ({r['random_deletion']:.3f})",
+            f"{_interval(r, 'insertion')} ({r['random_insertion']:.3f})",
+            _cell(r, "deletion"), _cell(r, "insertion"), r["faithful"],
+            f"{_interval(r, 'rank_correlation')} ({r['rank_faces']} faces): {r['randomisation']}",
+            *([f"{_interval(r, 'cue_share')} ({r['uniform_share']:.3f}): "
+               f"{r.get('cue_verdict', 'within noise')}" if not _missing(r.get("cue_share"))
+               else "–"] if cue else []),
+            f"{r['seconds']:.1f}"])
+    pct = f"{1 - level:.0%}"
+    baseline = BASELINE_TEXT.get(rows[0]["baseline"], rows[0]["baseline"])
+    text = (f"Deletion / insertion: the area under the predicted class's probability as the "
+            f"pixels are removed to (inserted from) the baseline image ({baseline}) "
+            f"in the map's order, mean over the faces with its {pct} bootstrap interval, and "
+            f"in brackets a random order's on the same faces. The gains are paired face by "
+            f"face (interval, exact sign-test p after Holm's correction over this table, "
+            f"verdict at {level:g}); *faithful* means both are better than random. "
+            f"Randomisation check: Spearman's rank correlation between the maps of the "
+            f"trained and of the re-initialised model; it passes below "
+            f"{max_rank_correlation:g}, fails above, else undecided."
+            + (" Cue share: the share of the map's positive mass inside the regions that "
+               "carry the face's class cue, and in brackets a uniform map's (the regions' "
+               "area)." if cue else ""))
+    return [("heading", 2, f"Explanations scored ({rows[0]['set']} set)"), ("text", text),
+            ("table", header, cells), *(("text", s) for s in summary(df))]
