@@ -243,8 +243,8 @@ def test_workflow_writes_every_analysis_figure(trained):
     for name in ("saliency", "filters_noise", "filters_image", "layer_outputs", "lime",
                  "explanations"):
         _png(fig / f"{name}.png")
-    heat = sorted(p.name for p in (fig / "keract_heatmaps").iterdir())
-    act = sorted(p.name for p in (fig / "keract_activations").iterdir())
+    heat = sorted(p.name for p in (fig / "keract_heatmaps").glob("*.png"))
+    act = sorted(p.name for p in (fig / "keract_activations").glob("*.png"))
     assert heat == ["0_conv1.png", "1_conv3.png"]
     assert act == ["0_conv1.png", "1_conv3.png", "2_dense1.png"]  # a dense layer: no heatmap
 

@@ -138,6 +138,8 @@ def test_table_verdicts_with_known_answers(tmp_path):
         "better", "better", "yes")
     assert ig["deletion_gain"] == pytest.approx(0.2, abs=0.01)  # random - method
     assert ig["deletion_gain_lower"] < 0.2 < ig["deletion_gain_upper"]
+    for what in ("deletion", "insertion"):  # the floor has its own interval over faces
+        assert ig[f"random_{what}_lower"] < ig[f"random_{what}"] < ig[f"random_{what}_upper"]
     assert ig["randomisation"] == "passes" and ig["cue_verdict"] == "better"
     assert ig["ig_completeness_error"] == pytest.approx(0.004)
     assert (g["faithful"], g["insertion_verdict"]) == ("deletion only", "within noise")

@@ -2,7 +2,7 @@
 through profiles/slurm with the official executor plugin (.venv-slurm):
 
 - every job but the localrules (seconds of work) goes through SLURM (sacct lists each one;
-  trainings and saliency asked for a GPU);
+  trainings and explanations asked for a GPU);
 - the results equal a local run's (identical split, identical metrics on CPU);
 - a training cancelled with scancel mid-run is retried and resumes from its checkpoint;
 - a resource request the cluster cannot satisfy fails with sbatch's reason.
@@ -51,7 +51,10 @@ def tiny_config() -> dict:
         "ensembles": {"both": {"members": ["cnn", "dnn"]}},
         "ablations": {},
         "comparisons": {},
-        "analysis": {"models": [], "saliency": {"models": ["cnn"]}},
+        # the saliency figure is drawn (locally) from the explanations job's gradients
+        "analysis": {"models": [], "saliency": {"models": ["cnn"]},
+                     "explanations": {"models": ["cnn"], "methods": ["gradient"], "faces": 8,
+                                      "randomisation": {"faces": 4}}},
         # the test node has 2 CPUs: one GPU job at a time, CPU jobs beside it
         "resources": {"train": {"cpus": 2, "mem_mb": 2000, "runtime": 20},
                       "analysis": {"cpus": 1, "mem_mb": 2000, "runtime": 10}},
@@ -174,7 +177,7 @@ def test_every_job_went_through_slurm(slurm_run, local_run):
     assert {j["partition"] for j in jobs} == {"gpu"}
     for j in done:
         gpu = "gres/gpu=1" in j["tres"]
-        assert gpu == (_rule(j["comment"]) in ("train", "saliency")), j
+        assert gpu == (_rule(j["comment"]) in ("train", "explanations")), j
     train = [j for j in done if _rule(j["comment"]) == "train"]
     assert all("cpu=2" in j["alloc"] and "mem=2000M" in j["alloc"] for j in train), train
     # runtime per model: cnn's own resources, dnn the resources.train default; others the profile's

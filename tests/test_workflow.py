@@ -328,7 +328,8 @@ def test_incremental_rebuilds(run_dir):
         + [("confusion", f"name={new}"), ("accuracy_table", ""),
            ("ablation_table", "ablation=norm"), ("report", "")]), res.stdout
     # 5. a LIME drawing setting changed: the LIME figure only (and the report that shows
-    # it); a LIME setting: the explanations that computed LIME, their table, the figure
+    # it); a LIME setting: the explanations that computed LIME, their table, the figures
+    # drawn from their file
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["analysis"]["lime"]["top_superpixels"] = 3
     (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
@@ -338,7 +339,8 @@ def test_incremental_rebuilds(run_dir):
     (run_dir / "lime.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="lime.yaml")
     assert planned_jobs(res) == [("explanations", "run=cnn"), ("explanations_table", ""),
-                                 ("lime", "run=cnn"), ("report", "")], res.stdout
+                                 ("lime", "run=cnn"), ("report", ""),
+                                 ("saliency", "run=cnn")], res.stdout  # drawn from that file
     # 5a. the randomisation check's threshold: the table's verdicts only
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["analysis"]["explanations"]["randomisation"]["max_rank_correlation"] = 0.3

@@ -230,7 +230,9 @@ def explanations_table(layout: dict, out_csv: str, out_md: str, evidence: dict |
                 mine, rand = d[f"{m}_{what}"], d[f"random_{what}"][:k]
                 row[what], row[f"{what}_lower"], row[f"{what}_upper"] = stats.mean_interval(
                     mine, e["resamples"], e["seed"], conf)
-                row[f"random_{what}"] = float(rand.mean())
+                (row[f"random_{what}"], row[f"random_{what}_lower"],
+                 row[f"random_{what}_upper"]) = stats.mean_interval(rand, e["resamples"],
+                                                                    e["seed"], conf)
                 # B - A > 0 is the faithful direction: less left after deletion, more
                 # after insertion, than with the random order
                 pairs.append((len(rows), what, (mine, rand) if what == "deletion" else (rand, mine)))
@@ -333,7 +335,7 @@ def explanation_blocks(df, max_rank_correlation: float, confidence: float) -> li
         return [("heading", 2, "Explanations scored"), ("text", "No explanations configured.")]
     rows = df.to_dict("records")
     cue = "cue_share" in df
-    header = ["run", "method", "faces", "deletion (random)", "insertion (random)",
+    header = ["run", "method", "faces", "deletion", "insertion",
               "deletion: random − method", "insertion: method − random", "faithful",
               "rank corr. with re-initialised model", *(["cue share (uniform)"] if cue else []),
               "seconds"]
@@ -341,8 +343,8 @@ def explanation_blocks(df, max_rank_correlation: float, confidence: float) -> li
     for r in rows:
         cells.append([
             r["run"], LABELS.get(r["method"], r["method"]), f"{r['faces']}",
-            f"{_interval(r, 'deletion')} ({r['random_deletion']:.3f})",
-            f"{_interval(r, 'insertion')} ({r['random_insertion']:.3f})",
+            f"{_interval(r, 'deletion')}; random {_interval(r, 'random_deletion')}",
+            f"{_interval(r, 'insertion')}; random {_interval(r, 'random_insertion')}",
             _cell(r, "deletion"), _cell(r, "insertion"), r["faithful"],
             f"{_interval(r, 'rank_correlation')} ({r['rank_faces']} faces): {r['randomisation']}",
             *([f"{_interval(r, 'cue_share')} ({r['uniform_share']:.3f}): "
@@ -354,7 +356,7 @@ def explanation_blocks(df, max_rank_correlation: float, confidence: float) -> li
     text = (f"Deletion / insertion: the area under the predicted class's probability as the "
             f"pixels are removed to (inserted from) the baseline image ({baseline}) "
             f"in the map's order, mean over the faces with its {pct} bootstrap interval, and "
-            f"in brackets a random order's on the same faces. The gains are paired face by "
+            f"a random order's on the same faces. The gains are paired face by "
             f"face (interval, exact sign-test p after Holm's correction over this table, "
             f"verdict at {level:g}); *faithful* means both are better than random. "
             f"Randomisation check: Spearman's rank correlation between the maps of the "
