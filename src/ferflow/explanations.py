@@ -30,7 +30,6 @@ from ferflow.attribution import (
     LABELS,
     METHODS,
     Attributor,
-    attribute,
     baseline_images,
     lime_map,
     predictor,
@@ -46,6 +45,36 @@ SEEDS = {"faces": 0, "tiebreak": 1, "randomise": 2, "smoothgrad": 3, "lime": 4}
 
 def _seed(seed: int, what: str) -> int:
     return int(np.random.SeedSequence([seed, SEEDS[what]]).generate_state(1)[0])
+
+
+def attribute(attributor: Attributor, images, classes, method: str, settings: dict,
+              seed: int = 0) -> np.ndarray:
+    """The ``method`` maps of ``images`` for ``classes`` (``(N, 48, 48)``), with the
+    explanations ``settings`` (config key analysis.explanations, its ``lime`` the
+    settings of analysis.lime)."""
+    from ferflow.explain import lime_explanations, resolve_layer
+
+    a = attributor
+    if len(images) == 0:
+        return np.zeros((0, *a.shape[:2]), np.float32)
+    if method == "gradient":
+        return a.gradient(images, classes)
+    if method == "smoothgrad":
+        sg = settings["smoothgrad"]
+        return a.smoothgrad(images, classes, sg["samples"], sg["noise"], seed)
+    if method == "integrated_gradients":
+        return a.integrated_gradients(images, classes,
+                                      baseline_images(images, settings["baseline"]),
+                                      settings["integrated_gradients"]["steps"])
+    if method == "grad_cam":
+        return a.grad_cam(images, classes, resolve_layer(a.model, settings["grad_cam"]["layer"]))
+    if method == "lime":
+        lime = settings["lime"]
+        expl = lime_explanations(a.model, images, lime["segments"], lime["compactness"],
+                                 lime["num_samples"], lime["batch_size"], seed, labels=classes)
+        return np.stack([lime_map(e) for e in expl])
+    raise ConfigError(f"config key analysis.explanations.methods: {method!r} is not one of "
+                      f"{', '.join(METHODS)}")
 
 
 def figure_faces(probs: np.ndarray, labels: np.ndarray) -> list[int]:
