@@ -191,3 +191,17 @@ def test_config_ties_lime_figures_to_the_explanations(tmp_path):
     cfg["analysis"]["explanations"] = {"models": ["nope"]}
     with pytest.raises(ConfigError, match="analysis.explanations.models"):
         validate(cfg)
+
+
+def test_a_map_without_positive_attribution_says_so():
+    from ferflow.figures import _overlay
+    from ferflow.plots import pyplot
+
+    plt = pyplot()
+    fig, (a, b) = plt.subplots(1, 2)
+    face = np.full((48, 48), 128.0)
+    _overlay(a, face, -np.ones((48, 48)))  # e.g. Grad-CAM: ReLU left nothing
+    _overlay(b, face, np.eye(48))
+    assert [t.get_text() for t in a.texts] == ["no positive attribution"]
+    assert not b.texts and len(b.images) == 2  # the face and the map over it
+    plt.close(fig)

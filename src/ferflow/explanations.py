@@ -38,6 +38,7 @@ from ferflow.attribution import (
 from ferflow.errors import ConfigError, DataError
 from ferflow.faithfulness import area, cue_share, curves, order, random_orders, rank_correlation
 from ferflow.io import load_npz, save_npz
+from ferflow.tables import _missing
 
 # the sub-seeds of analysis.explanations.seed (SeedSequence spawn keys)
 SEEDS = {"faces": 0, "tiebreak": 1, "randomise": 2, "smoothgrad": 3, "lime": 4}
@@ -77,12 +78,9 @@ def attribute(attributor: Attributor, images, classes, method: str, settings: di
                       f"{', '.join(METHODS)}")
 
 
-def figure_faces(probs: np.ndarray, labels: np.ndarray) -> list[int]:
+def figure_faces(picks: dict) -> list[int]:
     """One face per class that has one: the most confidently right, else the most
-    confidently wrong (indices into the set)."""
-    from ferflow.explain import pick_examples
-
-    picks = pick_examples(probs, labels)
+    confidently wrong (indices into the set; ``picks``: :func:`ferflow.explain.pick_examples`)."""
     return [p["correct"] if p["correct"] is not None else p["wrong"]
             for p in (picks[c] for c in range(len(CLASS_NAMES)))
             if p["correct"] is not None or p["wrong"] is not None]
@@ -134,12 +132,12 @@ def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
     predict = predictor(model, bs)
 
     # the faces of the figure: every method, the model's own class
-    fig = figure_faces(probs, y)
+    picks = pick_examples(probs, y)
+    fig = figure_faces(picks)
     out = {"figure_index": np.asarray(fig, np.int64), "figure_images": x[fig, ..., 0],
            "figure_labels": y[fig].astype(np.int64), "figure_pred": pred[fig].astype(np.int64),
            "figure_prob": probs[fig, pred[fig]].astype(np.float32)}
     # the saliency figure's faces: per class the most confidently right and wrong one
-    picks = pick_examples(probs, y)
     chosen = [(c, w, picks[c]["wrong" if w else "correct"]) for c in range(len(CLASS_NAMES))
               for w in (False, True) if picks[c]["wrong" if w else "correct"] is not None]
     sal = np.asarray([i for *_, i in chosen], np.int64)
@@ -211,10 +209,6 @@ def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
 
 COMPARED = ("deletion", "insertion")  # against the random order, one Holm family
 BASELINE_TEXT = {"mean": "a flat image of the face's mean gray", "black": "zeros"}
-
-
-def _verdict_text(v) -> str:
-    return {"better": "better than random", "worse": "worse than random"}.get(v, "within noise")
 
 
 def _faithful(deletion: str, insertion: str) -> str:
@@ -306,10 +300,6 @@ def explanations_table(layout: dict, out_csv: str, out_md: str, evidence: dict |
     return df
 
 
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v))
-
-
 def _cell(row: dict, key: str) -> str:
     from ferflow.stats import describe
 
@@ -385,7 +375,7 @@ def explanation_blocks(df, max_rank_correlation: float, confidence: float) -> li
     text = (f"Deletion / insertion: the area under the predicted class's probability as the "
             f"pixels are removed to (inserted from) the baseline image ({baseline}) "
             f"in the map's order, mean over the faces with its {pct} bootstrap interval, and "
-            f"a random order's on the same faces. The gains are paired face by "
+            f"a random order's on the same faces. The differences are paired face by "
             f"face (interval, exact sign-test p after Holm's correction over this table, "
             f"verdict at {level:g}); *faithful* means both are better than random. "
             f"Randomisation check: Spearman's rank correlation between the maps of the "
