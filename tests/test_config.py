@@ -388,7 +388,8 @@ def test_a_comparison_is_a_list_of_models():  # no keys inside: a mapping is a w
     ({"models": {"cnn": {"arch": "small_cnn", "optimizer": "adma"}}},
      "config key models.cnn.optimizer: 'adma' is not one of ['adam', 'sgd']; did you mean 'adam'?"),
     ({"models": {"cnn": {"arch": "small_cnn", "tta": "mirror"}}},
-     "config key models.cnn.tta: 'mirror' is not one of ['none', 'flip', 'tencrop']"),
+     "config key models.cnn.tta: 'mirror' is not one of ['none', 'flip', 'tencrop', "
+     "'multicrop']"),
     # required keys, names
     ({"models": {"cnn": {"epochs": 2}}}, "config key models.cnn.arch: required key missing"),
     ({"ensembles": {"e": {"method": "mean"}}}, "config key ensembles.e.members: required key missing"),

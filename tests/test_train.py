@@ -206,13 +206,18 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert lines[0].startswith("host: ") and any(line.startswith("device: ") for line in lines)
     # on this CPU: XLA only when asked for, "auto" neither compiles (2-2.7x slower on a
-    # CPU) nor uses float16
-    mixed = mixed is True
-    assert (f"precision: {'mixed_float16' if mixed else 'float32'}; XLA: {jit is True} "
-            f"(jit_compile: {jit})") in lines
+    # CPU) nor uses float16; it uses bfloat16 where the CPU runs it natively
+    from ferflow.recipe import precision_policy
+    from ferflow.tfsetup import cpu_summary
+
+    policy = precision_policy(mixed, cpu_summary(), False)
+    assert policy == ("mixed_float16" if mixed is True else "float32" if mixed is False
+                      else policy)
+    assert f"precision: {policy}; XLA: {jit is True} (jit_compile: {jit})" in lines
     model = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     conv = model.get_layer("conv1")
-    assert conv.compute_dtype == ("float16" if mixed else "float32")
+    assert conv.compute_dtype == {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16",
+                                  "float32": "float32"}[policy]
     assert conv.variable_dtype == "float32" and model.output.dtype == "float32"
     probs = model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)
     assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1, atol=1e-3)
@@ -307,6 +312,26 @@ class _Stop(Exception):
     pass
 
 
+def same_saved_models(a, b):
+    """The model saved at ``a``, after checking that ``b`` holds the very same weights."""
+    from ferflow.models import load_model
+
+    ma, mb = load_model(str(a)), load_model(str(b))
+    for wa, wb in zip(ma.get_weights(), mb.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    return ma
+
+
+def validation_loss(model, paths) -> float:
+    """``model``'s cross-entropy on the validation faces of training inputs ``paths``."""
+    from ferflow.io import load_npz
+
+    faces, split = load_npz(str(paths[1])), load_npz(str(paths[2]))
+    val = split["validation"]
+    probs = model.predict(faces["images"][val][..., None].astype(np.float32), verbose=0)
+    return float(-np.log(probs[np.arange(len(val)), faces["labels"][val]]).mean())
+
+
 @pytest.mark.outcome
 @pytest.mark.slow
 def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_run(tmp_path):
@@ -315,8 +340,6 @@ def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_r
     two epochs resumes (from a checkpoint of the window-sized network) to the very same
     model and history. ferflow_vgg: spatial dropout before BatchNorm, so precise BN's
     dropout masks must be those of an uninterrupted run too."""
-    from ferflow.io import load_npz
-    from ferflow.models import load_model
 
     paths = _contradicting_validation_inputs(tmp_path)
     # Adam at 1e-3 learns these 42 faces steadily (SGD at 0.05 swung the losses by 5x
@@ -345,15 +368,9 @@ def test_crop_training_evaluates_whole_faces_and_resumes_like_an_uninterrupted_r
     b = run("b", resumed.append)
     assert "resuming from the checkpoint after epoch 2" in resumed
     assert (a / "h.csv").read_bytes() == (b / "h.csv").read_bytes()
-    ma, mb = load_model(str(a / "m.keras")), load_model(str(b / "m.keras"))
-    for wa, wb in zip(ma.get_weights(), mb.get_weights()):
-        np.testing.assert_array_equal(wa, wb)
-
+    ma = same_saved_models(a / "m.keras", b / "m.keras")
     # the saved model is the evaluated one: whole faces in, the best epoch's loss
-    faces, split = load_npz(paths[1]), load_npz(paths[2])
-    val = split["validation"]
-    probs = ma.predict(faces["images"][val][..., None].astype(np.float32), verbose=0)
-    loss = float(-np.log(probs[np.arange(len(val)), faces["labels"][val]]).mean())
+    loss = validation_loss(ma, paths)
     hist = pd.read_csv(a / "h.csv")
     print("loss, val_loss by epoch:", hist["loss"].round(3).tolist(),
           hist["val_loss"].round(3).tolist())

@@ -64,25 +64,30 @@ def augment_batch(tf, images, seed, shift: float, rotation: float, zoom: float, 
 
 
 def make_dataset(tf, x, y, batch_size: int, seed: int, epoch: int, augment: dict | None,
-                 shuffle: bool = True):
+                 shuffle: bool = True, flips=None):
     """One epoch of (float32 images (B, 48, 48, 1), targets): shuffled, augmented, prefetched.
 
     With ``augment`` enabled and ``crop`` set, the images are random crop x crop windows.
 
     ``x`` is uint8 (N, 48, 48); the shuffle order and the augmentation depend only
-    on ``(seed, epoch)``. Work is done per batch, never per image: each element of
+    on ``(seed, epoch)``. ``flips`` (N booleans, with ``flip: alternate``): which faces are
+    mirrored in this epoch, instead of the random flip. Work is done per batch, never per image: each element of
     the dataset is a batch index, mapped in parallel to a slice of the (shuffled)
     arrays, cast and augmented in one function.
     """
     import numpy as np
 
+    aug = {**DEFAULTS, **(augment or {})}
+    params = {k: aug[k] for k in ("shift", "rotation", "zoom", "flip", "crop")}
+    if aug["enabled"] and aug["flip"] == "alternate":  # mirrored as ``flips`` says
+        params["flip"] = False
+        flips = np.zeros(len(x), bool) if flips is None else np.asarray(flips, bool)
+        x = np.where(flips[:, None, None], x[:, :, ::-1], x)
     if shuffle:
         perm = np.random.default_rng([seed, epoch]).permutation(len(x))
         x, y = x[perm], y[perm]
     n = len(x)
     xt, yt = tf.constant(x), tf.constant(y)
-    aug = {**DEFAULTS, **(augment or {})}
-    params = {k: aug[k] for k in ("shift", "rotation", "zoom", "flip", "crop")}
     base = tf.constant(seed * 1_000_003 + epoch, tf.int64)
 
     def load(i):

@@ -28,8 +28,20 @@ def set_images(faces: dict, idx: np.ndarray) -> np.ndarray:
     return faces["images"][idx][..., None].astype(np.float32)
 
 
-TTA_MODES = ("none", "flip", "tencrop")
+TTA_MODES = ("none", "flip", "tencrop", "multicrop")
 TENCROP_SIZE = 42  # crops of 42x42 (corners and centre) resized back to 48x48
+MULTICROP_SHIFTS = ((0, 0), (-2, -2), (2, 2))  # multicrop's translates (pixels), each mirrored
+
+
+def translate(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """A batch (N, H, W, 1) moved by (dy, dx) pixels, the border reflected (as training's
+    augmentation fills it)."""
+    p = max(abs(dy), abs(dx))
+    if p == 0:
+        return x
+    h, w = x.shape[1:3]
+    padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    return np.ascontiguousarray(padded[:, p - dy:p - dy + h, p - dx:p - dx + w])
 
 
 def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -37,11 +49,16 @@ def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
 
     ``flip``: the image and its mirror. ``tencrop`` (as usef-kh/fer): four corner
     crops and the centre crop, each resized back to 48x48, and their mirrors.
+    ``multicrop`` (airbench's flip and translate): the image and the image moved 2 pixels
+    up-left and down-right (border reflected), each with its mirror: six views, no resizing.
     """
     if mode == "none":
         return [x]
     if mode == "flip":
         return [x, np.ascontiguousarray(x[:, :, ::-1])]
+    if mode == "multicrop":
+        views = [translate(x, dy, dx) for dy, dx in MULTICROP_SHIFTS]
+        return views + [np.ascontiguousarray(v[:, :, ::-1]) for v in views]
     if mode == "tencrop":
         import tensorflow as tf
 

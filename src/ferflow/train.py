@@ -22,6 +22,7 @@ from ferflow import CLASS_NAMES, IMAGE_SIZE
 from ferflow.augment import DEFAULTS as AUGMENT_DEFAULTS
 from ferflow.errors import ConfigError, DataError
 from ferflow.io import atomic_path, load_json, load_npz, save_json
+from ferflow.recipe import AVERAGE_DEFAULTS, BATCHNORM_DEFAULTS, WHITENING_DEFAULTS
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
@@ -38,6 +39,8 @@ DEFAULTS = {
     "plateau_factor": 0.5,
     "plateau_patience": 3,
     "min_learning_rate": 1e-6,
+    "peak": 0.25,
+    "start_factor": 0.2,
     "early_stopping_patience": None,
     "label_smoothing": 0.0,
     "targets": "majority",
@@ -51,7 +54,12 @@ DEFAULTS = {
     "mixed_precision": False,
     "jit_compile": "auto",
     "augment": dict(AUGMENT_DEFAULTS),
+    "average": dict(AVERAGE_DEFAULTS),
+    "whitening": dict(WHITENING_DEFAULTS),
+    "identity_init": False,
+    "batchnorm": dict(BATCHNORM_DEFAULTS),
 }
+NESTED = ("augment", "average", "whitening", "batchnorm")  # settings that are sections
 
 
 def settings_with_defaults(settings: dict) -> dict:
@@ -59,7 +67,8 @@ def settings_with_defaults(settings: dict) -> dict:
     if unknown:
         raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
     out = {**DEFAULTS, **settings}
-    out["augment"] = {**AUGMENT_DEFAULTS, **(settings.get("augment") or {})}
+    for key in NESTED:
+        out[key] = {**DEFAULTS[key], **(settings.get(key) or {})}
     if out["arch"] is None:
         raise ConfigError("training setting 'arch' is required")
     return out
@@ -71,20 +80,6 @@ def _fingerprint(settings: dict, *paths: str) -> str:
         st = os.stat(p)
         h.update(f"{os.path.abspath(p)}:{st.st_size}:{st.st_mtime_ns}".encode())
     return h.hexdigest()
-
-
-def _optimizer(s):
-    import keras
-
-    if s["optimizer"] == "adam":
-        if s["weight_decay"]:
-            return keras.optimizers.AdamW(learning_rate=s["learning_rate"],
-                                          weight_decay=s["weight_decay"])
-        return keras.optimizers.Adam(learning_rate=s["learning_rate"])
-    if s["optimizer"] == "sgd":
-        return keras.optimizers.SGD(learning_rate=s["learning_rate"], momentum=s["momentum"],
-                                    nesterov=True, weight_decay=s["weight_decay"] or None)
-    raise ConfigError(f"unknown optimizer {s['optimizer']!r} (adam or sgd)")
 
 
 def class_weights(labels: np.ndarray, mode: str) -> dict | None:
@@ -103,7 +98,13 @@ def _is_better(monitor: str, value: float, best: float | None) -> bool:
     return value < best if monitor.endswith("loss") else value > best
 
 
-def _lr_for_epoch(s: dict, state: dict, epoch: int) -> float:
+def _lr_for_epoch(s: dict, state: dict, epoch: int, steps: int = 1) -> float:
+    """The learning rate of ``epoch`` (0-based; ``onecycle``: of its first step, of
+    ``steps`` per epoch; the schedule then moves every step)."""
+    if s["schedule"] == "onecycle":
+        from ferflow.recipe import onecycle_lr
+
+        return onecycle_lr(s, epoch * steps, steps)
     if s["schedule"] == "cosine":
         t = epoch / max(1, s["epochs"])
         lo = s["min_learning_rate"]
@@ -181,16 +182,21 @@ TARGETS = ("majority", "votes")
 
 
 def load_training_data(train_path: str, faces_path: str, split_path: str,
-                       targets: str = "majority"):
+                       targets: str = "majority", originals: bool = False):
     """(x_train, y_train, x_val, y_val, t_train) with x uint8 (N, 48, 48), y the integer
     labels and t_train the training targets (N, 7): one-hot labels for ``majority``, the
-    FER+ vote distributions for ``votes`` (validation is always scored on the labels)."""
+    FER+ vote distributions for ``votes`` (validation is always scored on the labels).
+    ``originals``: the training faces without their mirror copies (``augment.flip:
+    alternate`` mirrors them itself)."""
     if targets not in TARGETS:
         raise ConfigError(f"unknown targets {targets!r} ({' or '.join(TARGETS)})")
     tr = load_npz(train_path)
     faces = load_npz(faces_path)
     split = load_npz(split_path)
     val = split["validation"]
+    if originals and "flipped" in tr:
+        keep = ~tr["flipped"].astype(bool)
+        tr = {k: v[keep] if k in ("images", "labels", "votes") else v for k, v in tr.items()}
     y_tr = tr["labels"].astype(np.int64)
     if targets == "votes":
         if "votes" not in tr:
@@ -229,15 +235,15 @@ def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print
     the checkpoint is removed, so that a failure there still resumes.
     """
     s = settings_with_defaults(settings)
-    from ferflow.tfsetup import device_report, setup
+    from ferflow.recipe import precision_policy
+    from ferflow.tfsetup import cpu_summary, device_report, setup
 
     tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
     for line in device_report():
         log(line)
-    mixed = s["mixed_precision"] is True or (
-        s["mixed_precision"] == "auto" and bool(tf.config.list_physical_devices("GPU")))
+    gpu = bool(tf.config.list_physical_devices("GPU"))
     policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
+    keras.config.set_dtype_policy(precision_policy(s["mixed_precision"], cpu_summary(), gpu))
     try:
         return _train(s, {k: inputs[k] for k in INPUTS}, outputs, state_dir, log, then)
     finally:
@@ -250,12 +256,12 @@ def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log, then) -> T
     run = _Run(s, state_dir, _fingerprint(s, *inputs.values()), log)
     net = run.resume(crop) or run.start(data, crop)
     model = _whole_face_model(s, net, data, crop, log)
-    if crop and run.state["epoch"]:
-        _sync(s, net, model, data, run.state["epoch"] - 1)
+    if model is not net and run.state["epoch"]:
+        _sync(s, net, model, data, run.state["epoch"] - 1, run.average)
     log(f"precision: {net.dtype_policy.name}; XLA: {net.jit_compile} "
         f"(jit_compile: {s['jit_compile']})")
     while run.state["epoch"] < s["epochs"] and not run.state["stopped"]:
-        row, secs = _epoch(s, net, model, data, run.state)
+        row, secs = _epoch(s, net, model, data, run.state, run.average)
         log("epoch {epoch}: loss {loss:.4f} acc {accuracy:.4f} val_loss {val_loss:.4f} "
             "val_acc {val_accuracy:.4f} lr {learning_rate:.2e}".format(**row) + f" ({secs:.1f}s)")
         if run.record(row):
@@ -277,10 +283,13 @@ class _Data:
     """The training and validation faces of one run, as the loop needs them."""
 
     def __init__(self, s: dict, inputs: dict, log):
+        self.alternate = s["augment"]["enabled"] and s["augment"]["flip"] == "alternate"
         self.x_tr, self.y_tr, self.x_val, self.y_val, self.t_tr = load_training_data(
-            inputs["train"], inputs["faces"], inputs["split"], s["targets"])
-        log(f"training on {len(self.x_tr)} images ({s['targets']} targets), validating on "
-            f"{len(self.x_val)}")
+            inputs["train"], inputs["faces"], inputs["split"], s["targets"],
+            originals=self.alternate)
+        log(f"training on {len(self.x_tr)} images ({s['targets']} targets"
+            + ("; the originals, each mirrored every other epoch" if self.alternate else "")
+            + f"), validating on {len(self.x_val)}")
         self.mean, self.std = float(self.x_tr.mean()), float(self.x_tr.std())
         n_bn = min(len(self.x_tr), int(s["precise_bn"] or 0))  # precise BN's fixed sample
         self.x_bn = self.x_tr[np.random.default_rng([s["seed"], 7]).permutation(
@@ -304,8 +313,28 @@ class _Data:
 
         from ferflow.augment import make_dataset
 
+        flips = None
+        if self.alternate:
+            from ferflow.recipe import alternating_flips
+
+            flips = alternating_flips(s["seed"], epoch, len(self.x_tr))
         return make_dataset(tf, self.x_tr, self.t_tr, s["batch_size"], s["seed"], epoch,
-                            s["augment"])
+                            s["augment"], flips=flips)
+
+    def whitening(self, s: dict, net) -> np.ndarray:
+        """The whitening kernel of ``net``'s first layer, from the patches of a fixed
+        sample of training faces (from the seed), as the network sees them."""
+        from ferflow.recipe import whitening_kernel
+
+        w = s["whitening"]
+        pick = np.random.default_rng([s["seed"], 17]).permutation(len(self.x_tr))[:w["faces"]]
+        pre = net.get_layer("preprocess")
+        return whitening_kernel(self.x_tr[np.sort(pick)], w["patch"], w["eps"],
+                                float(pre.scale), float(pre.offset))
+
+    def steps(self, s: dict) -> int:
+        """Training steps per epoch."""
+        return -(-len(self.x_tr) // s["batch_size"])
 
 
 def _compile(s: dict, model, optimizer) -> None:
@@ -330,6 +359,13 @@ class _Run:
         self.file = os.path.join(state_dir, "state.json")
         self.best = os.path.join(state_dir, "best.weights.h5")
         self.state = None
+        self.average = None  # the weight average (average.method ema or lookahead)
+
+    def _average(self, net):
+        if self.s["average"]["method"] != "none":
+            from ferflow.recipe import WeightAverage
+
+            self.average = WeightAverage(net, self.s)
 
     def resume(self, crop):
         """The network of the last checkpoint, if it is of these settings and data."""
@@ -344,19 +380,34 @@ class _Run:
             return None
         self.state = prev
         net = load_model(ckpt, size=crop or IMAGE_SIZE)
+        self._average(net)
+        if self.average is not None:
+            self.average.load(os.path.join(self.dir, prev["average"]))
         self.log(f"resuming from the checkpoint after epoch {prev['epoch']}")
         return net
 
     def start(self, data: _Data, crop):
-        """A new network (at the crop size when training on windows), compiled."""
+        """A new network (at the crop size when training on windows), set up by the
+        fast-training settings (:mod:`ferflow.recipe`) and compiled."""
+        import keras
+
         from ferflow.models import build_model
+        from ferflow.recipe import batchnorm_biases, configure_batchnorm, identity_init, optimizer
 
         s = self.s
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir, exist_ok=True)
         net = build_model(s["arch"], normalize=s["normalize"], mean=data.mean, std=data.std,
-                          size=crop or IMAGE_SIZE)
-        _compile(s, net, _optimizer(s))
+                          size=crop or IMAGE_SIZE, whiten=_whiten(s))
+        if _whiten(s):
+            net.get_layer("whiten").kernel.assign(data.whitening(s, net))
+            self.log(f"whitening: a frozen {_whiten(s)}x{_whiten(s)} convolution from the "
+                     f"patches of {min(len(data.x_tr), s['whitening']['faces'])} training faces")
+        if s["identity_init"]:
+            self.log(f"identity init: {identity_init(keras, net)} convolutions")
+        configure_batchnorm(keras, net, s)
+        _compile(s, net, optimizer(s, batchnorm_biases(keras, net)))
+        self._average(net)
         self.state = {"fingerprint": self.fingerprint, "epoch": 0, "lr": s["learning_rate"],
                       "best": None, "best_epoch": None, "wait_plateau": 0, "wait_stop": 0,
                       "stopped": False, "history": [], "seconds": []}
@@ -390,41 +441,81 @@ class _Run:
         state["checkpoint"] = f"epoch-{state['epoch']:04d}.keras"
         with atomic_path(os.path.join(self.dir, state["checkpoint"]), ".keras") as tmp:
             net.save(tmp)
+        if self.average is not None:  # the average belongs to the checkpoint
+            state["average"] = f"epoch-{state['epoch']:04d}.average.npz"
+            self.average.save(os.path.join(self.dir, state["average"]))
         save_json(self.file, state)
         if previous:
             os.remove(os.path.join(self.dir, previous))
+            stale = previous.replace(".keras", ".average.npz")
+            if os.path.exists(os.path.join(self.dir, stale)):
+                os.remove(os.path.join(self.dir, stale))
+
+
+def _whiten(s: dict) -> int | None:
+    return s["whitening"]["patch"] if s["whitening"]["enabled"] else None
 
 
 def _whole_face_model(s: dict, net, data: _Data, crop, log):
     """The model that is evaluated, kept and saved. With augment.crop the network is
     trained on crop x crop windows and this is a second model of the same builder at
     48x48 (the same weights, since the architecture pools globally), whose BatchNorm
-    statistics are those of whole faces (precise BN), not of the windows."""
-    if not crop:
+    statistics are those of whole faces (precise BN), not of the windows. With a weight
+    average it is a second model too, which holds the average."""
+    if not crop and s["average"]["method"] == "none":
         return net
     from ferflow.models import build_model
 
-    model = build_model(s["arch"], normalize=s["normalize"], mean=data.mean, std=data.std)
-    _check_crop(s["arch"], crop, net, model)
+    model = build_model(s["arch"], normalize=s["normalize"], mean=data.mean, std=data.std,
+                        whiten=_whiten(s))
+    if crop:
+        _check_crop(s["arch"], crop, net, model)
     _compile(s, model, net.optimizer)  # saved with the model, as without crop
-    log(f"training on random {crop}x{crop} windows, evaluating whole faces")
+    if crop:
+        log(f"training on random {crop}x{crop} windows, evaluating whole faces")
+    if s["average"]["method"] != "none":
+        a = s["average"]
+        log(f"weight average ({a['method']}, decay {a['decay']} every {a['every']} steps from "
+            f"epoch {a['start_epoch'] + 1}): evaluated and saved")
     return model
 
 
-def _sync(s: dict, net, model, data: _Data, epoch: int) -> None:
-    """The evaluated model = the trained weights + BatchNorm statistics of whole faces
-    (after ``epoch``, 0-based; its dropout masks in precise BN drawn from the epoch's
-    seeds, so that a resumed run measures what an uninterrupted one did)."""
+def _sync(s: dict, net, model, data: _Data, epoch: int, average=None) -> None:
+    """The evaluated model = the trained weights (their average, with one) + BatchNorm
+    statistics of whole faces (after ``epoch``, 0-based; its dropout masks in precise BN
+    drawn from the epoch's seeds, so that a resumed run measures what an uninterrupted one
+    did)."""
     import keras
 
     if model is not net:
-        model.set_weights(net.get_weights())
+        model.set_weights(net.get_weights() if average is None else average.weights())
         reseed_layers(model, s["seed"], epoch)
     if s["precise_bn"]:
         precise_batchnorm(keras, model, data.x_bn)
 
 
-def _epoch(s: dict, net, model, data: _Data, state: dict) -> tuple[dict, float]:
+def _step_hooks(s: dict, net, epoch: int, steps: int, average) -> list:
+    """The callbacks of one epoch's steps: the one-cycle learning rate before each step,
+    the weight average after it (both from the step's number over the whole run)."""
+    if s["schedule"] != "onecycle" and average is None:
+        return []
+    import keras
+
+    from ferflow.recipe import onecycle_lr
+
+    class Steps(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if s["schedule"] == "onecycle":
+                net.optimizer.learning_rate.assign(onecycle_lr(s, epoch * steps + batch, steps))
+
+        def on_train_batch_end(self, batch, logs=None):
+            if average is not None:
+                average.step(epoch, epoch * steps + batch + 1)
+
+    return [Steps()]
+
+
+def _epoch(s: dict, net, model, data: _Data, state: dict, average=None) -> tuple[dict, float]:
     """One epoch of training (every random choice from (seed, epoch)) and its validation:
     the history row and the seconds it took."""
     import keras
@@ -432,12 +523,13 @@ def _epoch(s: dict, net, model, data: _Data, state: dict) -> tuple[dict, float]:
     epoch = state["epoch"]
     keras.utils.set_random_seed(s["seed"] * 100003 + epoch)
     reseed_layers(net, s["seed"], epoch)
-    lr = _lr_for_epoch(s, state, epoch)
+    steps = data.steps(s)
+    lr = _lr_for_epoch(s, state, epoch, steps)
     net.optimizer.learning_rate.assign(lr)
     t0 = time.perf_counter()
     h = net.fit(data.epoch(s, epoch), epochs=1, verbose=0, class_weight=data.class_weight,
-                shuffle=False)
-    _sync(s, net, model, data, epoch)
+                shuffle=False, callbacks=_step_hooks(s, net, epoch, steps, average))
+    _sync(s, net, model, data, epoch, average)
     val = model.evaluate(data.validation(), verbose=0, return_dict=True)
     secs = time.perf_counter() - t0
     state["seconds"].append(round(secs, 3))

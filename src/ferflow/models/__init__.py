@@ -19,7 +19,7 @@ INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 
 def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: float = 1.0,
-                size: int = IMAGE_SIZE):
+                size: int = IMAGE_SIZE, whiten: int | None = None):
     """Input (raw pixels) -> normalisation -> architecture, as a Keras model.
 
     ``normalize=True`` subtracts the training mean and divides by the training std
@@ -27,6 +27,9 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
     weightless ``Rescaling`` layer named ``preprocess``, so parameter counts are
     those of the architecture alone. ``size``: the input's side (the trainer of a
     crop-trained model, see ``ferflow.train``; saved models are always 48x48).
+    ``whiten``: a frozen ``whiten x whiten`` convolution named ``whiten`` with
+    2 * whiten**2 filters between the normalisation and the architecture (the training
+    setting ``whitening``, which sets its kernel: :func:`ferflow.recipe.whitening_kernel`).
     """
     import keras
 
@@ -37,7 +40,11 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
         pre = keras.layers.Rescaling(1.0 / std, offset=-float(mean) / std, name="preprocess")
     else:
         pre = keras.layers.Rescaling(1.0 / 255.0, name="preprocess")
-    out = fn(pre(inp))
+    x = pre(inp)
+    if whiten:
+        x = keras.layers.Conv2D(2 * whiten * whiten, whiten, padding="same", use_bias=False,
+                                trainable=False, name="whiten")(x)
+    out = fn(x)
     if tuple(out.shape[1:]) != (len(CLASS_NAMES),):
         raise ConfigError(f"architecture {arch!r} must output {len(CLASS_NAMES)} classes, "
                          f"got shape {tuple(out.shape)}")
@@ -105,6 +112,9 @@ def load_model(path: str, size: int = IMAGE_SIZE):
         setup()
     import keras
 
+    from ferflow.recipe import register_custom_objects
+
+    register_custom_objects()  # the optimizer and constraint of the fast-training settings
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # zip, JSON or deserialisation errors: all mean "not a model"

@@ -1,0 +1,71 @@
+"""Training speed of one architecture in float32 and in Keras' ``mixed_bfloat16``, and
+what ``mixed_precision: auto`` picks on this machine.
+
+Both models train in one process on the same synthetic faces, in interleaved rounds
+(float32, bfloat16, float32, ...; a warm-up epoch each first), so that the machine's
+noise hits both alike; printed: images/s per round and the median of the paired ratios
+(bfloat16 / float32 of the same round).
+
+    .venv/bin/python benchmarks/bench_precision.py [--arch ferflow_cpu] [--crop 40]
+        [--batch-size 128] [--images 2048] [--rounds 5]
+"""
+
+import argparse
+import statistics
+import time
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="ferflow_cpu")
+    ap.add_argument("--crop", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--images", type=int, default=2048)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    import numpy as np
+
+    from ferflow.augment import make_dataset
+    from ferflow.models import build_model
+    from ferflow.recipe import precision_policy
+    from ferflow.synthetic import generate
+    from ferflow.tfsetup import cpu_summary, machine_line, setup
+
+    tf, keras = setup(seed=0)
+    faces = generate(seed=0, train_per_class=args.images // 7 + 1, public_per_class=1,
+                     private_per_class=1)
+    x = faces.images[: args.images]
+    y = np.eye(7, dtype=np.float32)[faces.labels[: args.images]]
+    aug = {"enabled": True, "crop": args.crop}
+    cpu = cpu_summary()
+    print(f"machine: {machine_line(cpu)}")
+    print(f"mixed_precision: auto picks {precision_policy('auto', cpu, False)} here")
+    models = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.config.set_dtype_policy(policy)
+        m = build_model(args.arch, mean=float(x.mean()), std=float(x.std()), size=args.crop)
+        m.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+                  loss="categorical_crossentropy")
+        models[policy] = m
+    keras.config.set_dtype_policy("float32")
+    data = make_dataset(tf, x, y, args.batch_size, 0, 0, aug).cache()
+    for m in models.values():
+        m.fit(data, epochs=1, verbose=0)  # warm-up; fills the cache
+    rates = {p: [] for p in models}
+    for _ in range(args.rounds):
+        for p, m in models.items():
+            t = time.perf_counter()
+            m.fit(data, epochs=1, verbose=0)
+            rates[p].append(args.images / (time.perf_counter() - t))
+    ratios = [b / a for a, b in zip(rates["float32"], rates["mixed_bfloat16"])]
+    for p, r in rates.items():
+        print(f"{p:<15} images/s per round: {' '.join(f'{v:.0f}' for v in r)} "
+              f"(median {statistics.median(r):.0f})")
+    print(f"bfloat16 / float32: median {statistics.median(ratios):.2f}x "
+          f"({min(ratios):.2f}..{max(ratios):.2f}), {args.arch}, {args.crop}x{args.crop}, "
+          f"batch {args.batch_size}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""The fast-training settings (ferflow.recipe), each against its definition, and a
+training with all of them that resumes after a kill as if never cut."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferflow.errors import ConfigError
+from ferflow.recipe import alternating_flips, onecycle_lr, precision_policy, whitening_kernel
+from ferflow.train import settings_with_defaults
+from tests.conftest import shared_file
+from tests.test_train import _Stop, _tiny_training_inputs, _train, same_saved_models, validation_loss
+
+
+def test_onecycle_rises_to_its_peak_then_falls_to_the_minimum():
+    s = settings_with_defaults({"arch": "x", "schedule": "onecycle", "epochs": 4,
+                                "learning_rate": 0.4, "min_learning_rate": 0.0, "peak": 0.25,
+                                "start_factor": 0.1})
+    lrs = [onecycle_lr(s, i, 26) for i in range(4 * 26)]
+    top = int(np.argmax(lrs))
+    assert lrs[0] == pytest.approx(0.04) and max(lrs) == pytest.approx(0.4, rel=0.02)
+    assert top == pytest.approx(0.25 * (len(lrs) - 1), abs=1)
+    assert all(a < b for a, b in zip(lrs[:top], lrs[1:top + 1]))
+    assert all(a > b for a, b in zip(lrs[top:], lrs[top + 1:]))
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    from ferflow.train import _lr_for_epoch
+
+    assert _lr_for_epoch(s, {}, 2, 26) == onecycle_lr(s, 52, 26)  # the history's rate
+
+
+def test_alternating_flips_invert_every_face_every_epoch():
+    first = alternating_flips(5, 0, 1000)
+    assert 400 < first.sum() < 600
+    for e in range(1, 6):
+        np.testing.assert_array_equal(alternating_flips(5, e, 1000), first ^ bool(e % 2))
+    assert not np.array_equal(first, alternating_flips(6, 0, 1000))  # from the seed
+
+
+def test_alternate_flip_mirrors_each_face_exactly_every_other_epoch(keras):
+    """Through the training pipeline (shuffled, augmented with nothing else): every face
+    arrives once per epoch, mirrored in exactly one of any two epochs in a row."""
+    import tensorflow as tf
+
+    from ferflow.augment import make_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 48, 48), dtype=np.uint8)
+    ids = np.arange(40, dtype=np.float32)[:, None]
+    aug = {"enabled": True, "shift": 0.0, "rotation": 0.0, "zoom": 0.0, "flip": "alternate"}
+    mirrored = []
+    for epoch in range(4):
+        flips = alternating_flips(3, epoch, len(x))
+        seen = np.zeros(len(x), bool)
+        got = np.zeros(len(x), bool)
+        for xb, yb in make_dataset(tf, x, ids, 16, 3, epoch, aug, flips=flips):
+            for img, i in zip(xb.numpy()[..., 0], yb.numpy()[:, 0].astype(int)):
+                plain, mirror = x[i].astype(np.float32), x[i, :, ::-1].astype(np.float32)
+                assert np.allclose(img, mirror if flips[i] else plain, atol=1e-3)
+                seen[i], got[i] = True, np.allclose(img, mirror, atol=1e-3)
+        assert seen.all()
+        mirrored.append(got)
+    for a, b in zip(mirrored, mirrored[1:]):
+        np.testing.assert_array_equal(a, ~b)
+
+
+def test_training_with_alternate_flip_takes_the_originals_only(tmp_path):
+    from ferflow.io import load_npz, save_npz
+    from ferflow.split import flip_augment
+    from ferflow.train import load_training_data
+
+    paths = _tiny_training_inputs(tmp_path)
+    tr = load_npz(paths[0])
+    save_npz(paths[0], **flip_augment(tr["images"], tr["labels"], np.arange(len(tr["labels"]))))
+    x, y, *_ = load_training_data(*paths, originals=True)
+    np.testing.assert_array_equal(x, tr["images"])
+    assert len(load_training_data(*paths)[0]) == 2 * len(x)
+
+
+@pytest.mark.parametrize("setting, isa, onednn, cap, gpu, expected", [
+    ("auto", ["AVX2"], True, None, False, "float32"),
+    ("auto", ["AVX2", "AVX-512"], True, None, False, "float32"),
+    ("auto", ["AVX2", "AVX-512", "AVX-512 BF16"], True, None, False, "mixed_bfloat16"),
+    ("auto", ["AVX2", "AVX-512", "AVX-512 BF16", "AMX"], True, None, False, "mixed_bfloat16"),
+    ("auto", ["AVX2", "AVX-512", "AMX"], False, None, False, "float32"),  # oneDNN off
+    ("auto", ["AVX2", "AVX-512", "AMX"], True, "AVX2", False, "float32"),  # held below bf16
+    ("auto", ["AVX2", "AVX-512", "AMX"], True, "AVX512_CORE_AMX", False, "mixed_bfloat16"),
+    ("auto", ["AVX2"], True, None, True, "mixed_float16"),
+    (True, ["AVX2"], True, None, False, "mixed_float16"),
+    (False, ["AMX"], True, None, True, "float32"),
+    ("bfloat16", ["AVX2"], True, None, False, "mixed_bfloat16"),
+])
+def test_precision_policy_follows_the_machine(setting, isa, onednn, cap, gpu, expected):
+    cpu = {"cpu": "x", "isa": isa, "onednn": onednn, "onednn_max_cpu_isa": cap, "threads": 2}
+    assert precision_policy(setting, cpu, gpu) == expected
+
+
+def test_precision_policy_reads_the_cpu_flags():
+    from ferflow.tfsetup import cpu_summary
+
+    amx = cpu_summary("model name : Xeon\nflags : fpu avx2 avx512f amx_tile amx_bf16\n")
+    zen4 = cpu_summary("model name : EPYC\nflags : fpu avx2 avx512f avx512_bf16\n")
+    zen3 = cpu_summary("model name : EPYC\nflags : fpu avx2\n")
+    assert [precision_policy("auto", c, False) for c in (amx, zen4, zen3)] == [
+        "mixed_bfloat16", "mixed_bfloat16", "float32"]
+    with pytest.raises(ConfigError, match="mixed_precision: unknown value 'half'"):
+        precision_policy("half", zen3, False)
+
+
+@pytest.mark.parametrize("patch", [2, 3])
+def test_whitening_layer_makes_the_patch_covariance_the_identity(keras, patch):
+    """The frozen first layer, applied by Keras to the faces it was computed from: its
+    first patch**2 outputs have covariance ~ I over all patch positions, the others are
+    their negatives."""
+    from ferflow.models import build_model
+    from ferflow.synthetic import generate
+
+    x = generate(seed=2, train_per_class=20, public_per_class=1, private_per_class=1).images
+    mean, std = float(x.mean()), float(x.std())
+    kernel = whitening_kernel(x, patch, eps=1e-8, scale=1 / std, offset=-mean / std)
+    assert kernel.shape == (patch, patch, 1, 2 * patch * patch)
+    model = build_model("ferflow_cpu", mean=mean, std=std, whiten=patch)
+    layer = model.get_layer("whiten")
+    assert not layer.trainable and not layer.trainable_weights
+    layer.kernel.assign(kernel)
+    sub = keras.Model(model.input, layer.output)
+    out = sub.predict(x[..., None].astype(np.float32), verbose=0)
+    k = patch * patch
+    before, after = (patch - 1) // 2, patch // 2  # 'same' padding of a patch x patch kernel
+    inner = out[:, before:48 - after, before:48 - after]  # patches inside the face
+    flat = inner.reshape(-1, 2 * k).astype(np.float64)
+    np.testing.assert_allclose(np.cov(flat[:, :k], rowvar=False), np.eye(k), atol=0.02)
+    np.testing.assert_allclose(flat[:, k:], -flat[:, :k], atol=1e-4)
+    np.testing.assert_array_equal(whitening_kernel(x, patch, 1e-8, 1 / std, -mean / std), kernel)
+
+
+def test_identity_init_passes_input_channels_through(keras):
+    from ferflow.recipe import identity_init
+
+    inp = keras.Input((12, 12, 3))
+    a = keras.layers.Conv2D(5, 3, padding="same", name="a")(inp)
+    b = keras.layers.Conv2D(2, 3, padding="same", name="b")(a)  # fewer outputs: untouched
+    model = keras.Model(inp, b)
+    before = model.get_layer("b").kernel.numpy().copy()
+    assert identity_init(keras, model) == 1
+    x = np.random.default_rng(0).normal(size=(4, 12, 12, 3)).astype(np.float32)
+    out = keras.Model(inp, a)(x).numpy()
+    np.testing.assert_allclose(out[..., :3], x + model.get_layer("a").bias.numpy()[:3], atol=1e-6)
+    assert np.abs(model.get_layer("a").kernel.numpy()[..., 3:]).sum() > 0  # the rest random
+    np.testing.assert_array_equal(model.get_layer("b").kernel.numpy(), before)
+
+
+def _ema_settings(method, decay=0.7, every=2, start_epoch=0):
+    return settings_with_defaults({"arch": "x", "average": {
+        "method": method, "decay": decay, "every": every, "start_epoch": start_epoch}})
+
+
+@pytest.mark.parametrize("method", ["ema", "lookahead"])
+def test_weight_average_equals_its_formula_after_k_steps(keras, method):
+    """Through model.fit with the training's step hooks: after each update step (every
+    2nd) avg = decay * avg + (1 - decay) * w, w the weights after that step (first: avg =
+    w); lookahead puts avg back into the network, so the next steps start from it."""
+    from ferflow.recipe import WeightAverage
+    from ferflow.train import _step_hooks
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    net = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(
+        keras.layers.Dense(5, activation="relu")(inp)))
+    net.compile(optimizer=keras.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    s = _ema_settings(method, start_epoch=1)
+    avg = WeightAverage(net, s)
+    after = []
+
+    class Record(keras.callbacks.Callback):  # runs before the hooks: the step's own weights
+        def on_train_batch_end(self, batch, logs=None):
+            after.append([v.numpy().copy() for v in net.trainable_variables])
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(24, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 24)]
+    for epoch in range(2):  # 6 steps an epoch; the average starts in epoch 1
+        net.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False,
+                callbacks=[Record()] + _step_hooks(s, net, epoch, 6, avg))
+    expected = None
+    for step in range(7, 13):  # steps 7..12 of epoch 1; updates at 8, 10, 12
+        if step % 2:
+            continue
+        w = after[step - 1]  # lookahead: trained on from the average put back at step - 2
+        expected = w if expected is None else [0.7 * a + 0.3 * b for a, b in zip(expected, w)]
+    for a, e in zip(avg.values, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+    if method == "ema":  # the network keeps its own weights
+        assert not np.allclose(net.trainable_variables[0].numpy(), avg.values[0])
+    else:
+        np.testing.assert_allclose(net.trainable_variables[0].numpy(), avg.values[0], atol=1e-6)
+    # the evaluated weights: the average in place of the trainable ones, the rest the net's
+    merged = avg.weights()
+    assert len(merged) == len(net.weights)
+    np.testing.assert_allclose(merged[0], avg.values[0])
+
+
+def test_batchnorm_bias_learning_rate_factor_scales_their_step_only(keras, tmp_path):
+    from ferflow.models import load_model
+    from ferflow.recipe import batchnorm_biases, configure_batchnorm, optimizer
+
+    def model():
+        keras.utils.set_random_seed(3)
+        inp = keras.Input((48, 48, 1))
+        h = keras.layers.Conv2D(4, 3, name="c")(inp)
+        h = keras.layers.BatchNormalization(name="bn")(h)
+        out = keras.layers.Dense(7, activation="softmax", dtype="float32")(
+            keras.layers.GlobalAveragePooling2D()(h))
+        return keras.Model(inp, out)
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 48, 48, 1)).astype(np.float32)
+    y = np.eye(7, dtype=np.float32)[rng.integers(0, 7, 8)]
+    deltas = {}
+    for factor in (1.0, 4.0):
+        m = model()
+        s = settings_with_defaults({"arch": "x", "optimizer": "sgd", "learning_rate": 0.1,
+                                    "momentum": 0.0,
+                                    "batchnorm": {"bias_lr": factor, "momentum": 0.6,
+                                                  "scale": False}})
+        assert configure_batchnorm(keras, m, s) == 1
+        assert batchnorm_biases(keras, m) == [m.get_layer("bn").beta.path]
+        m.compile(optimizer=optimizer(s, batchnorm_biases(keras, m)),
+                  loss="categorical_crossentropy")
+        w0 = {v.path: v.numpy().copy() for v in m.trainable_variables}
+        m.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        deltas[factor] = {v.path: v.numpy() - w0[v.path] for v in m.trainable_variables}
+        bn = m.get_layer("bn")
+        assert bn.momentum == 0.6
+        np.testing.assert_array_equal(bn.gamma.numpy(), 1.0)  # frozen scales stay 1
+        m.save(tmp_path / f"m{factor}.keras")
+        again = load_model(str(tmp_path / f"m{factor}.keras"))  # safe mode: ferflow's classes
+        assert type(again.optimizer).__name__ == ("SGD" if factor == 1 else "ScaledSGD")
+        assert again.get_layer("bn").momentum == 0.6
+    beta = [p for p in deltas[1.0] if p.endswith("beta")][0]
+    kernel = [p for p in deltas[1.0] if p.endswith("kernel")][0]
+    assert np.abs(deltas[1.0][beta]).max() > 0
+    np.testing.assert_allclose(deltas[4.0][beta], 4 * deltas[1.0][beta], rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(deltas[4.0][kernel], deltas[1.0][kernel], rtol=1e-4, atol=1e-8)
+
+
+RECIPE = {"arch": "ferflow_cpu", "epochs": 3, "batch_size": 8, "optimizer": "sgd",
+          "learning_rate": 0.05, "schedule": "onecycle", "precise_bn": 16,
+          "average": {"method": "ema", "every": 2, "decay": 0.8, "start_epoch": 1},
+          "whitening": {"enabled": True, "patch": 2},
+          "identity_init": True, "batchnorm": {"momentum": 0.6, "scale": False, "bias_lr": 8},
+          "augment": {"enabled": True, "flip": "alternate", "crop": 40}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["ema", "lookahead"])
+def test_recipe_training_resumes_like_an_uninterrupted_one(tmp_path, method):
+    """Every fast-training setting at once: cut after epoch 2 (the average started in epoch
+    2), resumed: the same history and the same saved model, which holds the average and
+    is the evaluated one (its validation loss is the history's)."""
+    settings = {**RECIPE, "average": {**RECIPE["average"], "method": method}}
+    inputs = _tiny_training_inputs(tmp_path)
+
+    def run(name, log):
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        _train(settings, inputs, d, tmp_path / f"state-{name}", log=log)
+        return d
+
+    lines = []
+    a = run("ref", lines.append)
+    assert any(line.startswith("whitening: a frozen 2x2 convolution") for line in lines)
+    assert any(line.startswith(f"weight average ({method}") for line in lines)
+
+    def stop_at_epoch_3(line):
+        if line.startswith("epoch 3:"):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run("cut", stop_at_epoch_3)
+    state = tmp_path / "state-cut"
+    assert (state / "epoch-0002.average.npz").exists()
+    assert not (state / "epoch-0001.average.npz").exists()  # the previous one removed
+    resumed = []
+    b = run("cut", resumed.append)
+    assert "resuming from the checkpoint after epoch 2" in resumed
+    pd.testing.assert_frame_equal(pd.read_csv(b / "h.csv"), pd.read_csv(a / "h.csv"))
+    ma = same_saved_models(a / "m.keras", b / "m.keras")
+    hist = pd.read_csv(a / "h.csv")
+    assert validation_loss(ma, inputs) == pytest.approx(hist["val_loss"].min(), rel=1e-4)
+    np.testing.assert_array_equal(ma.get_layer("bn1").gamma.numpy(), 1.0)
+    assert not ma.get_layer("whiten").trainable
+
+
+@pytest.mark.slow
+@pytest.mark.outcome
+@pytest.mark.long
+def test_the_recipe_learns_real_faces(tmp_path):
+    """A short training with the fast-training settings on 3,000 genuine FER+ faces (40x40
+    windows, alternate flip, whitening, identity init, one-cycle, EMA, multicrop TTA)
+    is far above the majority class on 800 held-out faces."""
+    from ferflow.evaluate import tta_views
+    from ferflow.ingest import read_ferplus
+    from ferflow.io import save_npz
+
+    faces = read_ferplus(str(shared_file("fer2013_ferplus7.csv.gz")),
+                         str(shared_file("fer2013new.csv.gz")))
+    train = np.flatnonzero(faces.usage == "Training")[:3000]
+    held = np.flatnonzero(faces.usage == "PublicTest")[:800]
+    n = len(faces.images)
+    save_npz(str(tmp_path / "faces.npz"), images=faces.images, labels=faces.labels,
+             usage=faces.usage, ids=np.arange(n))
+    save_npz(str(tmp_path / "split.npz"), train=train, validation=held,
+             dropped=np.zeros(0, np.int64))
+    save_npz(str(tmp_path / "train.npz"), images=faces.images[train], labels=faces.labels[train])
+    settings = {**RECIPE, "epochs": 6, "batch_size": 64, "learning_rate": 0.1,
+                "batchnorm": {"bias_lr": 4}, "precise_bn": 512, "weight_decay": 5e-4,
+                "monitor": "val_accuracy"}
+    trained = _train(settings, [tmp_path / n for n in ("train.npz", "faces.npz", "split.npz")],
+                     tmp_path)
+    x = faces.images[held][..., None].astype(np.float32)
+    probs = np.mean([trained.model.predict(v, verbose=0) for v in tta_views(x, "multicrop")], 0)
+    acc = float((probs.argmax(1) == faces.labels[held]).mean())
+    majority = float(np.bincount(faces.labels[held]).max() / len(held))
+    print(f"held-out accuracy {acc:.3f} (majority class {majority:.3f})")
+    assert acc > majority + 0.1
