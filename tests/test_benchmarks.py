@@ -1,6 +1,7 @@
 """The benchmarks' own parsing (the benchmarks themselves print figures, not asserts)."""
 
 import importlib.util
+import json
 import os
 import re
 from pathlib import Path
@@ -83,3 +84,32 @@ def test_train_benchmark_on_windows_skips_flatten_heads(capsys):
     with pytest.raises(SystemExit):  # a window must fit in the 48x48 face
         _load("bench_train").main(["--crop", "64"])
     assert "--crop: 64 is not in 16-48" in capsys.readouterr().err
+
+
+def test_recipe_benchmark_counts_epochs_of_the_flip_doubled_set(tmp_path, capsys):
+    """A run on the originals (alternate flip: 50 of 100 doubled images an epoch) reaches
+    0.84 in its 3rd epoch = 1.5 doubled-set epochs; a run on the doubled set never does."""
+    import numpy as np
+    import pandas as pd
+
+    bench = _load("bench_recipe")
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "train_flipped.npz", labels=np.zeros(100, np.int64))
+    for run, images, acc in (("alt", 50, [0.5, 0.8, 0.85, 0.86]), ("flip", 100, [0.7, 0.83])):
+        d = tmp_path / "models" / run
+        d.mkdir(parents=True)
+        pd.DataFrame({"epoch": range(1, len(acc) + 1), "val_accuracy": acc}).to_csv(
+            d / "history.csv", index=False)
+        (d / "training.json").write_text(json.dumps({
+            "train_images": images, "seconds_per_epoch": [10.0] * len(acc),
+            "machine": {"cpu": "AMD EPYC", "isa": ["AVX2"], "threads": 1}}))
+    (tmp_path / "models" / "unfinished").mkdir()
+    rows = {r["run"]: r for r in bench.rows(str(tmp_path), 0.84)}
+    assert set(rows) == {"alt", "flip"}
+    assert rows["alt"]["reached"] == 1.5 and rows["alt"]["seconds"] == 30.0
+    assert rows["alt"]["epochs"] == 2.0 and rows["alt"]["best_epoch"] == 2.0
+    assert rows["flip"]["reached"] is None and rows["flip"]["best"] == 0.83
+    bench.main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| alt | 2 | 1.5 | 30 | 0.860 (2) | 40 | AMD EPYC (AVX2), 1 thread(s) |" in out
+    assert "| flip | 2 | not reached |" in out

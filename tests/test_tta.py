@@ -22,6 +22,20 @@ def test_views():
         tta_views(x, "rot90")
 
 
+def test_multicrop_views_are_the_face_and_two_translates_each_mirrored():
+    x = np.random.default_rng(1).random((2, 48, 48, 1)).astype(np.float32)
+    views = tta_views(x, "multicrop")
+    assert len(views) == 6 and all(v.shape == x.shape for v in views)
+    np.testing.assert_array_equal(views[0], x)
+    # moved 2 up-left: pixel (i, j) of the view is pixel (i + 2, j + 2) of the face ...
+    np.testing.assert_array_equal(views[1][:, :-2, :-2], x[:, 2:, 2:])
+    np.testing.assert_array_equal(views[2][:, 2:, 2:], x[:, :-2, :-2])  # ... and down-right
+    # the border reflected: rows 46 and 47 of that view are the face's rows 46 and 45
+    np.testing.assert_array_equal(views[1][:, 46:, :-2], x[:, [46, 45], 2:])
+    for plain, mirror in zip(views[:3], views[3:]):
+        np.testing.assert_array_equal(mirror, plain[:, :, ::-1])
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     from ferflow.faces import save_faces

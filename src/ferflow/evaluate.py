@@ -79,8 +79,8 @@ def predict_views(model, x: np.ndarray, tta: str, batch_size: int = 256) -> list
 
 
 # The test-time augmentations a training job's saved views cover (the image and its
-# mirror): ``predict`` builds these from the views without TensorFlow; ``tencrop`` loads
-# the model. ``ferflow predict`` on photos offers these too. The config schema's enums
+# mirror): ``predict`` builds these from the views without TensorFlow; ``tencrop`` and
+# ``multicrop`` load the model. ``ferflow predict`` on photos offers these too. The config schema's enums
 # (config.schema.yaml, $defs.tta and predict.tta) spell the same (tests/test_tta.py).
 VIEW_MODES = ("none", "flip")
 

@@ -3,7 +3,7 @@
 
 rule predict:
     input:
-        model=rules.train.output.model,  # loaded only for tta tencrop
+        model=rules.train.output.model,  # loaded only for tta tencrop and multicrop
         views=rules.train.output.views,
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,

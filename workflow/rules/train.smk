@@ -12,7 +12,7 @@ rule train:
         summary=P.summary,
         info=P.info,
         # the trained model's plain and mirrored probabilities of every evaluation face:
-        # rule predict turns them into predictions without TensorFlow (not for tencrop)
+        # rule predict turns them into predictions without TensorFlow (not for tencrop or multicrop)
         views=P.views,
     log:
         f"{R}/logs/train/{{run}}.log",

@@ -112,7 +112,7 @@ def load_model(path: str, size: int = IMAGE_SIZE):
         setup()
     import keras
 
-    from ferflow.recipe import register_custom_objects
+    from ferflow.models.custom import register_custom_objects
 
     register_custom_objects()  # the optimizer and constraint of the fast-training settings
     try:

@@ -1,0 +1,68 @@
+"""ferflow's own Keras classes that a saved model may hold: the optimizers with a
+learning-rate factor on some variables (``batchnorm.bias_lr``) and the constraint that
+holds BatchNorm scales at 1 (``batchnorm.scale: false``) (:mod:`ferflow.recipe` uses them).
+Registered with Keras on first use, so that nothing imports Keras before it is needed;
+:func:`register_custom_objects` registers them all (the loader calls it)."""
+
+from __future__ import annotations
+
+
+def _scaled(base):
+    """``base`` (a Keras optimizer class) with a learning-rate factor on some variables."""
+    import keras
+
+    class Scaled(base):
+        def __init__(self, lr_factor: float = 1.0, scaled_paths=(), **kwargs):
+            super().__init__(**kwargs)
+            self.lr_factor, self.scaled_paths = float(lr_factor), list(scaled_paths)
+            self._scaled = set(self.scaled_paths)
+
+        def build(self, variables):
+            # the backend's update step may get the variables' backend values (TensorFlow)
+            self._scaled_ids = {id(x) for v in variables if v.path in self._scaled
+                                for x in (v, getattr(v, "value", v))}
+            super().build(variables)
+
+        def update_step(self, gradient, variable, learning_rate):
+            if id(variable) in self._scaled_ids:
+                learning_rate = learning_rate * self.lr_factor
+            return super().update_step(gradient, variable, learning_rate)
+
+        def get_config(self):
+            return {**super().get_config(), "lr_factor": self.lr_factor,
+                    "scaled_paths": self.scaled_paths}
+
+    Scaled.__name__ = Scaled.__qualname__ = f"Scaled{base.__name__}"
+    return keras.saving.register_keras_serializable("ferflow")(Scaled)
+
+
+def _ones():
+    """A weight constraint that holds every entry at 1 (frozen BatchNorm scales)."""
+    import keras
+
+    class Ones(keras.constraints.Constraint):
+        def __call__(self, w):
+            return keras.ops.ones_like(w)
+
+    return keras.saving.register_keras_serializable("ferflow")(Ones)
+
+
+class _Registry(dict):
+    """ferflow's Keras classes (scaled optimizers, the constraint), made and registered
+    with Keras on first use, so that nothing imports Keras before it is needed."""
+
+    def __missing__(self, name):
+        import keras
+
+        self[name] = _ones() if name == "Ones" else _scaled(getattr(keras.optimizers, name))
+        return self[name]
+
+
+CUSTOM = _Registry()
+
+
+def register_custom_objects() -> None:
+    """Register ferflow's Keras classes, so that a saved model holding one of them loads
+    (:func:`ferflow.models.load_model` calls this)."""
+    for name in ("SGD", "Adam", "AdamW", "Ones"):
+        CUSTOM[name]
