@@ -283,3 +283,128 @@ def test_config_predict_model_must_be_a_model():
 
     with pytest.raises(ConfigError, match=r"^config key predict.model: 'cnn2' is not a model"):
         validate({"models": {"cnn": {"arch": "small_cnn"}}, "predict": {"model": "cnn2"}})
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header announces ``width`` x ``height`` pixels, with almost no data (as
+    a 40,000 x 40,000 picture of one colour compresses to 1.6 MB)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = zlib.compress(b"\0" * (width + 1) * 4)  # four rows of the 40,000
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def _hostile(d: Path, good: bytes) -> dict:
+    """Files that must each be skipped with one line -> the start of that line's reason."""
+    d.mkdir()
+    out = {
+        _png_header_only(d / "huge.png", 40_000, 40_000): "too large to decode (40000 x 40000",
+        d / "truncated.png": "not an image",
+        d / "empty.png": "not an image",
+        d / "text.jpg": "not an image",
+        d / "dangling.png": "cannot be read",
+        d / "folder.png": "a folder without image files",
+        d / "bytes.webp": "not an image",
+    }
+    (d / "truncated.png").write_bytes(good[: len(good) // 3])
+    (d / "empty.png").write_bytes(b"")
+    (d / "text.jpg").write_text("<html>not a photo</html>\n")
+    (d / "dangling.png").symlink_to(d / "nowhere.png")
+    (d / "folder.png").mkdir()
+    (d / "bytes.webp").write_bytes(np.random.default_rng(0).bytes(5000))
+    return out
+
+
+@pytest.mark.slow
+def test_hostile_files_get_one_line_each_and_the_others_are_predicted(model_path, photos,
+                                                                     tmp_path, capsys):
+    """Every file given on the command line: the good photo is predicted, each bad one is
+    one 'skipped' line naming it and why (the 40,000 x 40,000 PNG refused from its header,
+    before any decoding), and there is no traceback."""
+    good = photos[0] / "group_colour.png"
+    bad = _hostile(tmp_path / "bad", good.read_bytes())
+    out = tmp_path / "p.csv"
+    args = ["predict", str(model_path), *map(str, bad), str(good), "--out", str(out)]
+    assert cli(args) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert "Traceback" not in "\n".join(err)
+    skipped = [line for line in err if line.startswith("ferflow: skipped: ")]
+    assert len(skipped) == len(bad), err
+    for path, reason in bad.items():
+        assert sum(line.startswith(f"ferflow: skipped: {path}: {reason}") for line in skipped) == 1, \
+            (path, skipped)
+    assert set(pd.read_csv(out).file) == {str(good)}
+
+
+@pytest.mark.slow
+def test_the_command_prints_ferflow_lines_only(model_path, photos, tmp_path):
+    """As a user runs it: stderr holds ferflow's lines only (TensorFlow's C++ start-up
+    lines and OpenCV's warnings go to the log), for a model that is not ferflow's too."""
+    import subprocess
+    import sys
+
+    good = photos[0] / "group_colour.png"
+    bad = _hostile(tmp_path / "bad", good.read_bytes())
+    log = tmp_path / "ferflow.log"
+    env = {**__import__("os").environ, "FERFLOW_LOG": str(log)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as in a user's shell
+    ferflow = [sys.executable, "-m", "ferflow.cli"]
+    res = subprocess.run(ferflow + ["predict", str(model_path), *map(str, bad), str(good),
+                                    "--out", str(tmp_path / "p.csv")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines and all(line.startswith("ferflow: ") for line in lines), res.stderr
+    assert len(lines) == len(bad) + 1  # one per bad file, and the summary
+    other = tmp_path / "other.keras"
+    import keras
+
+    inp = keras.Input((10,))
+    keras.Model(inp, keras.layers.Dense(2)(inp)).save(str(other))
+    res = subprocess.run(ferflow + ["predict", str(other), str(good), "--out",
+                                    str(tmp_path / "q.csv")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 1
+    assert res.stderr.splitlines() == [f"ferflow: error: {other}: not a ferflow model (input "
+                                       "(10,), output (2,); expected (48, 48, 1) -> (7,))"]
+    assert not (tmp_path / "q.csv").exists()
+
+
+def test_a_bug_is_one_line_naming_the_log_with_its_traceback(monkeypatch, tmp_path, capsys):
+    import ferflow.photos
+
+    def broken(*args, **kwargs):
+        return {}["no such key"]
+
+    monkeypatch.setattr(ferflow.photos, "predict_photos", broken)
+    monkeypatch.setenv("FERFLOW_LOG", str(tmp_path / "logs" / "ferflow.log"))
+    assert cli(["predict", "m.keras", "x.png"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"ferflow: internal error (KeyError: 'no such key'); this is a bug: the "
+                   f"traceback is in {tmp_path / 'logs' / 'ferflow.log'}"]
+    text = (tmp_path / "logs" / "ferflow.log").read_text()
+    assert "Traceback" in text and "in broken" in text
+
+
+@pytest.mark.slow
+def test_a_large_photo_is_searched_scaled_down_and_its_boxes_scaled_back(photos):
+    """A photo 6x the size (4,200 px wide) is searched at 2,048 px: the faces are found
+    where they are in the full-size image."""
+    from ferflow.photos import DETECT_MAX_SIDE, detect_faces, to_gray
+
+    name = "group_gray.png"
+    small = cv2.imread(str(photos[0] / name), cv2.IMREAD_GRAYSCALE)
+    big = cv2.resize(small, None, fx=6, fy=6, interpolation=cv2.INTER_LINEAR)
+    assert max(big.shape) > DETECT_MAX_SIDE
+    found = detect_faces(to_gray(big))
+    pasted = [tuple(6 * v for v in b) for b in photos[1][name]]
+    assert len(found) == len(pasted)
+    assert all(max(box_iou(p, f) for f in found) > 0.6 for p in pasted)

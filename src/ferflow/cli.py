@@ -1,9 +1,19 @@
-"""The ``ferflow`` console command (library utilities; the pipeline itself is Snakemake)."""
+"""The ``ferflow`` console command (library utilities; the pipeline itself is Snakemake).
+
+What a user sees on stderr is ferflow's own lines only: a problem with what they gave is
+one ``ferflow: error:`` line (exit 1), a bug is one ``ferflow: internal error`` line naming
+the log that holds its traceback (exit 2), never a traceback. TensorFlow's C++ start-up
+lines, its Python log records and library warnings go to that log too (:func:`guarded`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+
+INTERNAL_ERROR = 2
 
 
 def _models(args) -> int:
@@ -57,11 +67,101 @@ def _predict(args) -> int:
         predict_photos(args.model, args.images, args.out, annotate_dir=args.annotate,
                        detect=not args.no_detect, margin=args.margin, tta=args.tta,
                        log=say, warn=lambda msg: say(f"skipped: {msg}"))
-    except (FerflowError, FileNotFoundError) as e:  # anything else is a bug: its traceback
+    except (FerflowError, FileNotFoundError) as e:  # anything else is a bug: guarded() says so
         print(f"ferflow: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
         return 1
     return 0
+
+
+def log_path() -> str:
+    """Where the ``ferflow`` command logs what is not for the terminal: ``FERFLOW_LOG``, else
+    ``$XDG_CACHE_HOME/ferflow/ferflow.log`` (``~/.cache/ferflow/ferflow.log``); each command
+    starts it afresh."""
+    if os.environ.get("FERFLOW_LOG"):
+        return os.environ["FERFLOW_LOG"]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "ferflow", "ferflow.log")
+
+
+@contextlib.contextmanager
+def _native_stderr_to(log):
+    """File descriptor 2 (where TensorFlow's C++ code writes) goes to ``log`` while Python's
+    ``sys.stderr`` keeps writing to the terminal. Only where sys.stderr is that descriptor
+    (not under a test's capture, which has its own)."""
+    try:
+        real = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        real = False
+    if not real:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(log.fileno(), 2)
+    terminal = os.fdopen(os.dup(saved), "w", buffering=1, errors="replace")
+    previous, sys.stderr = sys.stderr, terminal
+    try:
+        yield
+    finally:
+        terminal.flush()
+        sys.stderr = previous
+        os.dup2(saved, 2)
+        os.close(saved)
+        terminal.close()
+
+
+@contextlib.contextmanager
+def _library_chatter_to(log):
+    """Warnings and the Python log records of TensorFlow, Keras and absl go to ``log``."""
+    import logging
+    import warnings
+
+    handler = logging.StreamHandler(log)
+    loggers = [logging.getLogger(n) for n in ("tensorflow", "keras", "absl", "h5py")]
+    saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers, lg.propagate = [handler], False
+    shown = warnings.showwarning
+    warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: \
+        log.write(warnings.formatwarning(message, category, filename, lineno, line))
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+        for lg, (handlers, propagate) in zip(loggers, saved):
+            lg.handlers, lg.propagate = handlers, propagate
+
+
+def guarded(fn, args) -> int:
+    """Run a command: its library noise into :func:`log_path`, a bug as one line."""
+    import traceback
+
+    path = log_path()
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        log = open(path, "w", buffering=1, errors="replace")
+    except OSError:
+        path, log = os.devnull, open(os.devnull, "w")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with log, _native_stderr_to(log), _library_chatter_to(log):
+        try:
+            return fn(args)
+        except KeyboardInterrupt:
+            print("ferflow: interrupted", file=sys.stderr)
+            return 130
+        except Exception as e:
+            from ferflow.errors import FerflowError
+
+            if isinstance(e, FerflowError):
+                print(f"ferflow: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                      file=sys.stderr)
+                return 1
+            log.write(traceback.format_exc())
+            first = str(e).splitlines()[0] if str(e) else ""
+            print(f"ferflow: internal error ({type(e).__name__}{': ' + first if first else ''}); "
+                  f"this is a bug: the traceback is in {path}", file=sys.stderr)
+            return INTERNAL_ERROR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="flip: average with the mirror image's prediction")
     p.set_defaults(fn=_predict)
     args = parser.parse_args(argv)
-    return args.fn(args)
+    return guarded(args.fn, args)
 
 
 if __name__ == "__main__":

@@ -44,31 +44,75 @@ class NothingPredicted(FerflowError):
     """Not one face of the given images could be predicted."""
 
 
-def image_files(paths) -> list[str]:
+def image_files(paths, warn=None) -> list[str]:
     """The image files of ``paths``: a file as given (a missing one too: reading it
-    reports it), a folder's image files (by extension, sorted by name, not recursive)."""
+    reports it), a folder's image files (by extension, sorted by name, not recursive;
+    ``warn`` gets a line for a folder without any)."""
     out = []
     for p in paths:
         p = os.fspath(p)
         if os.path.isdir(p):
-            names = sorted(n for n in os.listdir(p) if n.lower().endswith(IMAGE_EXTENSIONS)
-                           and os.path.isfile(os.path.join(p, n)))
+            try:
+                names = sorted(n for n in os.listdir(p) if n.lower().endswith(IMAGE_EXTENSIONS)
+                               and os.path.isfile(os.path.join(p, n)))
+            except OSError as e:
+                names = []
+                if warn:
+                    warn(f"{p}: cannot be read ({e.strerror or e})")
+            else:
+                if not names and warn:
+                    warn(f"{p}: a folder without image files ({', '.join(IMAGE_EXTENSIONS)})")
             out += [os.path.join(p, n) for n in names]
         else:
             out.append(p)
     return out
 
 
+MAX_PIXELS = 200_000_000  # larger images are refused before decoding (a 200 MP photo: 600 MB)
+
+
+def image_size(path: str) -> tuple[int, int] | None:
+    """(width, height) from the image file's header, without decoding its pixels; None
+    when Pillow does not recognise the file (OpenCV may still decode it)."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: ours below
+            Image.MAX_IMAGE_PIXELS = None
+            with Image.open(path) as im:
+                return im.size
+    except OSError as e:  # unreadable, or not an image Pillow knows
+        if not os.path.exists(path) or not os.access(path, os.R_OK):
+            raise PhotoError(f"{path}: cannot be read ({e.strerror or e})") from None
+        return None
+    except Exception:  # a header Pillow chokes on: let OpenCV judge the file
+        return None
+
+
 def read_image(path: str) -> np.ndarray:
     """A photo as BGR uint8 (H, W, 3), whatever its depth or channels (grayscale,
-    colour, alpha, 16 bit); PhotoError when it cannot be read or decoded."""
+    colour, alpha, 16 bit); PhotoError when it cannot be read or decoded, or when its
+    header announces more than :data:`MAX_PIXELS` pixels (refused before decoding)."""
     import cv2
 
+    if os.path.isdir(path):
+        raise PhotoError(f"{path}: cannot be read (a folder, not an image)")
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
         raise PhotoError(f"{path}: cannot be read ({e.strerror or e})") from None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    size = image_size(path) if data.size else None
+    if size and size[0] * size[1] > MAX_PIXELS:
+        raise PhotoError(f"{path}: too large to decode ({size[0]} x {size[1]} pixels; at most "
+                         f"{MAX_PIXELS // 1_000_000} megapixels)")
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except (cv2.error, MemoryError) as e:
+        what = "out of memory" if isinstance(e, MemoryError) else "OpenCV cannot decode it"
+        raise PhotoError(f"{path}: not decoded ({what})") from None
     if img is None or img.size == 0:
         raise PhotoError(f"{path}: not an image (PNG, JPEG, ...) or a damaged one")
     return img
@@ -96,13 +140,24 @@ def _detector():
     return _DETECTOR
 
 
+DETECT_MAX_SIDE = 2048  # larger images are searched at this size (boxes scaled back)
+
+
 def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Face boxes ``(x, y, width, height)`` in a grayscale image, left to right (then top
-    to bottom). (No histogram equalisation: on photos it found no more faces and
-    let through ten times more windows, so the search was ten times slower.)"""
-    boxes = _detector().detectMultiScale(gray, scaleFactor=SCALE_FACTOR, minNeighbors=MIN_NEIGHBORS,
-                                         minSize=(MIN_FACE, MIN_FACE))
-    boxes = [tuple(int(v) for v in b) for b in (boxes if len(boxes) else [])]
+    to bottom). An image longer than :data:`DETECT_MAX_SIDE` is searched scaled down to
+    it (a search of a 100-megapixel photo at full size takes minutes), and the boxes are
+    scaled back. (No histogram equalisation: on photos it found no more faces and let
+    through ten times more windows, so the search was ten times slower.)"""
+    import cv2
+
+    scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
+    small = gray if scale == 1.0 else cv2.resize(
+        gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA)
+    boxes = _detector().detectMultiScale(small, scaleFactor=SCALE_FACTOR,
+                                         minNeighbors=MIN_NEIGHBORS, minSize=(MIN_FACE, MIN_FACE))
+    boxes = [tuple(int(round(v / scale)) for v in b) for b in (boxes if len(boxes) else [])]
     return sorted(boxes, key=lambda b: (b[0], b[1]))
 
 
@@ -224,7 +279,7 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
         raise ConfigError(f"margin {margin}: must be between 0 and 1 (a fraction of the face box)")
     if tta not in TTA_MODES:
         raise ConfigError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
-    files = image_files(paths)
+    files = image_files(paths, warn)
     if not files:
         raise NothingPredicted(f"{', '.join(map(os.fspath, paths))}: no image files "
                                f"({', '.join(IMAGE_EXTENSIONS)})")
