@@ -45,6 +45,7 @@ include: "workflow/rules/photos.smk"
 localrules:
     all,
     metrics,
+    model_card,
     ensemble,
     confusion,
     training_curves,

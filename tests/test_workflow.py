@@ -182,6 +182,45 @@ SECTIONS = ["architectures", "curves", "accuracy", "ablations", "cnn-vs-dnn", "e
             "provenance"]
 
 
+def test_model_cards_say_what_the_records_say(run_dir):
+    """Each run's MODEL_CARD.md: its accuracies and intervals, recalls and split sizes are
+    the metrics files' and the data's, the input file's sha256 is the file's, and the
+    report links every card."""
+    import hashlib
+
+    from ferflow.stats import wilson
+
+    r = run_dir / "results" / "tiny"
+    sha = hashlib.sha256((run_dir / "faces.csv").read_bytes()).hexdigest()
+    with np.load(r / "data" / "split.npz", allow_pickle=False) as sp:
+        n_val = len(sp["validation"])
+    for name in RUNS:
+        card = (r / "models" / name / "MODEL_CARD.md").read_text()
+        m = yaml.safe_load((r / "metrics" / f"{name}.json").read_text())
+        assert card.startswith(f"# Model card: {name}\n")
+        assert f"- `path`: `faces.csv`, sha256 `{sha}`" in card
+        for s in ("validation", "public", "private"):
+            acc, n = m["accuracy"][s], m["n"][s]
+            lo, hi = wilson(acc, n)
+            assert f"| {s} | {n:,} | {acc:.3f} [{lo:.3f}, {hi:.3f}] |" in card, card
+        assert f"{n_val:,} validation faces" in card
+        rows = dict(re.findall(r"^\| (\w+) \| ([\d.]+|n/a) \| [\d,]+ \|$", card, re.M))
+        eval_set = re.search(r"Per-class recall on the (\w+) faces", card).group(1)
+        assert eval_set == "validation"  # evaluate.eval_set's default
+        for c, v in m["recall"][eval_set].items():
+            assert rows[c] == ("n/a" if v is None else f"{v:.3f}")
+        answered = [int(x.replace(",", "")) for x in
+                    re.findall(r"^\| \w+ \| (?:[\d.]+|n/a) \| ([\d,]+) \|$", card, re.M)]
+        assert sum(answered) == m["n"][eval_set]
+        never = [c for c, a in zip(rows, answered) if a == 0]
+        assert bool(never) == ("Never predicts " in card)
+        arch = tiny_config("faces.csv")["models"][name.split(".")[0]]["arch"]
+        assert "## Intended use" in card and f'"arch": "{arch}"' in card
+    html = (r / "report" / "index.html").read_text()
+    for name in RUNS:
+        assert f'href="../models/{name}/MODEL_CARD.md"' in html
+
+
 def test_report_page_answers_every_question(run_dir):
     r = run_dir / "results" / "tiny"
     page = (r / "report" / "index.html").read_text()
@@ -296,7 +335,7 @@ def test_incremental_rebuilds(run_dir):
     (run_dir / "changed.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(run_dir, "-n", configfile="changed.yaml")
     cnn_runs = [(rule, f"run={m}") for m in ("cnn", "cnn.r1")
-                for rule in ("train", "predict", "metrics", "training_curves")]
+                for rule in ("train", "predict", "metrics", "model_card", "training_curves")]
     assert planned_jobs(res) == sorted(cnn_runs + [
         ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
@@ -311,6 +350,7 @@ def test_incremental_rebuilds(run_dir):
     res = snakemake(run_dir, "-n", configfile="tta.yaml")
     assert planned_jobs(res) == sorted([
         ("predict", "run=dnn"), ("metrics", "run=dnn"), ("confusion", "name=dnn"),
+        ("model_card", "run=dnn"), ("model_card", "run=dnn.normalize-off"),
         ("predict", "run=dnn.normalize-off"), ("metrics", "run=dnn.normalize-off"),
         ("confusion", "name=dnn.normalize-off"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
@@ -324,7 +364,8 @@ def test_incremental_rebuilds(run_dir):
     res = snakemake(run_dir, "-n", configfile="abl.yaml")
     new = "dnn.learning_rate-0.01"
     assert planned_jobs(res) == sorted(
-        [(rule, f"run={new}") for rule in ("train", "predict", "metrics", "training_curves")]
+        [(rule, f"run={new}") for rule in ("train", "predict", "metrics", "model_card",
+                                            "training_curves")]
         + [("confusion", f"name={new}"), ("accuracy_table", ""),
            ("ablation_table", "ablation=norm"), ("report", "")]), res.stdout
     # 5. a LIME drawing setting changed: the LIME figure only (and the report that shows
@@ -355,6 +396,7 @@ def test_incremental_rebuilds(run_dir):
     assert planned_jobs(res) == sorted(
         [("confusion", f"name={n}") for n in (*RUNS, "both")] + [("accuracy_table", ""),
                                                                  ("report", "")]
+        + [("model_card", f"run={n}") for n in RUNS]
         + [job for job in ANALYSIS_JOBS if job != ("filters", "run=cnn, start=noise")]
     ), res.stdout
     # 6. input data touched: everything downstream
@@ -362,7 +404,7 @@ def test_incremental_rebuilds(run_dir):
     os.utime(run_dir / "faces.csv")
     res = snakemake(run_dir, "-n")
     rules = [r for r, _ in planned_jobs(res)]
-    per_run = ["train", "predict", "metrics", "training_curves", "confusion"]
+    per_run = ["train", "predict", "metrics", "model_card", "training_curves", "confusion"]
     assert sorted(rules) == sorted(["ingest", "split", "ensemble", "confusion", "accuracy_table",
                                     "ablation_table", "comparison_table", "validation_curves",
                                     "report"]
@@ -388,7 +430,7 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert res.returncode != 0
     out = res.stdout + res.stderr
     assert "config key models.cnn.learning_rat: unknown key; did you mean learning_rate? " in out
-    assert "learning_rate, min_learning_rate" in out and "tta, weight_decay)" in out
+    assert "learning_rate, min_learning_rate" in out and "tta, weight_decay, whitening)" in out
     assert not (tmp_path / "results").exists()
 
 

@@ -57,3 +57,14 @@ def save_json(path: str, obj) -> None:
 def load_json(path: str):
     with open(path) as f:
         return json.load(f)
+
+
+def sha256(path: str) -> str:
+    """The sha256 of a file's bytes (hex)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

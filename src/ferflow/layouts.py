@@ -147,7 +147,8 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
         "title": f"ferflow report: {config['dataset']}",
         "models": {
             m: {"summary": paths("summary", run=runs[0]),
-                "curves": {r: paths("training_curves", run=r) for r in runs}}
+                "curves": {r: paths("training_curves", run=r) for r in runs},
+                "cards": {r: paths("model_card", run=r) for r in runs}}
             for m, runs in plan.models.items()
         },
         "tables": {"accuracy": paths.accuracy_table, "ensembles": paths.ensembles_table,
@@ -197,6 +198,7 @@ def all_targets(plan: Plan, paths: Paths) -> list[str]:
     out += [paths("metrics", run=r) for r in runs]
     out += [paths("confusion", name=n) for n in names]
     out += [paths("training_curves", run=r) for r in runs]
+    out += [paths("model_card", run=r) for r in runs]
     out += [paths(k, ensemble=e) for e in plan.ensembles for k in ("ensemble_metrics", "submission")]
     out += [f for t in tables for f in (t, markdown(t))]
     out += [paths("comparison_pairs", comparison=c) for c in plan.comparisons]

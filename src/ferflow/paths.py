@@ -20,6 +20,7 @@ OUTPUTS = {
     "history": "models/{run}/history.csv",
     "summary": "models/{run}/summary.txt",
     "info": "models/{run}/training.json",
+    "model_card": "models/{run}/MODEL_CARD.md",  # data, settings, accuracies, limits, use
     # the trained model's plain and mirrored probabilities of every evaluation face
     "views": "models/{run}/views.npz",
     "checkpoints": "checkpoints/{run}",

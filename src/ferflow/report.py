@@ -8,7 +8,6 @@ page can be mailed or archived on its own. Its inputs are described by a *layout
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import os
@@ -17,7 +16,7 @@ import re
 import numpy as np
 
 from ferflow import CLASS_NAMES
-from ferflow.io import atomic_path
+from ferflow.io import atomic_path, sha256
 
 # The report's sections in order: id -> numbered title. The HTML page and the Snakemake
 # report's categories (workflow/rules/*.smk) both take them from here.
@@ -160,14 +159,6 @@ def confused_pairs(counts_csv: str, top: int = 3) -> list[tuple[str, str, float,
     return pairs
 
 
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def package_versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -199,7 +190,7 @@ def _read(path: str) -> str:
 def build_report(layout: dict, out_html: str) -> dict:
     """``layout`` keys (paths are files the workflow built):
 
-    ``title``; ``models`` {group: {"summary", "curves": {run: png}}}; ``tables``
+    ``title``; ``models`` {group: {"summary", "curves": {run: png}, "cards": {run: md}}}; ``tables``
     {"accuracy", "ensembles": csv}; ``ablations`` {name: csv}; ``comparisons`` {name:
     {"table": csv, "pairs": csv, "curves": png}}; ``confusion`` {name: {"png", "counts"}};
     ``analysis`` {kind: {model: png or directory of keract PNGs}};
@@ -251,8 +242,14 @@ def build_report(layout: dict, out_html: str) -> dict:
         counts = [re.search(rf"{k} params: ([\d,]+)", summary) for k in ("Trainable", "Non-trainable")]
         what = " + ".join(f"{m.group(1)} {k}" for m, k in zip(counts, ("trainable", "non-trainable"))
                           if m)
+        cards = ", ".join(
+            f'<a href="{_esc(os.path.relpath(card, os.path.dirname(os.path.abspath(out_html))))}">'
+            f"{_esc(run)}</a>" for run, card in m.get("cards", {}).items())
         body.append(f"<details><summary><b>{_esc(name)}</b>{' — ' + what if what else ''}"
-                    f"</summary><pre>{_esc(summary)}</pre></details>")
+                    f"</summary><pre>{_esc(summary)}</pre></details>"
+                    + (f"<p>Model card{'s' if len(m.get('cards', {})) > 1 else ''} (data, "
+                       f"settings, accuracies, known limits, intended use): {cards}</p>"
+                       if cards else ""))
     add("architectures", "\n".join(body))
     # 2. training curves
     body = [warn(run) + figure(png, caption(captions, "training_curves", run=run), 1100)

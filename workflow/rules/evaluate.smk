@@ -32,6 +32,28 @@ rule metrics:
         "../scripts/metrics.py"
 
 
+rule model_card:
+    input:
+        unpack(ingest_inputs),
+        metrics=rules.metrics.output.metrics,
+        info=rules.train.output.info,
+        pred=rules.predict.output.pred,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+        train=rules.split.output.train,
+    output:
+        card=P.model_card,
+    log:
+        f"{R}/logs/model_card/{{run}}.log",
+    params:
+        settings=lambda wc: PLAN.settings(wc.run),
+        sources=lambda wc: ingest_inputs(wc),
+        eval_set=config["evaluate"]["eval_set"],
+        dataset=config["dataset"],
+    script:
+        "../scripts/model_card.py"
+
+
 rule ensemble:
     input:
         preds=lambda wc: [P("pred", name=m) for m in PLAN.members(wc.ensemble)],
