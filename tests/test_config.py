@@ -402,6 +402,11 @@ def test_a_comparison_is_a_list_of_models():  # no keys inside: a mapping is a w
      "config key ensembles.e.members: 'cn' is not a model; did you mean 'cnn'? (models: cnn)"),
     ({"ensembles": {"e": {"members": ["zzz"]}}},
      "config key ensembles.e.members: 'zzz' is not a model (models: cnn)"),
+    ({"export": {"formats": ["onnx"], "models": ["cn"]}},
+     "config key export.models: 'cn' is not a model; did you mean 'cnn'? (models: cnn)"),
+    ({"export": {"formats": ["tflite"]}},
+     "config key export.formats.0: 'tflite' is not one of ['onnx', 'saved_model', 'litert']; "
+     "did you mean 'litert'?"),
     ({"comparisons": {"c": ["cnn", "cnm"]}},
      "config key comparisons.c: 'cnm' is not a model; did you mean 'cnn'? (models: cnn)"),
     ({"analysis": {"models": ["cn"]}},

@@ -47,6 +47,7 @@ def tiny_config(csv: str) -> dict:
         "ensembles": {"both": {"members": ["cnn", "dnn"], "use_repeats": True}},
         "ablations": {"norm": {"base": "dnn", "factors": {"normalize": [False, True]}}},
         "comparisons": {"cnn_vs_dnn": ["cnn", "dnn"]},
+        "export": {"formats": ["onnx"], "models": ["cnn"]},
         "analysis": {"models": ["cnn"], "filters": {"steps": 10, "max_filters": 4},
                      "lime": {"num_samples": 100}, "keract": {"layers": ["conv:1", "pool:1"]},
                      "explanations": {"faces": 8, "lime_faces": 4, "steps": 4,
@@ -180,6 +181,23 @@ def test_tables_agree_with_the_metrics(run_dir):
 SECTIONS = ["architectures", "curves", "accuracy", "ablations", "cnn-vs-dnn", "ensembles",
             "confusion", "saliency", "filters", "layer-outputs", "lime", "explanations", "keract",
             "provenance"]
+
+
+def test_the_configured_export_gives_the_keras_probabilities(run_dir):
+    import onnxruntime
+
+    from ferflow.models import load_model
+
+    r = run_dir / "results" / "tiny"
+    onnx = r / "exports" / "cnn" / "onnx" / "model.onnx"
+    assert sorted(p.name for p in (r / "exports").iterdir()) == ["cnn"]  # export.models
+    log = (r / "logs" / "export" / "cnn.onnx.log").read_text()
+    assert "(onnx); on 36 faces its probabilities are Keras' within" in log  # 36 validation
+    x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0],
+                               load_model(str(r / "models" / "cnn" / "model.keras")).predict(
+                                   x, verbose=0), atol=1e-4)
 
 
 def test_model_cards_say_what_the_records_say(run_dir):
@@ -337,7 +355,7 @@ def test_incremental_rebuilds(run_dir):
     cnn_runs = [(rule, f"run={m}") for m in ("cnn", "cnn.r1")
                 for rule in ("train", "predict", "metrics", "model_card", "training_curves")]
     assert planned_jobs(res) == sorted(cnn_runs + [
-        ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
+        ("export_model", "run=cnn, format=onnx"), ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("comparison_table", "comparison=cnn_vs_dnn"),
         ("validation_curves", "comparison=cnn_vs_dnn"), ("report", ""),
@@ -407,7 +425,7 @@ def test_incremental_rebuilds(run_dir):
     per_run = ["train", "predict", "metrics", "model_card", "training_curves", "confusion"]
     assert sorted(rules) == sorted(["ingest", "split", "ensemble", "confusion", "accuracy_table",
                                     "ablation_table", "comparison_table", "validation_curves",
-                                    "report"]
+                                    "report", "export_model"]
                                    + per_run * len(RUNS) + [r for r, _ in ANALYSIS_JOBS]), res.stdout
 
 
@@ -440,6 +458,7 @@ def test_model_names_like_layout_keys_keep_their_inputs(tmp_path):
     cfg["models"] = {"info": {"arch": "small_cnn"}, "config": {"arch": "dnn_seed003"}}
     cfg["ensembles"] = {"both": {"members": ["info", "config"]}}
     cfg["ablations"], cfg["comparisons"], cfg["analysis"] = {}, {}, {"models": ["config"]}
+    cfg["export"] = {}
     (tmp_path / "faces.csv").write_text("emotion,pixels,Usage\n")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(tmp_path, "-n", "results/tiny/report/index.html")

@@ -74,6 +74,16 @@ def _predict(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from ferflow.export import export_model
+    from ferflow.tfsetup import setup
+
+    setup()
+    export_model(args.model, args.format, args.out,
+                 log=lambda msg: print(f"ferflow: {msg}", file=sys.stderr))
+    return 0
+
+
 def log_path() -> str:
     """Where the ``ferflow`` command logs what is not for the terminal: ``FERFLOW_LOG``, else
     ``$XDG_CACHE_HOME/ferflow/ferflow.log`` (``~/.cache/ferflow/ferflow.log``); each command
@@ -207,6 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tta", choices=TTA_MODES, default="none",
                    help="flip: average with the mirror image's prediction")
     p.set_defaults(fn=_predict)
+    from ferflow.export import FORMATS  # numpy only
+
+    e = sub.add_parser("export", help="a trained model for ONNX, TensorFlow or LiteRT",
+                       description="Export a trained ferflow model (Keras 3 Model.export): raw "
+                       "0-255 grayscale pixels (N, 48, 48, 1) in, the 7 class probabilities "
+                       "out, as the .keras model. The export is run on 16 images and kept only "
+                       "when its probabilities are the Keras model's within 1e-4.")
+    e.add_argument("model", help="a trained ferflow model (.keras)")
+    e.add_argument("--format", choices=tuple(FORMATS), default="onnx")
+    e.add_argument("--out", help="the file (a folder for saved_model); default: beside the "
+                   "model (model.onnx, model.tflite, model_saved_model/)")
+    e.set_defaults(fn=_export)
     args = parser.parse_args(argv)
     return guarded(args.fn, args)
 

@@ -174,6 +174,9 @@ def _check_references(config: dict, plan: Plan) -> None:
     model = config["predict"]["model"]
     if model is not None and model not in plan.runs:
         raise _not_a_model("predict.model", model, plan.runs)
+    for m in config["export"]["models"] or []:
+        if m not in plan.runs:
+            raise _not_a_model("export.models", m, plan.runs)
 
 
 def _check_data(config: dict, plan: Plan) -> None:

@@ -205,6 +205,9 @@ def all_targets(plan: Plan, paths: Paths) -> list[str]:
     out += [paths("validation_curves", comparison=c) for c in plan.comparisons]
     out += [p for figures in analysis_figures(plan, paths).values() for p in figures.values()]
     out.append(paths.report)
+    export = plan.config["export"]
+    out += [paths("export", run=r, format=f) for f in export["formats"]
+            for r in (export["models"] or runs)]
     if plan.config["predict"]["images"]:  # your own photos (workflow/rules/photos.smk)
         out += [paths.photo_predictions, paths.photo_annotated]
     return out

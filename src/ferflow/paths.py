@@ -21,6 +21,7 @@ OUTPUTS = {
     "summary": "models/{run}/summary.txt",
     "info": "models/{run}/training.json",
     "model_card": "models/{run}/MODEL_CARD.md",  # data, settings, accuracies, limits, use
+    "export": "exports/{run}/{format}",  # model.onnx, model.tflite or the SavedModel itself
     # the trained model's plain and mirrored probabilities of every evaluation face
     "views": "models/{run}/views.npz",
     "checkpoints": "checkpoints/{run}",

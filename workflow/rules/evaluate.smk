@@ -54,6 +54,21 @@ rule model_card:
         "../scripts/model_card.py"
 
 
+rule export_model:
+    input:
+        model=rules.train.output.model,
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        out=directory(P.export),
+    log:
+        f"{R}/logs/export/{{run}}.{{format}}.log",
+    params:
+        faces=100,  # validation faces on which the export must give Keras' probabilities
+    script:
+        "../scripts/export.py"
+
+
 rule ensemble:
     input:
         preds=lambda wc: [P("pred", name=m) for m in PLAN.members(wc.ensemble)],
