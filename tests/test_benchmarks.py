@@ -113,3 +113,9 @@ def test_recipe_benchmark_counts_epochs_of_the_flip_doubled_set(tmp_path, capsys
     out = capsys.readouterr().out
     assert "| alt | 2 | 1.5 | 30 | 0.860 (2) | 40 | AMD EPYC (AVX2), 1 thread(s) |" in out
     assert "| flip | 2 | not reached |" in out
+
+
+def test_folder_benchmark_runs_both_readers(capsys):
+    _load("bench_folder").main(["--faces", "70", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "70 " in out and "ferflow / PIL loop:" in out

@@ -384,7 +384,7 @@ def test_a_comparison_is_a_list_of_models():  # no keys inside: a mapping is a w
     # not one of the choices
     ({"data": {"format": "ferplus7"}},
      "config key data.format: 'ferplus7' is not one of ['synthetic', 'fer2013', 'course', "
-     "'ferplus']; did you mean 'ferplus'?"),
+     "'ferplus', 'folder', 'rafdb']; did you mean 'ferplus'?"),
     ({"models": {"cnn": {"arch": "small_cnn", "optimizer": "adma"}}},
      "config key models.cnn.optimizer: 'adma' is not one of ['adam', 'sgd']; did you mean 'adam'?"),
     ({"models": {"cnn": {"arch": "small_cnn", "tta": "mirror"}}},

@@ -22,6 +22,8 @@ DATA_FILES = {
     "fer2013": {"path": True},
     "ferplus": {"path": True, "votes": True},
     "course": {"train_csv": True, "test_csv": False},
+    "folder": {"path": True},  # a folder (root/<class>/... or root/{train,test}/<class>/...)
+    "rafdb": {"path": True},  # RAF-DB basic's folder
 }
 
 # keys that were renamed: old dotted key -> new one (the old name gets a one-line error)

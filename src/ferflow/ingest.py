@@ -566,20 +566,25 @@ def read_ferplus(fer_csv: str, votes_csv: str) -> Faces:
 READERS = {"fer2013": read_fer2013, "ferplus": read_ferplus, "course": read_course}
 
 
-def read_source(data: dict, synthetic: dict | None = None) -> Faces:
+def read_source(data: dict, synthetic: dict | None = None, log=print, warn=None) -> Faces:
     """Read the faces the ``data`` config section names (see config/README.md): the
     format's reader gets the input files of :data:`ferflow.config.DATA_FILES`, in order."""
     fmt = data["format"]
     if fmt == "synthetic":
         from ferflow.synthetic import generate
         return generate(**(synthetic or {}))
+    if fmt in ("folder", "rafdb"):
+        from ferflow.folders import read_images
+
+        return read_images(fmt, data["path"], detect=data.get("detect", False),
+                           skip_bad=data.get("skip_bad", False), log=log, warn=warn)
     if fmt not in READERS:
         raise DataError(f"config key data.format: unknown format {fmt!r}")
     return READERS[fmt](*[data.get(k) for k in DATA_FILES[fmt]])
 
 
-def ingest(data: dict, synthetic: dict | None, out_path: str, log=print) -> Faces:
-    faces = read_source(data, synthetic)
+def ingest(data: dict, synthetic: dict | None, out_path: str, log=print, warn=None) -> Faces:
+    faces = read_source(data, synthetic, log=log, warn=warn)
     counts = {str(u): int((faces.usage == u).sum()) for u in np.unique(faces.usage)}
     log(f"read {len(faces)} faces ({data['format']}): {counts}")
     known = faces.labels >= 0

@@ -60,11 +60,20 @@ def load_json(path: str):
 
 
 def sha256(path: str) -> str:
-    """The sha256 of a file's bytes (hex)."""
+    """The sha256 of a file's bytes (hex); of a folder: of every file's path (relative to
+    it) and bytes, in sorted order (a folder-of-images data set)."""
     import hashlib
 
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    if os.path.isdir(path):
+        files = sorted(os.path.relpath(os.path.join(d, n), path)
+                       for d, _, names in os.walk(path) for n in names)
+    else:
+        files = [None]
+    for rel in files:
+        if rel is not None:
+            h.update(rel.encode() + b"\0")
+        with open(path if rel is None else os.path.join(path, rel), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
     return h.hexdigest()

@@ -78,6 +78,8 @@ def ingest_params():
     params = {"format": config["data"]["format"]}
     if params["format"] == "synthetic":
         params["synthetic"] = config["synthetic"]
+    if params["format"] in ("folder", "rafdb"):  # how the image files become faces
+        params.update({k: config["data"][k] for k in ("detect", "skip_bad")})
     return params
 
 

@@ -3,5 +3,5 @@ from ferflow.ingest import ingest
 from ferflow.runlog import run
 
 src = snakemake.params.source  # noqa: F821 (injected by Snakemake)
-data = {"format": src["format"], **dict(snakemake.input)}  # noqa: F821
+data = {**{k: v for k, v in src.items() if k != "synthetic"}, **dict(snakemake.input)}  # noqa: F821
 run(snakemake.log[0], ingest, data, src.get("synthetic"), snakemake.output.faces)  # noqa: F821
