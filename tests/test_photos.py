@@ -182,7 +182,7 @@ def test_nothing_predicted_exits_1_and_writes_nothing(model_path, tmp_path, caps
     out = tmp_path / "p.csv"
     assert cli(["predict", str(model_path), str(tmp_path), "--out", str(out),
                 "--annotate", str(tmp_path / "ann")]) == 1
-    assert capsys.readouterr().err.splitlines()[-1] == "ferflow: error: no face predicted in 2 image(s)"
+    assert capsys.readouterr().err.splitlines()[-1] == "ferflow: error: no face predicted in 2 file(s)"
     assert not out.exists() and not (tmp_path / "ann").exists()
 
 
@@ -408,3 +408,68 @@ def test_a_large_photo_is_searched_scaled_down_and_its_boxes_scaled_back(photos)
     pasted = [tuple(6 * v for v in b) for b in photos[1][name]]
     assert len(found) == len(pasted)
     assert all(max(box_iou(p, f) for f in found) > 0.6 for p in pasted)
+
+
+def _write_video(path, frames, fourcc, fps=5):
+    h, w = frames[0].shape[:2]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert out.isOpened()
+    for f in frames:
+        out.write(f if f.ndim == 3 else cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    out.release()
+
+
+@pytest.mark.slow
+def test_a_video_of_the_photos_gets_the_labels_of_the_stills(predicted, photos, model_path,
+                                                             tmp_path, monkeypatch):
+    """A lossless video (FFV1) whose frames are the two colour photos, each shown three
+    times: with --every 2, frames 0, 2, 4 are analysed, each face's row carries its frame
+    and time, and its label and box are the still photo's; --plot draws the timeline."""
+    _, stills = predicted
+    names = ["group_colour.png", "group.jpg"]
+    imgs = [cv2.imread(str(photos[0] / n), cv2.IMREAD_COLOR) for n in names]
+    frames = [imgs[0]] * 3 + [imgs[1]] * 3
+    video = tmp_path / "clip.avi"
+    _write_video(video, frames, "FFV1")
+    out, plot = tmp_path / "v.csv", tmp_path / "timeline.png"
+    assert cli(["predict", str(model_path), str(video), "--every", "2", "--out", str(out),
+                "--plot", str(plot)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns[:4]) == ["file", "frame", "time", "face"]
+    assert sorted(set(table.frame)) == [0, 2, 4]
+    assert table.groupby("frame").time.first().tolist() == [0.0, 0.4, 0.8]  # 5 frames/s
+    for frame, name in ((0, names[0]), (2, names[0]), (4, names[1])):
+        rows = table[table.frame == frame].reset_index(drop=True)
+        still = stills[stills.file.map(lambda f: Path(f).name) == name].reset_index(drop=True)
+        assert rows.label.tolist() == still.label.tolist()
+        np.testing.assert_array_equal(rows[["x", "y", "width", "height"]].to_numpy(),
+                                      still[["x", "y", "width", "height"]].to_numpy())
+    png = cv2.imread(str(plot))
+    assert png is not None and png.shape[1] >= 800 and png.std() > 10  # a drawn figure
+    import ferflow.plots
+    from ferflow.photos import timeline
+
+    fig_axes, real_save = [], ferflow.plots.save
+    monkeypatch.setattr(ferflow.plots, "save",
+                        lambda fig, path: fig_axes.extend(fig.get_axes()) or real_save(fig, path))
+    timeline(table, str(tmp_path / "again.png"))
+    ax = fig_axes[0]
+    assert ax.get_xlabel() == "time (s)" and len(ax.get_lines()) == 7
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0.0, 0.4, 0.8])
+    # a lossy MP4 of the same frames is read too (its labels may differ on a few faces)
+    mp4 = tmp_path / "clip.mp4"
+    _write_video(mp4, frames, "mp4v")
+    assert cli(["predict", str(model_path), str(mp4), "--out", str(tmp_path / "m.csv")]) == 0
+    assert sorted(set(pd.read_csv(tmp_path / "m.csv").frame)) == list(range(6))
+
+
+def test_a_file_named_like_a_video_that_is_not_one_is_one_line(model_path, tmp_path, capsys):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    assert cli(["predict", str(model_path), str(bad), "--out", str(tmp_path / "p.csv")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"ferflow: skipped: {bad}: not a video OpenCV can read (MP4, AVI, ...) or a "
+                   "damaged one", "ferflow: error: no face predicted in 1 file(s)"]
+    assert cli(["predict", str(model_path), str(bad), "--plot", str(tmp_path / "t.png"),
+                "--out", str(tmp_path / "p.csv"), "--every", "0"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("ferflow: error: every 0")

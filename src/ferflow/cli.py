@@ -66,7 +66,8 @@ def _predict(args) -> int:
     try:
         predict_photos(args.model, args.images, args.out, annotate_dir=args.annotate,
                        detect=not args.no_detect, margin=args.margin, tta=args.tta,
-                       log=say, warn=lambda msg: say(f"skipped: {msg}"))
+                       log=say, warn=lambda msg: say(f"skipped: {msg}"), every=args.every,
+                       plot=args.plot)
     except (FerflowError, FileNotFoundError) as e:  # anything else is a bug: guarded() says so
         print(f"ferflow: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
@@ -196,16 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--format", choices=("text", "md", "csv"), default="text")
     d.add_argument("--precision", type=int, default=4)
     d.set_defaults(fn=_diff)
-    p = sub.add_parser("predict", help="expressions of the faces in photos",
-                       description="Find the faces in each image (OpenCV's Haar cascade), crop "
-                       "them like FER2013 (48x48 grayscale) and predict their expression with a "
-                       "trained ferflow model: one CSV row per face (file, face, box, the 7 class "
-                       "probabilities, label). An image that cannot be used is skipped with a "
-                       "message; the exit status is 1 only when no face could be predicted.")
+    p = sub.add_parser("predict", help="expressions of the faces in photos and videos",
+                       description="Find the faces in each image or video frame (OpenCV's Haar "
+                       "cascade), crop them like FER2013 (48x48 grayscale) and predict their "
+                       "expression with a trained ferflow model: one CSV row per face (file, "
+                       "face, box, the 7 class probabilities, label; for a video per analysed "
+                       "frame, with its index and time). A file that cannot be used is skipped "
+                       "with a message; the exit status is 1 only when no face could be "
+                       "predicted.")
     p.add_argument("model", help="a trained ferflow model (.keras, e.g. "
                    "results/DATASET/models/MODEL/model.keras)")
-    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER",
-                   help="PNG or JPEG files, or folders of them")
+    p.add_argument("images", nargs="+", metavar="IMAGE_VIDEO_OR_FOLDER",
+                   help="PNG or JPEG files, MP4 or AVI videos, or folders of them")
     p.add_argument("--out", default="predictions.csv", help="the CSV to write "
                    "(default: predictions.csv)")
     p.add_argument("--annotate", metavar="DIR", help="also write each image, with its face "
@@ -216,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
                    f"box by this fraction of its size on each side (default: {DEFAULT_MARGIN})")
     p.add_argument("--tta", choices=TTA_MODES, default="none",
                    help="flip: average with the mirror image's prediction")
+    p.add_argument("--every", type=int, default=1, metavar="N",
+                   help="videos: analyse every N-th frame (default: every frame); the CSV then "
+                   "has the frame and its time in seconds")
+    p.add_argument("--plot", metavar="PNG", help="videos: draw each video's class "
+                   "probabilities over time (its largest face per frame)")
     p.set_defaults(fn=_predict)
     from ferflow.export import FORMATS  # numpy only
 

@@ -27,9 +27,11 @@ from ferflow.evaluate import VIEW_MODES
 
 CASCADE = "haarcascade_frontalface_alt2.xml"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # read through OpenCV
 DEFAULT_MARGIN = 0.01  # widening of the detector's box: the crop then overlaps FER2013's most
 TTA_MODES = VIEW_MODES  # a photo's face and its mirror
 COLUMNS = ("file", "face", "x", "y", "width", "height", *CLASS_NAMES, "label")
+VIDEO_COLUMNS = ("file", "frame", "time", *COLUMNS[1:])  # when a video is among the inputs
 # The detector's search (fixed, so a photo's faces never depend on the machine):
 SCALE_FACTOR = 1.1
 MIN_NEIGHBORS = 4
@@ -53,7 +55,8 @@ def image_files(paths, warn=None) -> list[str]:
         p = os.fspath(p)
         if os.path.isdir(p):
             try:
-                names = sorted(n for n in os.listdir(p) if n.lower().endswith(IMAGE_EXTENSIONS)
+                names = sorted(n for n in os.listdir(p)
+                               if n.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
                                and os.path.isfile(os.path.join(p, n)))
             except OSError as e:
                 names = []
@@ -211,6 +214,76 @@ def faces_of(path: str, detect: bool = True, margin: float = DEFAULT_MARGIN):
     return img, boxes, np.stack(crops)
 
 
+def is_video(path: str) -> bool:
+    return os.fspath(path).lower().endswith(VIDEO_EXTENSIONS)
+
+
+def video_faces(path: str, every: int = 1, detect: bool = True, margin: float = DEFAULT_MARGIN):
+    """Every ``every``-th frame of a video (the first included) with faces: a list of
+    (frame index, time in seconds, boxes, 48x48 crops). PhotoError when the file is not a
+    video OpenCV can read; frames without a face give nothing."""
+    import cv2
+
+    if not os.path.isfile(path):
+        raise PhotoError(f"{path}: cannot be read (No such file or directory)")
+    cap = cv2.VideoCapture(path)
+    try:
+        if not cap.isOpened():
+            raise PhotoError(f"{path}: not a video OpenCV can read (MP4, AVI, ...) or a damaged one")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        out, index, frames = [], 0, 0
+        while True:
+            ok = cap.grab()
+            if not ok:
+                break
+            if index % every == 0:
+                ok, img = cap.retrieve()
+                if not ok or img is None:
+                    break
+                frames += 1
+                gray = to_gray(img)
+                boxes = detect_faces(gray) if detect else [whole_image_box(gray)]
+                if boxes:
+                    crops = np.stack([crop_face(gray, b, margin if detect else 0.0)
+                                      for b in boxes])
+                    out.append((index, round(index / fps, 3) if fps > 0 else None, boxes, crops))
+            index += 1
+    except cv2.error:
+        raise PhotoError(f"{path}: not decoded (OpenCV cannot read its frames)") from None
+    finally:
+        cap.release()
+    if not frames:
+        raise PhotoError(f"{path}: not a video OpenCV can read (MP4, AVI, ...) or a damaged one")
+    if not out:
+        raise PhotoError(f"{path}: no face found in {frames} frame(s)")
+    return out
+
+
+def timeline(table, out_png: str) -> None:
+    """Per video, the class probabilities of its largest face in each frame over time."""
+    from ferflow.plots import pyplot, save
+
+    plt = pyplot()
+    videos = list(dict.fromkeys(table["file"]))
+    fig, axes = plt.subplots(len(videos), 1, figsize=(10, 2.8 * len(videos)), squeeze=False,
+                             constrained_layout=True)
+    for ax, video in zip(axes[:, 0], videos):
+        rows = table[table["file"] == video].assign(area=lambda t: t.width * t.height)
+        rows = rows.sort_values(["frame", "area"], ascending=[True, False]).drop_duplicates("frame")
+        timed = bool(rows["time"].notna().all())  # the video says its frame rate
+        t = rows["time"] if timed else rows["frame"]
+        for c in CLASS_NAMES:
+            ax.plot(t, rows[c], label=c, lw=1.5, marker="o" if len(rows) <= 60 else None, ms=3)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.set_xlabel("time (s)" if timed else "frame")
+        ax.set_title(f"{os.path.basename(video)}: the largest face of each analysed frame",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(ncol=7, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.35))
+    save(fig, out_png)
+
+
 def predict_faces(model, crops: np.ndarray, tta: str = "none", batch_size: int = 256) -> np.ndarray:
     """Class probabilities (n, 7) of 48x48 uint8 faces, in one batch (``flip``: averaged
     with the mirror image's)."""
@@ -261,13 +334,18 @@ def _annotated_names(files: list[str]) -> dict[str, str]:
 
 def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | None = None,
                    detect: bool = True, margin: float = DEFAULT_MARGIN, tta: str = "none",
-                   batch_size: int = 256, log=print, warn=None):
-    """Faces of every image of ``paths`` (files or folders) -> one CSV row per face
-    (:data:`COLUMNS`): file, face (0, 1, ... in the image), box, 7 probabilities, label.
+                   batch_size: int = 256, log=print, warn=None, every: int = 1,
+                   plot: str | None = None):
+    """Faces of every image and video of ``paths`` (files or folders) -> one CSV row per
+    face (:data:`COLUMNS`): file, face (0, 1, ... in the image), box, 7 probabilities,
+    label; with a video among them, per face and analysed frame (:data:`VIDEO_COLUMNS`:
+    also the frame's index and time in seconds; a still's are empty). ``every``: analyse
+    every N-th frame of a video.
 
-    ``annotate_dir``: a PNG copy of each image with its boxes and labels. ``warn`` gets
-    one line per image that could not be used (default: ``log``). Returns the table;
-    raises NothingPredicted (and writes nothing) when no face could be predicted.
+    ``annotate_dir``: a PNG copy of each image with its boxes and labels (stills only).
+    ``plot``: a PNG timeline of each video's class probabilities (:func:`timeline`).
+    ``warn`` gets one line per file that could not be used (default: ``log``). Returns
+    the table; raises NothingPredicted (and writes nothing) when no face could be predicted.
     """
     import pandas as pd
 
@@ -279,43 +357,61 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
         raise ConfigError(f"margin {margin}: must be between 0 and 1 (a fraction of the face box)")
     if tta not in TTA_MODES:
         raise ConfigError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
+    if int(every) < 1:
+        raise ConfigError(f"every {every}: must be 1 or more (analyse every N-th frame)")
     files = image_files(paths, warn)
     if not files:
-        raise NothingPredicted(f"{', '.join(map(os.fspath, paths))}: no image files "
-                               f"({', '.join(IMAGE_EXTENSIONS)})")
+        raise NothingPredicted(f"{', '.join(map(os.fspath, paths))}: no image or video files "
+                               f"({', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})")
+    videos = any(is_video(f) for f in files)
+    if plot is not None and not videos:
+        raise ConfigError("--plot draws the timeline of a video: no video among the files")
     model = load_model(model_path)  # NotAFerflowModel: one line naming the model file
-    found = []  # (file, image, boxes, crops)
+    found = []  # (file, image or None, boxes, crops, frame, time)
     for f in files:
         try:
-            found.append((f, *faces_of(f, detect=detect, margin=margin)))
+            if is_video(f):
+                found += [(f, None, boxes, crops, frame, t) for frame, t, boxes, crops
+                          in video_faces(f, int(every), detect=detect, margin=margin)]
+            else:
+                found.append((f, *faces_of(f, detect=detect, margin=margin), None, None))
         except PhotoError as e:
             warn(str(e))
     if not found:
-        raise NothingPredicted(f"no face predicted in {len(files)} image(s)")
-    crops = np.concatenate([c for *_, c in found])
+        raise NothingPredicted(f"no face predicted in {len(files)} file(s)")
+    crops = np.concatenate([c for _, _, _, c, *_ in found])
     probs = predict_faces(model, crops, tta=tta, batch_size=batch_size)
     rows, start = [], 0
-    for f, _, boxes, c in found:
+    for f, _, boxes, c, frame, t in found:
         for i, (box, p) in enumerate(zip(boxes, probs[start:start + len(c)])):
-            rows.append({"file": f, "face": i, "x": box[0], "y": box[1], "width": box[2],
-                         "height": box[3], **{n: round(float(v), 6) for n, v in zip(CLASS_NAMES, p)},
+            rows.append({"file": f, "frame": frame, "time": t, "face": i, "x": box[0],
+                         "y": box[1], "width": box[2], "height": box[3],
+                         **{n: round(float(v), 6) for n, v in zip(CLASS_NAMES, p)},
                          "label": CLASS_NAMES[int(np.argmax(p))]})
         start += len(c)
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table = pd.DataFrame(rows, columns=list(VIDEO_COLUMNS if videos else COLUMNS))
+    if videos:
+        table["frame"] = table["frame"].astype("Int64")
     if annotate_dir is not None:
         import cv2
 
+        stills = [x for x in found if x[1] is not None]
         os.makedirs(annotate_dir, exist_ok=True)
-        names = _annotated_names([f for f, *_ in found])
+        names = _annotated_names([f for f, *_ in stills])
         start = 0
-        for f, img, boxes, c in found:
-            drawn = annotate(img, boxes, probs[start:start + len(c)])
+        for f, img, boxes, c, *_ in found:
+            drawn = None if img is None else annotate(img, boxes, probs[start:start + len(c)])
             start += len(c)
+            if drawn is None:
+                continue
             target = os.path.join(annotate_dir, names[f])
             with atomic_path(target, ".png") as tmp:
                 if not cv2.imwrite(tmp, drawn):
                     raise OSError(f"{target}: could not be written")
+    if plot is not None:
+        timeline(table[table["frame"].notna()], plot)
     with atomic_path(out_csv, ".csv") as tmp:
         table.to_csv(tmp, index=False)
-    log(f"{len(table)} face(s) in {len(found)} of {len(files)} image(s) -> {out_csv}")
+    used = len({f for f, *_ in found})
+    log(f"{len(table)} face(s) in {used} of {len(files)} file(s) -> {out_csv}")
     return table
