@@ -473,3 +473,38 @@ def test_a_file_named_like_a_video_that_is_not_one_is_one_line(model_path, tmp_p
     assert cli(["predict", str(model_path), str(bad), "--plot", str(tmp_path / "t.png"),
                 "--out", str(tmp_path / "p.csv"), "--every", "0"]) == 1
     assert capsys.readouterr().err.splitlines()[-1].startswith("ferflow: error: every 0")
+
+
+def test_fuzzed_images_are_read_or_refused_with_one_line(tmp_path):
+    """90 mutations of a PNG and a JPEG (truncated at random, random bytes overwritten,
+    random header fields): each is decoded or a PhotoError of one line naming it; the
+    folder reader turns the same files into faces or one DataError line."""
+    from ferflow.errors import DataError
+    from ferflow.folders import decode_face
+    from ferflow.photos import PhotoError, read_image
+
+    rng = np.random.default_rng(0)
+    face = (np.add.outer(np.arange(64), np.arange(64)) * 2 % 256).astype(np.uint8)
+    seeds = [cv2.imencode(ext, face)[1].tobytes() for ext in (".png", ".jpg")]
+    for i in range(90):
+        data = bytearray(seeds[i % 2])
+        kind = i % 3
+        if kind == 0:
+            data = data[: rng.integers(1, len(data))]
+        elif kind == 1:
+            for _ in range(rng.integers(1, 20)):
+                data[rng.integers(0, len(data))] = rng.integers(0, 256)
+        else:
+            start = rng.integers(8, 32)
+            data[start:start + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+        path = tmp_path / f"f{i}{'.png' if i % 2 == 0 else '.jpg'}"
+        path.write_bytes(bytes(data))
+        try:
+            img = read_image(str(path))
+            assert img.ndim == 3 and img.dtype == np.uint8
+        except PhotoError as e:
+            assert str(e).startswith(f"{path}: ") and "\n" not in str(e)
+        try:
+            assert decode_face(str(path)).shape == (48, 48)
+        except DataError as e:
+            assert str(e).startswith(f"{path}: ") and "\n" not in str(e)

@@ -75,11 +75,31 @@ MAX_PIXELS = 200_000_000  # larger images are refused before decoding (a 200 MP 
 
 
 def image_size(path: str) -> tuple[int, int] | None:
-    """(width, height) from the image file's header, without decoding its pixels; None
-    when Pillow does not recognise the file (OpenCV may still decode it)."""
+    """(width, height) from the image file's header, without decoding its pixels (a PNG's
+    IHDR read directly, whatever its checksum says; other formats through Pillow); None
+    when neither recognises the file (OpenCV may still decode it)."""
+    import struct
     import warnings
 
     from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError as e:
+        raise PhotoError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        # a PNG whose chunks or checksums are broken is refused here: libpng can spend
+        # seconds on such a file before it gives up (seen on fuzzed headers)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                Image.MAX_IMAGE_PIXELS = None
+                with Image.open(path) as im:
+                    im.verify()
+        except Exception:
+            raise PhotoError(f"{path}: not an image (PNG, JPEG, ...) or a damaged one") from None
+        return struct.unpack(">II", head[16:24])
 
     try:
         with warnings.catch_warnings():
