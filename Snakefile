@@ -30,6 +30,7 @@ wildcard_constraints:
     comparison=_alternatives(COMPARISONS),
     start="noise|image",
     view="heatmaps|activations",
+    format="onnx|saved_model|litert",
 
 
 include: "workflow/rules/data.smk"

@@ -63,12 +63,13 @@ def test_saved_model_and_litert_exports_match_keras(trained, tmp_path, capsys, f
 @pytest.mark.slow
 def test_an_export_that_differs_from_keras_is_not_kept(trained, tmp_path, monkeypatch):
     import ferflow.export
+    from ferflow.errors import ExportError
 
     real = ferflow.export.runner
     monkeypatch.setattr(ferflow.export, "runner",
                         lambda fmt, path: (lambda x: real(fmt, path)(x) + 1e-3))
     out = tmp_path / "m.onnx"
-    with pytest.raises(RuntimeError, match="probabilities differ from Keras' by 1.00e-03"):
+    with pytest.raises(ExportError, match="probabilities differ from Keras' by 1.00e-03"):
         ferflow.export.export_model(str(trained), "onnx", str(out), log=lambda m: None)
     assert list(tmp_path.iterdir()) == []
 
@@ -80,3 +81,44 @@ def test_export_of_a_file_that_is_not_a_model_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"ferflow: error: {bad}: not a ferflow model")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras"]
+
+
+def test_an_export_never_deletes_what_it_did_not_write(tmp_path):
+    """A folder given as --out receives a one-file export beside what it holds; a
+    SavedModel replaces only an earlier SavedModel or an empty folder."""
+    from ferflow.errors import ExportError
+    from ferflow.export import destination
+
+    model = str(tmp_path / "run" / "model.keras")
+    notes = tmp_path / "exports"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    assert destination(model, "onnx", str(notes)) == str(notes / "model.onnx")
+    assert destination(model, "litert", str(notes)) == str(notes / "model.tflite")
+    assert destination(model, "onnx", str(tmp_path / "a.onnx")) == str(tmp_path / "a.onnx")
+    assert destination(model, "onnx", None) == str(tmp_path / "run" / "model.onnx")
+    with pytest.raises(ExportError, match="exports: a folder that is not a SavedModel"):
+        destination(model, "saved_model", str(notes))
+    with pytest.raises(ExportError, match="notes.txt: exists and is not a folder"):
+        destination(model, "saved_model", str(notes / "notes.txt"))
+    empty, earlier = tmp_path / "empty", tmp_path / "earlier"
+    empty.mkdir()
+    earlier.mkdir()
+    (earlier / "saved_model.pb").write_bytes(b"")
+    assert destination(model, "saved_model", str(empty)) == str(empty)
+    assert destination(model, "saved_model", str(earlier)) == str(earlier)
+    assert (notes / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_export_into_a_users_folder_keeps_its_files(trained, tmp_path, capsys):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert cli(["export", str(trained), "--format", "onnx", "--out", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["m.onnx", "notes.txt"]
+    capsys.readouterr()
+    assert cli(["export", str(trained), "--format", "saved_model", "--out", str(folder)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "a folder that is not a SavedModel" in err[0]
+    assert (folder / "notes.txt").read_text() == "mine"

@@ -120,6 +120,95 @@ def test_rafdb_basic(genuine, tmp_path):
         read_source({"format": "rafdb", "path": str(root)})
 
 
+def test_subfolders_are_read_and_hidden_files_left_out(genuine, tmp_path):
+    """A class folder's subfolders hold its faces too (ImageFolder's rule); hidden files
+    (macOS' ._name AppleDouble files) and hidden folders are not images of the set."""
+    images, labels = genuine
+    write_folder(tmp_path / "set", images[:20], labels[:20])
+    happy = tmp_path / "set" / "happiness"
+    (happy / "batch2").mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(happy / "batch2" / "extra.png"), images[0])
+    (happy / "._0000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (happy / ".cache").mkdir()
+    (happy / ".cache" / "x.png").write_bytes(b"not an image")
+    faces = read_source({"format": "folder", "path": str(tmp_path / "set")}, log=lambda m: None)
+    assert len(faces) == 21
+    assert (faces.labels == CLASS_NAMES.index("Happy")).sum() == (labels[:20] == 3).sum() + 1
+
+
+@pytest.mark.parametrize("extra", ["val", "sad", "TRAIN"])
+def test_a_folder_beside_the_split_folders_is_one_line(genuine, tmp_path, extra):
+    """With train/ and test/ at the root nothing else may sit beside them: a val/ folder or
+    a class folder would be left out silently, a second train folder (Train and train)
+    would hide the first."""
+    images, labels = genuine
+    write_folder(tmp_path / "set" / "train", images[:10], labels[:10])
+    write_folder(tmp_path / "set" / "test", images[10:20], labels[10:20])
+    (tmp_path / "set" / extra).mkdir()
+    with pytest.raises(DataError) as err:
+        read_source({"format": "folder", "path": str(tmp_path / "set")}, log=lambda m: None)
+    msg = str(err.value)
+    assert "\n" not in msg and (tmp_path / "set").name in msg
+    if extra == "TRAIN":
+        assert "a second training folder" in msg
+    else:
+        assert msg.startswith(f"{tmp_path / 'set' / extra}: folder {extra!r} beside the split "
+                              "folders is neither train nor test")
+
+
+def test_the_manifest_changes_with_the_files_and_the_digest_with_their_bytes(genuine, tmp_path):
+    """The workflow's rerun trigger (manifest: names, sizes, times) and the data's recorded
+    sha256 (source_sha256: the bytes read); class folders that are links are followed."""
+    import os
+
+    from ferflow.folders import manifest
+
+    images, labels = genuine
+    write_folder(tmp_path / "real", images[:20], labels[:20])
+    (tmp_path / "set").mkdir()
+    for d in (tmp_path / "real").iterdir():  # a data set of linked class folders
+        (tmp_path / "set" / d.name).symlink_to(d, target_is_directory=True)
+    root = str(tmp_path / "set")
+
+    def digest():
+        return str(read_source({"format": "folder", "path": root},
+                               log=lambda m: None).extra["source_sha256"])
+
+    first, m0 = digest(), manifest("folder", root)
+    assert m0.startswith("20 files, ") and len(first) == 64
+    assert digest() == first and manifest("folder", root) == m0  # the same files: the same
+    some = next((tmp_path / "real" / FOLDER_NAMES[labels[0]]).iterdir())
+    st = some.stat()
+    pixels = cv2.imread(str(some), cv2.IMREAD_GRAYSCALE)
+    pixels[0, 0] ^= 1
+    assert cv2.imwrite(str(some), pixels)
+    assert digest() != first  # one pixel of one face
+    os.utime(some, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert manifest("folder", root) != m0
+    m1 = manifest("folder", root)
+    assert cv2.imwrite(str(some.with_name("new.png")), images[0])
+    assert manifest("folder", root) != m1  # a file added
+    (tmp_path / "real" / "contempt").mkdir()
+    (tmp_path / "set" / "contempt").symlink_to(tmp_path / "real" / "contempt")
+    assert manifest("folder", root).startswith("unlisted: ")  # the ingest will say why
+
+
+def test_rafdb_names_and_a_byte_order_mark(genuine, tmp_path):
+    images, labels = genuine
+    root = tmp_path / "basic"
+    (root / "EmoLabel").mkdir(parents=True)
+    (root / "Image" / "aligned").mkdir(parents=True)
+    cv2.imwrite(str(root / "Image" / "aligned" / "train_00001_aligned.jpg"), images[0])
+    lst = root / "EmoLabel" / "list_patition_label.txt"
+    lst.write_text("\ufefftrain_00001.jpg 7\n", encoding="utf-8")  # saved by a Windows editor
+    faces = read_source({"format": "rafdb", "path": str(root)}, log=lambda m: None)
+    assert faces.labels.tolist() == [CLASS_NAMES.index("Neutral")]
+    lst.write_text("train_00001.jpg 7\nvalid_00002.jpg 1\n")
+    with pytest.raises(DataError, match="line 2: 'valid_00002.jpg' names neither a train_ nor "
+                                        "a test_ image"):
+        read_source({"format": "rafdb", "path": str(root)}, log=lambda m: None)
+
+
 @pytest.mark.slow
 def test_the_workflow_ingests_a_folder(genuine, tmp_path):
     import yaml
@@ -135,7 +224,12 @@ def test_the_workflow_ingests_a_folder(genuine, tmp_path):
     snakemake(tmp_path, "results/f/data/split.npz")
     faces = load_faces(str(tmp_path / "results/f/data/faces.npz"))
     assert len(faces) == len(images)
-    assert "decoded 140 of 140 images" in (tmp_path / "results/f/logs/ingest.log").read_text()
+    log = (tmp_path / "results/f/logs/ingest.log").read_text()
+    assert "decoding 140 images in 2 thread(s)" in log and "decoded 140 of 140 images" in log
+    # a new image reruns the ingest (Snakemake alone sees only the folder's own time)
+    assert cv2.imwrite(str(tmp_path / "faces" / FOLDER_NAMES[labels[0]] / "new.png"), images[0])
+    dry = snakemake(tmp_path, "results/f/data/split.npz", "-n").stdout
+    assert "rule ingest:" in dry
 
 
 def test_hostile_files_in_a_class_folder_are_each_one_line(genuine, tmp_path):

@@ -265,13 +265,19 @@ def snakemake_dry_run(workdir, cfg):
 
 
 def test_workflow_labels_the_configured_folder(tmp_path, photos):
+    import shutil
+
+    folder = tmp_path / "mine"
+    shutil.copytree(photos[0], folder)
+    (folder / "clip.mp4").write_bytes(b"")  # a video of the folder is an input too
     cfg = {"dataset": "mine", "models": {"cnn": {"arch": "small_cnn"}, "dnn": {"arch": "dnn_seed003"}},
-           "predict": {"images": str(photos[0]), "model": "dnn", "margin": 0.05}}
+           "predict": {"images": str(folder), "model": "dnn", "margin": 0.05, "every": 5}}
     res = snakemake_dry_run(tmp_path, cfg)
     assert res.returncode == 0, res.stderr
     block = res.stdout[res.stdout.index("rule predict_photos:"):].split("\n\n")[0]
     assert "input: results/mine/models/dnn/model.keras, " in block
-    assert all(str(photos[0] / name) in block for name, _ in PHOTOS)
+    assert all(str(folder / name) in block for name, _ in PHOTOS)
+    assert str(folder / "clip.mp4") in block
     assert "output: results/mine/predict/predictions.csv, results/mine/predict/annotated" in block
     del cfg["predict"]
     res = snakemake_dry_run(tmp_path, cfg)
@@ -473,6 +479,23 @@ def test_a_file_named_like_a_video_that_is_not_one_is_one_line(model_path, tmp_p
     assert cli(["predict", str(model_path), str(bad), "--plot", str(tmp_path / "t.png"),
                 "--out", str(tmp_path / "p.csv"), "--every", "0"]) == 1
     assert capsys.readouterr().err.splitlines()[-1].startswith("ferflow: error: every 0")
+
+
+@pytest.mark.slow
+def test_plot_with_no_face_in_any_video_still_writes_the_stills_rows(photos, model_path,
+                                                                      tmp_path, capsys):
+    """A still with faces and a video that gives none: the CSV holds the still's rows, the
+    timeline is not drawn, with one line saying so (was: a crash on an empty figure)."""
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    out, plot = tmp_path / "p.csv", tmp_path / "t.png"
+    assert cli(["predict", str(model_path), str(photos[0] / "group.jpg"), str(bad),
+                "--out", str(out), "--plot", str(plot)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert f"ferflow: {plot}: not drawn: no face found in any video" in err
+    assert not plot.exists()
+    table = pd.read_csv(out)
+    assert len(table) > 0 and table.frame.isna().all()
 
 
 def test_fuzzed_images_are_read_or_refused_with_one_line(tmp_path):

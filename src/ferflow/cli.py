@@ -80,8 +80,12 @@ def _export(args) -> int:
     from ferflow.tfsetup import setup
 
     setup()
-    export_model(args.model, args.format, args.out,
-                 log=lambda msg: print(f"ferflow: {msg}", file=sys.stderr))
+    try:
+        export_model(args.model, args.format, args.out,
+                     log=lambda msg: print(f"ferflow: {msg}", file=sys.stderr))
+    except OSError as e:  # an unwritable --out: the user's to fix, not a bug
+        print(f"ferflow: error: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,3 +18,8 @@ class ConfigError(FerflowError):
 
 class DataError(FerflowError):
     """Malformed input data; the message is one line naming file and row."""
+
+
+class ExportError(FerflowError):
+    """An export that cannot be kept (its output differs from the Keras model's) or whose
+    destination would overwrite what is not a ferflow export."""

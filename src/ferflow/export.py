@@ -13,7 +13,7 @@ import shutil
 import numpy as np
 
 from ferflow import IMAGE_SIZE
-from ferflow.errors import ConfigError
+from ferflow.errors import ConfigError, ExportError
 
 # ferflow's name -> (Keras' format name, the file or folder suffix)
 FORMATS = {"onnx": ("onnx", ".onnx"), "saved_model": ("tf_saved_model", ""),
@@ -54,19 +54,42 @@ def runner(fmt: str, path: str):
     return run
 
 
+def destination(model_path: str, fmt: str, out: str | None) -> str:
+    """The path an export is written to. ``out`` None: :func:`export_path`. An existing
+    folder given for a one-file format (onnx, litert) receives the file, named after the
+    model (``cp``'s rule). A SavedModel replaces only an earlier SavedModel or an empty
+    folder: any other existing path is an :class:`ExportError`, so that an export never
+    deletes what it did not write."""
+    if not out:
+        return export_path(model_path, fmt)
+    if fmt != "saved_model":
+        if os.path.isdir(out):
+            stem = os.path.splitext(os.path.basename(model_path))[0]
+            return os.path.join(out, stem + FORMATS[fmt][1])
+        return out
+    if os.path.isdir(out):
+        if os.listdir(out) and not os.path.exists(os.path.join(out, "saved_model.pb")):
+            raise ExportError(f"{out}: a folder that is not a SavedModel and not empty; "
+                              "give a new or empty folder for --format saved_model")
+    elif os.path.exists(out):
+        raise ExportError(f"{out}: exists and is not a folder (a SavedModel is a folder)")
+    return out
+
+
 def export_model(model_path: str, fmt: str, out: str | None = None, faces=None,
                  log=print) -> dict:
-    """Export the ferflow model ``model_path`` as ``fmt`` to ``out`` (default:
-    :func:`export_path`), then run the export on ``faces`` (uint8 (N, 48, 48); default 16
+    """Export the ferflow model ``model_path`` as ``fmt`` to ``out`` (see
+    :func:`destination`), then run the export on ``faces`` (uint8 (N, 48, 48); default 16
     random images) and compare with Keras: the largest difference must be within
-    :data:`TOLERANCE`, else nothing is kept. Returns {"path", "max_difference", "faces"}."""
+    :data:`TOLERANCE`, else nothing is kept (:class:`ExportError`). Returns {"path",
+    "max_difference", "faces"}."""
     import warnings
 
     from ferflow.models import load_model
 
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r} ({', '.join(FORMATS)})")
-    out = out or export_path(model_path, fmt)
+    out = destination(model_path, fmt, out)
     model = load_model(model_path)
     if faces is None:
         faces = np.random.default_rng(0).integers(0, 256, (16, IMAGE_SIZE, IMAGE_SIZE))
@@ -82,7 +105,7 @@ def export_model(model_path: str, fmt: str, out: str | None = None, faces=None,
             got = runner(fmt, tmp)(x)
         diff = float(np.abs(got - expected).max())
         if not diff <= TOLERANCE:
-            raise RuntimeError(f"{fmt} export of {model_path}: probabilities differ from "
+            raise ExportError(f"{fmt} export of {model_path}: probabilities differ from "
                                f"Keras' by {diff:.2e} (> {TOLERANCE})")
         if os.path.isdir(out):
             shutil.rmtree(out)

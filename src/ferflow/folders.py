@@ -55,17 +55,28 @@ def class_of(folder: str, path: str) -> int:
     return _CLASS_OF[key]
 
 
+def _visible(name: str) -> bool:
+    return not name.startswith(".")  # hidden files and macOS' ._name AppleDouble files
+
+
 def _images_in(folder: str) -> list[str]:
-    return sorted(os.path.join(folder, n) for n in os.listdir(folder)
-                  if n.lower().endswith(EXTENSIONS) and os.path.isfile(os.path.join(folder, n)))
+    """The image files of a class folder and of its subfolders (as ImageFolder and
+    image_dataset_from_directory read them), hidden files and folders left out."""
+    out = []
+    for d, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(n for n in dirs if _visible(n))
+        out += [os.path.join(d, n) for n in names if _visible(n)
+                and n.lower().endswith(EXTENSIONS) and os.path.isfile(os.path.join(d, n))]
+    return sorted(out)
+
+
+def _folders(root: str) -> list[str]:
+    return sorted(n for n in os.listdir(root)
+                  if _visible(n) and os.path.isdir(os.path.join(root, n)))
 
 
 def _class_folders(root: str) -> list[tuple[str, int]]:
-    out = []
-    for name in sorted(os.listdir(root)):
-        path = os.path.join(root, name)
-        if os.path.isdir(path) and not name.startswith("."):
-            out.append((path, class_of(name, path)))
+    out = [(os.path.join(root, n), class_of(n, os.path.join(root, n))) for n in _folders(root)]
     if not out:
         raise DataError(f"{root}: no class folders (root/<class>/<images> or "
                         "root/{train,test}/<class>/<images>)")
@@ -76,10 +87,21 @@ def list_folder(root: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(files, labels, usage) of a folder-per-class face set."""
     if not os.path.isdir(root):
         raise DataError(f"{root}: not a folder (data.path of data.format folder)")
-    subdirs = {n.lower(): os.path.join(root, n) for n in os.listdir(root)
-               if os.path.isdir(os.path.join(root, n))}
-    splits = [(SPLITS[n], p) for n, p in sorted(subdirs.items()) if n in SPLITS]
-    if not splits:
+    names = _folders(root)
+    splits = [(SPLITS[n.lower()], os.path.join(root, n)) for n in names if n.lower() in SPLITS]
+    if splits:  # root/{train,test}/<class>/...: nothing else beside them
+        seen = {}
+        for n in names:
+            path = os.path.join(root, n)
+            if n.lower() not in SPLITS:
+                raise DataError(f"{path}: folder {n!r} beside the split folders is neither train "
+                                "nor test (ferflow holds out its own validation faces from "
+                                "train; move or remove it)")
+            if SPLITS[n.lower()] in seen:
+                raise DataError(f"{path}: a second {SPLITS[n.lower()].lower()} folder (beside "
+                                f"{seen[SPLITS[n.lower()]]})")
+            seen[SPLITS[n.lower()]] = path
+    else:
         splits = [("Training", root)]
     files, labels, usage = [], [], []
     for split, folder in splits:
@@ -104,7 +126,7 @@ def list_rafdb(root: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     lst = os.path.join(root, "EmoLabel", "list_patition_label.txt")
     images = os.path.join(root, "Image", "aligned")
     try:
-        with open(lst) as f:
+        with open(lst, encoding="utf-8-sig") as f:
             lines = f.read().splitlines()
     except OSError as e:
         raise DataError(f"{lst}: cannot be read ({e.strerror or e}; data.path is RAF-DB "
@@ -118,11 +140,38 @@ def list_rafdb(root: str) -> tuple[list[str], np.ndarray, np.ndarray]:
             raise DataError(f"{lst}: line {i}: expected 'NAME.jpg LABEL' with LABEL 1-7, "
                             f"found {line.strip()[:60]!r}")
         name, label = parts[0], int(parts[1])
+        if not name.startswith(("train", "test")):
+            raise DataError(f"{lst}: line {i}: {name!r} names neither a train_ nor a test_ image")
         stem, ext = os.path.splitext(name)
         files.append(os.path.join(images, f"{stem}_aligned{ext}"))
         labels.append(CLASS_NAMES.index(RAFDB_CLASSES[label - 1]))
         usage.append("Training" if name.startswith("train") else "test")
     return files, np.array(labels, np.int8), _test_halves(np.array(usage, dtype="<U11"))
+
+
+def _listing(kind: str, root: str) -> list[str]:
+    """Every file the reader of ``kind`` reads: the images (and RAF-DB's label list)."""
+    files = (list_folder if kind == "folder" else list_rafdb)(root)[0]
+    return files + ([os.path.join(root, "EmoLabel", "list_patition_label.txt")]
+                    if kind == "rafdb" else [])
+
+
+def manifest(kind: str, root: str) -> str:
+    """A digest of the names, sizes and modification times of every file the reader of
+    ``kind`` reads: the workflow passes it to the ingest as a parameter, so that adding,
+    removing or editing an image reruns it (Snakemake sees the folder's own time only).
+    A layout the reader refuses gives its error text instead; the ingest job then says it."""
+    import hashlib
+
+    try:
+        files = _listing(kind, root)
+        h = hashlib.sha256()
+        for f in files:
+            st = os.stat(f)
+            h.update(f"{os.path.relpath(f, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except (DataError, OSError) as e:
+        return f"unlisted: {e}"
+    return f"{len(files)} files, {h.hexdigest()[:16]}"
 
 
 def decode_face(path: str, detect: bool = False) -> np.ndarray:
@@ -149,7 +198,8 @@ def decode_face(path: str, detect: bool = False) -> np.ndarray:
 
 def decode_all(files: list[str], detect: bool = False, skip_bad: bool = False,
                threads: int | None = None, log=print, warn=None):
-    """(faces uint8 (n, 48, 48), indices of the files decoded), in parallel threads."""
+    """(faces uint8 (n, 48, 48), indices of the files decoded, each decoded file's
+    sha256 digest), in parallel threads."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ferflow.tfsetup import thread_budget
@@ -160,25 +210,32 @@ def decode_all(files: list[str], detect: bool = False, skip_bad: bool = False,
         threads = 1
 
     def one(path):
+        import hashlib
+
         try:
-            return decode_face(path, detect)
+            face = decode_face(path, detect)
         except DataError as e:
             if not skip_bad:
                 raise
             return e
+        with open(path, "rb") as f:  # just read by the decoder: from the page cache
+            return face, hashlib.sha256(f.read()).digest()
 
     out = np.zeros((len(files), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     ok = np.ones(len(files), bool)
+    digests = []
+    log(f"decoding {len(files):,} images in {threads} thread(s)")
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for i, face in enumerate(pool.map(one, files, chunksize=64)):
-            if isinstance(face, DataError):
-                warn(f"skipped: {face}")
+        for i, got in enumerate(pool.map(one, files, chunksize=64)):
+            if isinstance(got, DataError):
+                warn(f"skipped: {got}")
                 ok[i] = False
             else:
-                out[i] = face
+                out[i], digest = got
+                digests.append(digest)
             if (i + 1) % PROGRESS_EVERY == 0 or i + 1 == len(files):
                 log(f"decoded {i + 1:,} of {len(files):,} images")
-    return out[ok], np.flatnonzero(ok)
+    return out[ok], np.flatnonzero(ok), digests
 
 
 def read_images(kind: str, root: str, detect: bool = False, skip_bad: bool = False,
@@ -187,7 +244,24 @@ def read_images(kind: str, root: str, detect: bool = False, skip_bad: bool = Fal
     files, labels, usage = (list_folder if kind == "folder" else list_rafdb)(root)
     if not files:
         raise DataError(f"{root}: no image files ({', '.join(EXTENSIONS)})")
-    images, kept = decode_all(files, detect, skip_bad, log=log, warn=warn)
+    images, kept, digests = decode_all(files, detect, skip_bad, log=log, warn=warn)
     if not len(kept):
         raise DataError(f"{root}: not one image could be decoded")
-    return Faces(images, labels[kept], usage[kept], kept.astype(np.int64))
+    return Faces(images, labels[kept], usage[kept], kept.astype(np.int64),
+                 extra={"source_sha256": np.array(source_digest(
+                     root, [files[i] for i in kept], digests, kind))})
+
+
+def source_digest(root: str, files: list[str], digests: list[bytes], kind: str) -> str:
+    """The sha256 of the data set as read: each used file's path (relative to ``root``)
+    and the sha256 of its bytes, in the reader's order (for RAF-DB after its label list's
+    bytes). It goes into faces.npz; the model card and the report show it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    if kind == "rafdb":
+        with open(os.path.join(root, "EmoLabel", "list_patition_label.txt"), "rb") as f:
+            h.update(f.read())
+    for f, d in zip(files, digests):
+        h.update(os.path.relpath(f, root).encode() + b"\0" + d)
+    return h.hexdigest()

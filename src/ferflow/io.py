@@ -60,20 +60,21 @@ def load_json(path: str):
 
 
 def sha256(path: str) -> str:
-    """The sha256 of a file's bytes (hex); of a folder: of every file's path (relative to
-    it) and bytes, in sorted order (a folder-of-images data set)."""
+    """The sha256 of a file's bytes (hex)."""
     import hashlib
 
     h = hashlib.sha256()
-    if os.path.isdir(path):
-        files = sorted(os.path.relpath(os.path.join(d, n), path)
-                       for d, _, names in os.walk(path) for n in names)
-    else:
-        files = [None]
-    for rel in files:
-        if rel is not None:
-            h.update(rel.encode() + b"\0")
-        with open(path if rel is None else os.path.join(path, rel), "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
     return h.hexdigest()
+
+
+def data_digest(path: str, faces_path: str) -> str:
+    """The sha256 of an ingested input: a file's bytes; for a folder of images (``folder``,
+    ``rafdb``) the digest the ingest recorded in ``faces_path`` of exactly the files it
+    read (:func:`ferflow.folders.source_digest`)."""
+    if not os.path.isdir(path):
+        return sha256(path)
+    with np.load(faces_path, allow_pickle=False) as z:
+        return str(z["source_sha256"]) if "source_sha256" in z.files else "unknown"

@@ -207,7 +207,7 @@ def all_targets(plan: Plan, paths: Paths) -> list[str]:
     out.append(paths.report)
     export = plan.config["export"]
     out += [paths("export", run=r, format=f) for f in export["formats"]
-            for r in (export["models"] or runs)]
+            for r in (runs if export["models"] is None else export["models"])]
     if plan.config["predict"]["images"]:  # your own photos (workflow/rules/photos.smk)
         out += [paths.photo_predictions, paths.photo_annotated]
     return out

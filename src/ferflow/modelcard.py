@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
-from ferflow.io import atomic_path, load_json, load_npz, sha256
+from ferflow.io import atomic_path, data_digest, load_json, load_npz
 
 SETS = ("validation", "public", "private")
 WEAK_RECALL = 0.3  # a class recalled below this on the evaluation set is a known limit
@@ -44,13 +44,15 @@ def card_facts(metrics_path: str, info_path: str, pred_path: str, faces_path: st
     probs, labels = pred[f"{eval_set}_probs"], pred[f"{eval_set}_labels"]
     known = labels >= 0
     predicted = np.bincount(probs[known].argmax(1), minlength=k)
+    # the faces an accuracy is of: the labelled ones (as the tables count them)
+    n = {s: int((pred[f"{s}_labels"] >= 0).sum()) for s in SETS}
     acc = m["accuracy"][eval_set]
-    lower = wilson(acc, m["n"][eval_set])[0] if acc is not None else None
+    lower = wilson(acc, n[eval_set])[0] if acc is not None else None
     return {
         "accuracy": {s: m["accuracy"][s] for s in SETS},
         "accuracy_no_tta": m.get("accuracy_no_tta"),
         "tta": m.get("tta", "none"),
-        "n": m["n"],
+        "n": n,
         "recall": m["recall"][eval_set] or {},
         "predicted": {c: int(v) for c, v in zip(CLASS_NAMES, predicted)},
         "train_counts": {c: int(v) for c, v in zip(CLASS_NAMES, counts)},
@@ -85,8 +87,28 @@ def limits(facts: dict, eval_set: str) -> list[str]:
     return out
 
 
+# what the training faces were, by data.format: the first known limit
+_WEB = ("other framings, poses, lighting and ages than FER2013's lower its accuracy, and "
+        "FER2013's labels are themselves noisy")
+TRAINED_ON = {
+    "fer2013": "Trained on FER2013 faces: 48x48 grayscale web images, mostly frontal, one face "
+               f"per crop; {_WEB} (FER+ relabelled them by ten annotators).",
+    "ferplus": "Trained on FER2013 faces with FER+ labels (ten annotators' votes): 48x48 "
+               f"grayscale web images, mostly frontal, one face per crop; {_WEB}.",
+    "course": "Trained on FER2013-style faces (the course's train.csv): 48x48 grayscale, "
+              f"mostly frontal, one face per crop; {_WEB}.",
+    "folder": "Trained on the image files of `data.path`, made 48x48 grayscale (their centred "
+              "square, or the detected face with `data.detect`): faces framed, posed or lit "
+              "unlike those lower its accuracy; its labels are the folders' names.",
+    "rafdb": "Trained on RAF-DB's aligned faces, made 48x48 grayscale: web images of varied "
+             "pose, age and lighting, aligned by their eyes; faces not aligned so, or framed "
+             "unlike them, lower its accuracy.",
+    "synthetic": "Trained on ferflow's synthetic faces: it has never seen a real face.",
+}
+
+
 def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
-           dataset: str) -> str:
+           dataset: str, faces_path: str, data_format: str = "fer2013") -> str:
     info = facts["info"]
     m = info.get("machine") or {}
     from ferflow.tfsetup import machine_line
@@ -110,7 +132,9 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
                      "`synthetic` seed): not real faces; accuracies here say nothing about "
                      "real ones.")
     for key, path in sources.items():
-        lines.append(f"- `{key}`: `{path}`, sha256 `{sha256(path)}`")
+        what = ("the files read: each one's path and sha256" if os.path.isdir(path)
+                else "sha256")
+        lines.append(f"- `{key}`: `{path}`, {what} `{data_digest(path, faces_path)}`")
     sp = facts["split"]
     lines += [f"- {sp['faces']:,} faces ingested; {sp['train']:,} training faces "
               f"({sp['train_with_mirrors']:,} with their mirror images), {sp['validation']:,} "
@@ -142,10 +166,7 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
         lines.append(f"| {c} | {'n/a' if r is None else f'{r:.3f}'} | {facts['predicted'][c]:,} |")
     lines += ["", "## Known limits", ""]
     lines += [f"- {x}" for x in limits(facts, eval_set)]
-    lines += ["- Trained on FER2013-style faces: 48x48 grayscale web images, mostly frontal, "
-              "one face per crop; other framings, poses, lighting and ages than FER2013's "
-              "lower its accuracy, and FER2013's labels are themselves noisy (FER+ relabelled "
-              "them by ten annotators).",
+    lines += [f"- {TRAINED_ON.get(data_format, TRAINED_ON['fer2013'])}",
               "- Accuracies are of one run on one machine: another seed or CPU gives other "
               "numbers within about the intervals above.", "",
               "## Intended use", "",
@@ -157,13 +178,14 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
 
 
 def write_model_card(run: str, settings: dict, inputs: dict, sources: dict, eval_set: str,
-                     dataset: str, out: str) -> dict:
+                     dataset: str, out: str, data_format: str = "fer2013") -> dict:
     """``inputs``: paths ``metrics``, ``info``, ``pred``, ``faces``, ``split``, ``train``;
-    ``sources``: the ingested data files by config key (none for synthetic faces)."""
+    ``sources``: the ingested data files by config key (none for synthetic faces);
+    ``data_format``: the config's ``data.format``."""
     facts = card_facts(inputs["metrics"], inputs["info"], inputs["pred"], inputs["faces"],
                        inputs["split"], inputs["train"], eval_set)
     text = render(run, settings, facts, {k: os.fspath(v) for k, v in sources.items()},
-                  eval_set, dataset)
+                  eval_set, dataset, os.fspath(inputs["faces"]), data_format)
     with atomic_path(out, ".md") as tmp, open(tmp, "w") as f:
         f.write(text)
     return facts

@@ -72,41 +72,61 @@ def image_files(paths, warn=None) -> list[str]:
 
 
 MAX_PIXELS = 200_000_000  # larger images are refused before decoding (a 200 MP photo: 600 MB)
+# OpenCV's own limit, for formats whose size no header reader here knows (read by OpenCV
+# at its first decode; its default is 2**30 pixels)
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
+
+def _png_size(path: str, data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG whose chunk structure is sound: the chunks in bounds up to
+    IEND, IHDR first, at least one IDAT, and the checksums of the critical chunks (IHDR,
+    PLTE, IDAT, IEND) right. A broken one is refused here: libpng can spend seconds on
+    such a file before it gives up (seen on fuzzed headers). An ancillary chunk (text,
+    time, ...) with a wrong checksum is let through: decoders skip it."""
+    import struct
+    import zlib
+
+    bad = PhotoError(f"{path}: not an image (PNG, JPEG, ...) or a damaged one")
+    pos, types = 8, []
+    while True:
+        if pos + 12 > len(data):
+            raise bad
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 8 + length
+        if length > 2**31 - 1 or end + 4 > len(data):
+            raise bad
+        critical = kind[:1].isupper()
+        if critical and zlib.crc32(data[pos + 4:end]) != struct.unpack(">I", data[end:end + 4])[0]:
+            raise bad
+        types.append(kind)
+        pos = end + 4
+        if kind == b"IEND":
+            break
+    if types[0] != b"IHDR" or b"IDAT" not in types or len(data) < 24:
+        raise bad
+    return struct.unpack(">II", data[16:24])
 
 
 def image_size(path: str) -> tuple[int, int] | None:
     """(width, height) from the image file's header, without decoding its pixels (a PNG's
-    IHDR read directly, whatever its checksum says; other formats through Pillow); None
-    when neither recognises the file (OpenCV may still decode it)."""
-    import struct
-    import warnings
-
+    own header, its chunks checked by :func:`_png_size`; other formats through Pillow);
+    None when neither recognises the file (OpenCV may still decode it, within its own
+    pixel limit, set to :data:`MAX_PIXELS`)."""
     from PIL import Image
 
     try:
         with open(path, "rb") as f:
-            head = f.read(24)
+            head = f.read(8)
+            if head == b"\x89PNG\r\n\x1a\n":
+                return _png_size(path, head + f.read())
     except OSError as e:
         raise PhotoError(f"{path}: cannot be read ({e.strerror or e})") from None
-    if head[:8] == b"\x89PNG\r\n\x1a\n":
-        # a PNG whose chunks or checksums are broken is refused here: libpng can spend
-        # seconds on such a file before it gives up (seen on fuzzed headers)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                Image.MAX_IMAGE_PIXELS = None
-                with Image.open(path) as im:
-                    im.verify()
-        except Exception:
-            raise PhotoError(f"{path}: not an image (PNG, JPEG, ...) or a damaged one") from None
-        return struct.unpack(">II", head[16:24])
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's decompression-bomb warning: ours below
-            Image.MAX_IMAGE_PIXELS = None
-            with Image.open(path) as im:
-                return im.size
+        with Image.open(path) as im:  # reads the header only
+            return im.size
+    except Image.DecompressionBombError:  # Pillow's own limit (~179 megapixels), below ours
+        raise PhotoError(f"{path}: too large to decode (more than "
+                         f"{2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
     except OSError as e:  # unreadable, or not an image Pillow knows
         if not os.path.exists(path) or not os.access(path, os.R_OK):
             raise PhotoError(f"{path}: cannot be read ({e.strerror or e})") from None
@@ -429,7 +449,11 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
                 if not cv2.imwrite(tmp, drawn):
                     raise OSError(f"{target}: could not be written")
     if plot is not None:
-        timeline(table[table["frame"].notna()], plot)
+        timed = table[table["frame"].notna()]
+        if len(timed):
+            timeline(timed, plot)
+        else:
+            log(f"{plot}: not drawn: no face found in any video")
     with atomic_path(out_csv, ".csv") as tmp:
         table.to_csv(tmp, index=False)
     used = len({f for f, *_ in found})

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from ferflow import CLASS_NAMES
-from ferflow.io import atomic_path, sha256
+from ferflow.io import atomic_path, data_digest
 
 # The report's sections in order: id -> numbered title. The HTML page and the Snakemake
 # report's categories (workflow/rules/*.smk) both take them from here.
@@ -318,7 +318,8 @@ def build_report(layout: dict, out_html: str) -> dict:
         add(sid, "\n".join(body) or "<p>Not configured.</p>")
     # provenance
     prov = layout["provenance"]
-    rows = "".join(f"<tr><td>{_esc(p)}</td><td><code>{sha256(p)}</code></td></tr>"
+    faces = prov["data"][-1]  # faces.npz: it records a folder data set's digest
+    rows = "".join(f"<tr><td>{_esc(p)}</td><td><code>{data_digest(p, faces)}</code></td></tr>"
                    for p in prov["data"])
     pk = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>"
                  for k, v in package_versions().items())

@@ -3,7 +3,7 @@
 import os
 import re
 
-from ferflow import layouts
+from ferflow import folders, layouts
 from ferflow.config import DATA_FILES
 from ferflow.paths import Paths, markdown
 from ferflow.plan import Plan
@@ -73,6 +73,13 @@ def ingest_inputs(wildcards):
     return {k: data[k] for k in DATA_FILES[data["format"]] if data.get(k)}
 
 
+def ingest_threads(wildcards):
+    """Image files are decoded in parallel threads: locally on every core (the ingest is
+    the first job, nothing runs beside it), on a cluster the default job's one CPU."""
+    images = config["data"]["format"] in ("folder", "rafdb")
+    return workflow.cores if images and workflow.local_exec else 1
+
+
 def ingest_params():
     """Everything the ingested faces depend on besides the input files."""
     params = {"format": config["data"]["format"]}
@@ -80,6 +87,8 @@ def ingest_params():
         params["synthetic"] = config["synthetic"]
     if params["format"] in ("folder", "rafdb"):  # how the image files become faces
         params.update({k: config["data"][k] for k in ("detect", "skip_bad")})
+        # Snakemake sees the folder's own time only: the files' names, sizes and times
+        params["files"] = folders.manifest(params["format"], config["data"]["path"])
     return params
 
 

@@ -8,6 +8,7 @@ rule ingest:
         faces=P.faces,
     log:
         f"{R}/logs/ingest.log",
+    threads: ingest_threads
     params:
         source=ingest_params(),
     script:

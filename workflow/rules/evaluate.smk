@@ -50,6 +50,7 @@ rule model_card:
         sources=lambda wc: ingest_inputs(wc),
         eval_set=config["evaluate"]["eval_set"],
         dataset=config["dataset"],
+        data_format=config["data"]["format"],
     script:
         "../scripts/model_card.py"
 

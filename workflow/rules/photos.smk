@@ -17,5 +17,6 @@ if PREDICT["images"]:
             detect=PREDICT["detect"],
             margin=PREDICT["margin"],
             tta=PREDICT["tta"],
+            every=PREDICT["every"],
         script:
             "../scripts/predict_photos.py"

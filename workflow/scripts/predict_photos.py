@@ -1,8 +1,8 @@
-"""Adapter: the faces of the configured photo folder -> predictions.csv + annotated copies."""
+"""Adapter: the faces of the configured photo/video folder -> predictions.csv + annotated copies."""
 from ferflow.photos import predict_photos
 from ferflow.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], predict_photos, sm.input.model, [sm.params.folder], sm.output.csv,
     annotate_dir=sm.output.annotated, detect=sm.params.detect, margin=sm.params.margin,
-    tta=sm.params.tta)
+    tta=sm.params.tta, every=sm.params.every)
