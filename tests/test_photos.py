@@ -498,6 +498,32 @@ def test_plot_with_no_face_in_any_video_still_writes_the_stills_rows(photos, mod
     assert len(table) > 0 and table.frame.isna().all()
 
 
+def test_a_png_whose_text_chunk_checksum_is_wrong_is_still_read(tmp_path):
+    """Decoders skip an ancillary chunk (tEXt) with a wrong checksum: so does the check
+    before decoding; a wrong checksum of a critical chunk (IDAT) is refused."""
+    import struct
+    import zlib
+
+    from ferflow.photos import PhotoError, read_image
+
+    face = (np.arange(48 * 48) % 256).astype(np.uint8).reshape(48, 48)
+    png = cv2.imencode(".png", face)[1].tobytes()
+    text = b"Comment\0made by a camera"
+    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(">I", 12345)
+    ihdr_end = 8 + 8 + 13 + 4
+    path = tmp_path / "text.png"
+    path.write_bytes(png[:ihdr_end] + chunk + png[ihdr_end:])
+    np.testing.assert_array_equal(read_image(str(path))[..., 0], face)
+    idat = png.index(b"IDAT") - 4
+    length = struct.unpack(">I", png[idat:idat + 4])[0]
+    crc_at = idat + 8 + length
+    broken = png[:crc_at] + struct.pack(">I", (zlib.crc32(png[idat + 4:crc_at]) + 1) & 0xFFFFFFFF) \
+        + png[crc_at + 4:]
+    (tmp_path / "idat.png").write_bytes(broken)
+    with pytest.raises(PhotoError, match="idat.png: not an image"):
+        read_image(str(tmp_path / "idat.png"))
+
+
 def test_fuzzed_images_are_read_or_refused_with_one_line(tmp_path):
     """90 mutations of a PNG and a JPEG (truncated at random, random bytes overwritten,
     random header fields): each is decoded or a PhotoError of one line naming it; the
