@@ -63,6 +63,48 @@ def test_alternate_flip_mirrors_each_face_exactly_every_other_epoch(keras):
         np.testing.assert_array_equal(a, ~b)
 
 
+def test_the_training_data_mirrors_each_face_every_other_epoch(tmp_path, keras):
+    """The training loop's own batches (ferflow.train._Data.epoch) with flip: alternate:
+    each original face once per epoch, mirrored in exactly one of two epochs in a row."""
+    from ferflow.train import _Data
+
+    paths = _tiny_training_inputs(tmp_path)
+    s = settings_with_defaults({"arch": "small_cnn", "batch_size": 8, "targets": "majority",
+                                "augment": {"enabled": True, "shift": 0.0, "rotation": 0.0,
+                                            "zoom": 0.0, "flip": "alternate"}})
+    data = _Data(s, dict(zip(("train", "faces", "split"), paths)), log=lambda m: None)
+    x = data.x_tr.astype(np.float32)
+    mirrored = []
+    for epoch in range(2):
+        imgs = np.concatenate([xb.numpy()[..., 0] for xb, _ in data.epoch(s, epoch)])
+        assert len(imgs) == len(x)
+        plain = [int(np.flatnonzero((np.abs(x - im) < 1e-3).all(axis=(1, 2)))[0])
+                 if (np.abs(x - im) < 1e-3).all(axis=(1, 2)).any() else -1 for im in imgs]
+        mirror = [int(np.flatnonzero((np.abs(x[:, :, ::-1] - im) < 1e-3).all(axis=(1, 2)))[0])
+                  if (np.abs(x[:, :, ::-1] - im) < 1e-3).all(axis=(1, 2)).any() else -1
+                  for im in imgs]
+        flipped = np.zeros(len(x), bool)
+        for p, m in zip(plain, mirror):
+            assert (p >= 0) != (m >= 0) or p == m  # a symmetric face matches both
+            if p < 0:
+                flipped[m] = True
+        assert sorted(p if p >= 0 else m for p, m in zip(plain, mirror)) == list(range(len(x)))
+        mirrored.append(flipped)
+    assert 0 < mirrored[0].sum() < len(x)
+    np.testing.assert_array_equal(mirrored[0], ~mirrored[1])
+
+
+def test_a_weight_average_needs_precise_batchnorm():
+    from ferflow.config import validate
+
+    with pytest.raises(ConfigError, match=r"^config key models.a.precise_bn: 0 with a weight "
+                                          r"average \(average.method ema\)"):
+        validate({"models": {"a": {"arch": "small_cnn", "precise_bn": 0,
+                                   "average": {"method": "ema"}}}})
+    with pytest.raises(ConfigError, match="precise_bn"):
+        settings_with_defaults({"arch": "x", "precise_bn": 0, "average": {"method": "lookahead"}})
+
+
 def test_training_with_alternate_flip_takes_the_originals_only(tmp_path):
     from ferflow.io import load_npz, save_npz
     from ferflow.split import flip_augment
@@ -84,6 +126,8 @@ def test_training_with_alternate_flip_takes_the_originals_only(tmp_path):
     ("auto", ["AVX2", "AVX-512", "AMX"], False, None, False, "float32"),  # oneDNN off
     ("auto", ["AVX2", "AVX-512", "AMX"], True, "AVX2", False, "float32"),  # held below bf16
     ("auto", ["AVX2", "AVX-512", "AMX"], True, "AVX512_CORE_AMX", False, "mixed_bfloat16"),
+    ("auto", ["AVX2", "AVX-512", "AMX"], True, "AVX10_1_512", False, "mixed_bfloat16"),
+    ("auto", ["AVX2", "AVX-512", "AVX-512 BF16"], True, "AVX512_CORE", False, "float32"),
     ("auto", ["AVX2"], True, None, True, "mixed_float16"),
     (True, ["AVX2"], True, None, False, "mixed_float16"),
     (False, ["AMX"], True, None, True, "float32"),
@@ -131,6 +175,25 @@ def test_whitening_layer_makes_the_patch_covariance_the_identity(keras, patch):
     np.testing.assert_allclose(np.cov(flat[:, :k], rowvar=False), np.eye(k), atol=0.02)
     np.testing.assert_allclose(flat[:, k:], -flat[:, :k], atol=1e-4)
     np.testing.assert_array_equal(whitening_kernel(x, patch, 1e-8, 1 / std, -mean / std), kernel)
+
+
+def test_the_training_jobs_whitening_whitens_its_training_faces(tmp_path, keras):
+    """The kernel as the training job computes it (ferflow.train._Data.whitening: its sample
+    of training faces, the network's own normalisation), set in the network the job
+    builds: the training faces' whitened patches have covariance ~ I."""
+    from ferflow.models import build_model
+    from ferflow.train import _Data
+
+    paths = _tiny_training_inputs(tmp_path)
+    s = settings_with_defaults({"arch": "ferflow_cpu", "targets": "majority",
+                                "whitening": {"enabled": True, "patch": 2, "eps": 1e-8}})
+    data = _Data(s, dict(zip(("train", "faces", "split"), paths)), log=lambda m: None)
+    net = build_model("ferflow_cpu", mean=data.mean, std=data.std, whiten=2)
+    net.get_layer("whiten").kernel.assign(data.whitening(s, net))
+    out = keras.Model(net.input, net.get_layer("whiten").output).predict(
+        data.x_tr[..., None].astype(np.float32), verbose=0)
+    flat = out[:, :47, :47].reshape(-1, 8).astype(np.float64)
+    np.testing.assert_allclose(np.cov(flat[:, :4], rowvar=False), np.eye(4), atol=0.02)
 
 
 def test_identity_init_passes_input_channels_through(keras):

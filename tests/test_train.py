@@ -1,5 +1,7 @@
 """Training: determinism, kill-and-resume through the workflow, schedules, augmentation."""
 
+import json
+import os
 import re
 import signal
 import subprocess
@@ -210,9 +212,13 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
     from ferflow.recipe import precision_policy
     from ferflow.tfsetup import cpu_summary
 
-    policy = precision_policy(mixed, cpu_summary(), False)
+    cpu = cpu_summary()
+    policy = precision_policy(mixed, cpu, False)
+    native_bf16 = bool({"AMX", "AVX-512 BF16"} & set(cpu["isa"])) and cpu["onednn"] \
+        and not os.environ.get("ONEDNN_MAX_CPU_ISA")
     assert policy == ("mixed_float16" if mixed is True else "float32" if mixed is False
-                      else policy)
+                      else "mixed_bfloat16" if native_bf16 else "float32")
+    assert json.loads((tmp_path / "i.json").read_text())["precision"] == policy
     assert f"precision: {policy}; XLA: {jit is True} (jit_compile: {jit})" in lines
     model = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     conv = model.get_layer("conv1")

@@ -30,10 +30,33 @@ def test_multicrop_views_are_the_face_and_two_translates_each_mirrored():
     # moved 2 up-left: pixel (i, j) of the view is pixel (i + 2, j + 2) of the face ...
     np.testing.assert_array_equal(views[1][:, :-2, :-2], x[:, 2:, 2:])
     np.testing.assert_array_equal(views[2][:, 2:, 2:], x[:, :-2, :-2])  # ... and down-right
-    # the border reflected: rows 46 and 47 of that view are the face's rows 46 and 45
-    np.testing.assert_array_equal(views[1][:, 46:, :-2], x[:, [46, 45], 2:])
+    # the border mirrored: rows 46 and 47 of that view are the face's rows 47 and 46
+    np.testing.assert_array_equal(views[1][:, 46:, :-2], x[:, [47, 46], 2:])
     for plain, mirror in zip(views[:3], views[3:]):
         np.testing.assert_array_equal(mirror, plain[:, :, ::-1])
+
+
+def test_multicrop_fills_the_border_as_the_training_augmentation_does(keras):
+    """A 2-pixel translate of training's augmentation (TensorFlow's REFLECT fill) is the
+    multicrop view of the same translate, border included."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(2).random((3, 48, 48, 1)).astype(np.float32)
+    moved = tf.raw_ops.ImageProjectiveTransformV3(  # output (i, j) = input (i + 2, j + 2)
+        images=x, transforms=tf.constant([[1, 0, 2, 0, 1, 2, 0, 0]] * 3, tf.float32),
+        output_shape=[48, 48], fill_value=0.0, interpolation="BILINEAR",
+        fill_mode="REFLECT").numpy()
+    np.testing.assert_allclose(tta_views(x, "multicrop")[1], moved, atol=1e-6)
+
+
+def test_multicrop_weighs_the_face_and_its_mirror_half():
+    from ferflow.evaluate import MULTICROP_WEIGHTS, combine_views
+
+    views = [np.full((2, 7), float(i)) for i in range(6)]
+    assert sum(MULTICROP_WEIGHTS) == 1.0
+    np.testing.assert_allclose(combine_views(views, "multicrop"),
+                               0.25 * 0 + 0.125 * (1 + 2) + 0.25 * 3 + 0.125 * (4 + 5))
+    np.testing.assert_allclose(combine_views(views[:2], "flip"), 0.5)
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,9 @@ def make_dataset(tf, x, y, batch_size: int, seed: int, epoch: int, augment: dict
     params = {k: aug[k] for k in ("shift", "rotation", "zoom", "flip", "crop")}
     if aug["enabled"] and aug["flip"] == "alternate":  # mirrored as ``flips`` says
         params["flip"] = False
-        flips = np.zeros(len(x), bool) if flips is None else np.asarray(flips, bool)
+        if flips is None:
+            raise ValueError("augment.flip alternate: make_dataset needs the epoch's flips")
+        flips = np.asarray(flips, bool)
         x = np.where(flips[:, None, None], x[:, :, ::-1], x)
     if shuffle:
         perm = np.random.default_rng([seed, epoch]).permutation(len(x))

@@ -148,6 +148,14 @@ def _check_settings(config: dict, plan: Plan) -> None:
             raise ConfigError(f"config key {_setting_key(config, run, 'augment')}: crop "
                               f"{aug['crop']} needs enabled: true (windows are cut by the "
                               "online augmentation)")
+        # the averaged weights have no BatchNorm statistics of their own: precise BN
+        # measures them (the network's moving averages belong to other weights)
+        if (s.get("average") or {}).get("method", "none") != "none" \
+                and not s.get("precise_bn", 256):
+            raise ConfigError(f"config key {_setting_key(config, run, 'precise_bn')}: 0 with "
+                              "a weight average (average.method "
+                              f"{s['average']['method']}): the averaged weights need their "
+                              "BatchNorm statistics re-measured (precise_bn > 0)")
 
 
 def _check_references(config: dict, plan: Plan) -> None:

@@ -31,16 +31,20 @@ def set_images(faces: dict, idx: np.ndarray) -> np.ndarray:
 TTA_MODES = ("none", "flip", "tencrop", "multicrop")
 TENCROP_SIZE = 42  # crops of 42x42 (corners and centre) resized back to 48x48
 MULTICROP_SHIFTS = ((0, 0), (-2, -2), (2, 2))  # multicrop's translates (pixels), each mirrored
+# each view's weight in the average (airbench: the face and its mirror half, the translates
+# the other half), in the order of tta_views
+MULTICROP_WEIGHTS = (0.25, 0.125, 0.125, 0.25, 0.125, 0.125)
 
 
 def translate(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """A batch (N, H, W, 1) moved by (dy, dx) pixels, the border reflected (as training's
-    augmentation fills it)."""
+    """A batch (N, H, W, 1) moved by (dy, dx) pixels, the border mirrored as training's
+    augmentation fills it (TensorFlow's REFLECT: ``d c b a | a b c d``, NumPy's
+    ``symmetric``)."""
     p = max(abs(dy), abs(dx))
     if p == 0:
         return x
     h, w = x.shape[1:3]
-    padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    padded = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="symmetric")
     return np.ascontiguousarray(padded[:, p - dy:p - dy + h, p - dx:p - dx + w])
 
 
@@ -50,7 +54,8 @@ def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
     ``flip``: the image and its mirror. ``tencrop`` (as usef-kh/fer): four corner
     crops and the centre crop, each resized back to 48x48, and their mirrors.
     ``multicrop`` (airbench's flip and translate): the image and the image moved 2 pixels
-    up-left and down-right (border reflected), each with its mirror: six views, no resizing.
+    up-left and down-right (border mirrored), each with its mirror: six views, no resizing,
+    averaged with :data:`MULTICROP_WEIGHTS` (:func:`combine_views`).
     """
     if mode == "none":
         return [x]
@@ -68,6 +73,13 @@ def tta_views(x: np.ndarray, mode: str) -> list[np.ndarray]:
         views = [tf.image.resize(v, (size, size), method="bilinear").numpy() for v in crops]
         return views + [np.ascontiguousarray(v[:, :, ::-1]) for v in views]
     raise ConfigError(f"unknown test-time augmentation {mode!r} ({', '.join(TTA_MODES)})")
+
+
+def combine_views(views: list[np.ndarray], tta: str) -> np.ndarray:
+    """The TTA prediction: the views' probabilities averaged, ``multicrop``'s with
+    :data:`MULTICROP_WEIGHTS`, the other modes' equally."""
+    weights = MULTICROP_WEIGHTS if tta == "multicrop" else None
+    return np.average(np.asarray(views, np.float64), axis=0, weights=weights)
 
 
 def predict_views(model, x: np.ndarray, tta: str, batch_size: int = 256) -> list[np.ndarray]:
@@ -141,7 +153,7 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
         setup()
         views = predict_views(load_model(model_path), set_images(faces, rows), tta, batch_size)
     out = {"tta": np.array(tta)}
-    mean, plain = np.mean(views, axis=0).astype(np.float32), views[0].astype(np.float32)
+    mean, plain = combine_views(views, tta).astype(np.float32), views[0].astype(np.float32)
     for name, idx in sets.items():
         at = np.searchsorted(rows, idx)
         out[f"{name}_probs"] = mean[at]

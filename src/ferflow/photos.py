@@ -329,10 +329,10 @@ def predict_faces(model, crops: np.ndarray, tta: str = "none", batch_size: int =
     with the mirror image's)."""
     if tta not in TTA_MODES:
         raise ConfigError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
-    from ferflow.evaluate import predict_views
+    from ferflow.evaluate import combine_views, predict_views
 
     x = crops[..., None].astype(np.float32)  # raw 0-255: the model normalises, as in training
-    return np.mean(predict_views(model, x, tta, batch_size), axis=0).astype(np.float64)
+    return combine_views(predict_views(model, x, tta, batch_size), tta)
 
 
 def annotate(img: np.ndarray, boxes, probs: np.ndarray) -> np.ndarray:

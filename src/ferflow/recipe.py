@@ -71,7 +71,10 @@ def precision_policy(setting, cpu: dict, gpu: bool) -> str:
         return "mixed_float16"
     native = {"AMX", "AVX-512 BF16"} & set(cpu.get("isa", ()))
     cap = (cpu.get("onednn_max_cpu_isa") or "").upper()
-    capped = bool(cap) and not (cap == "ALL" or "AMX" in cap or "BF16" in cap)
+    # oneDNN's levels with bfloat16 kernels: AVX512_CORE_BF16 and every level above it
+    # (AVX512_CORE_FP16, AVX10_1_512, the AMX ones)
+    capped = bool(cap) and not (cap == "ALL" or any(k in cap for k in ("AMX", "BF16", "FP16",
+                                                                        "AVX10")))
     return "mixed_bfloat16" if native and cpu.get("onednn", True) and not capped else "float32"
 
 

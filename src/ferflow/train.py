@@ -71,6 +71,9 @@ def settings_with_defaults(settings: dict) -> dict:
         out[key] = {**DEFAULTS[key], **(settings.get(key) or {})}
     if out["arch"] is None:
         raise ConfigError("training setting 'arch' is required")
+    if out["average"]["method"] != "none" and not out["precise_bn"]:
+        raise ConfigError("training setting 'precise_bn': 0 with a weight average; the "
+                          "averaged weights need their BatchNorm statistics re-measured")
     return out
 
 
@@ -243,17 +246,22 @@ def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print
         log(line)
     gpu = bool(tf.config.list_physical_devices("GPU"))
     policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision_policy(s["mixed_precision"], cpu_summary(), gpu))
+    chosen = precision_policy(s["mixed_precision"], cpu_summary(), gpu)
+    keras.config.set_dtype_policy(chosen)
     try:
-        return _train(s, {k: inputs[k] for k in INPUTS}, outputs, state_dir, log, then)
+        return _train(s, {k: inputs[k] for k in INPUTS}, outputs, state_dir, log, then, chosen)
     finally:
         keras.config.set_dtype_policy(policy)
 
 
-def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log, then) -> Trained:
+def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log, then,
+           dtype_policy: str = "float32") -> Trained:
     data = _Data(s, inputs, log)
     crop = s["augment"]["crop"] if s["augment"]["enabled"] else None
-    run = _Run(s, state_dir, _fingerprint(s, *inputs.values()), log)
+    # the policy ``auto`` chose belongs to the fingerprint: a checkpoint of another machine's
+    # precision is not resumed
+    run = _Run(s, state_dir, _fingerprint({**s, "dtype_policy": dtype_policy},
+                                          *inputs.values()), log)
     net = run.resume(crop) or run.start(data, crop)
     model = _whole_face_model(s, net, data, crop, log)
     if model is not net and run.state["epoch"]:
@@ -554,6 +562,7 @@ def _write_outputs(s: dict, model, state: dict, n_train: int, outputs: dict) -> 
         "conv_layers": sum("Conv" in type(layer).__name__ for layer in model.layers),
         "monitor": s["monitor"], "best": state["best"],
         "device": device_summary(), "machine": {**cpu_summary(), "gpu": gpu_names()},
+        "precision": model.dtype_policy.name,
         "epochs_run": state["epoch"],
         "seconds_per_epoch": state["seconds"], "seconds": round(total, 3),
         "train_images": int(n_train),
