@@ -119,3 +119,14 @@ def test_a_wheel_install_validates_a_config_and_lists_the_models(tmp_path):
     listed = subprocess.run([str(target / "bin" / "ferflow"), "models"], env=env, cwd=tmp_path,
                             capture_output=True, text=True, check=True).stdout
     assert "ferflow_cpu" in listed and "small_cnn" in listed
+
+
+def test_the_cpu_config_trains_the_measured_recipe():
+    """config/ferplus7-cpu.yaml's ferflow_cpu is the `recipe` of ferplus7-cpu-recipe.yaml,
+    with the same shared training settings and split: the README and RESULTS give the
+    recipe's measured accuracy for it, which holds only while the two agree."""
+    shipped = yaml.safe_load((ROOT / "config" / "ferplus7-cpu.yaml").read_text())
+    measured = yaml.safe_load((ROOT / "config" / "ferplus7-cpu-recipe.yaml").read_text())
+    assert shipped["models"]["ferflow_cpu"] == measured["models"]["recipe"]
+    assert shipped["training"] == measured["training"]
+    assert shipped["split"] == measured["split"] and shipped["data"] == measured["data"]
