@@ -1,5 +1,8 @@
 import gzip
+import importlib.abc
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,70 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+# ---------------------------------------------------------------- the `slow` marker's guard
+# `slow` marks every test that trains a model (a fit of any length) or runs the workflow.
+# The guard makes that a rule, not a convention: Keras' Model.fit (patched as keras is
+# first imported) and every Snakemake run that is not a dry run (tests/helpers.py) fail a
+# test that is not marked slow, fixtures included (they run in the test's setup).
+_item = {"current": None}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _item["current"] = item
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    _item["current"] = None
+
+
+def require_slow(what: str) -> None:
+    """Fail the running test unless it is marked slow (outside a test: nothing)."""
+    item = _item["current"]
+    if item is not None and item.get_closest_marker("slow") is None:
+        pytest.fail(f"{item.nodeid} {what} but is not marked slow (pyproject.toml's markers)",
+                    pytrace=False)
+
+
+def _guard_fit(keras_module) -> None:
+    fit = keras_module.Model.fit
+    if getattr(fit, "_ferflow_guard", False):
+        return
+
+    def guarded(self, *args, **kwargs):
+        require_slow("trains a model (keras Model.fit)")
+        return fit(self, *args, **kwargs)
+
+    guarded._ferflow_guard = True
+    keras_module.Model.fit = guarded
+
+
+class _GuardKerasOnImport(importlib.abc.MetaPathFinder):
+    """Patches keras.Model.fit once keras is imported (importing it here would cost every
+    test run TensorFlow's start-up)."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("keras")
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            _guard_fit(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+if "keras" in sys.modules:
+    _guard_fit(sys.modules["keras"])
+else:
+    sys.meta_path.insert(0, _GuardKerasOnImport())
+
+
 @pytest.fixture(scope="module")
 def keras():
     """Keras, with TensorFlow set up as ferflow sets it up (ferflow.tfsetup)."""
@@ -20,10 +87,20 @@ def keras():
     return setup()[1]
 
 
+def unavailable(reason: str, switch: str):
+    """Skip a test whose set-up is missing, or fail it when the environment variable
+    ``switch`` is set (CI sets every one: there a missing set-up is a failure)."""
+    if os.environ.get(switch):
+        pytest.fail(f"{switch} is set but {reason}")
+    pytest.skip(reason)
+
+
 def shared_file(name: str) -> Path:
+    """A real-data file of ../shared/data; skipped when absent, failed under
+    FERFLOW_REQUIRE_DATA=1."""
     path = SHARED_DATA / name
     if not path.exists():
-        pytest.skip(f"{path} is absent")
+        unavailable(f"{path} is absent", "FERFLOW_REQUIRE_DATA")
     return path
 
 

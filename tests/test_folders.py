@@ -1,6 +1,7 @@
 """data.format folder and rafdb: genuine FER2013 faces written as PNG and JPEG files of
-several sizes, read back as 48x48 faces (skipped without ../shared/data)."""
+several sizes, read back as 48x48 faces (skipped without ../shared/data; failed then under FERFLOW_REQUIRE_DATA=1)."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -8,8 +9,6 @@ from ferflow import CLASS_NAMES
 from ferflow.errors import DataError
 from ferflow.ingest import read_source
 from tests.conftest import shared_file
-
-cv2 = pytest.importorskip("cv2")
 
 FOLDER_NAMES = ("ANGRY", "disgusted", "Fear", "happiness", "sad", "Surprised", "neutral")
 

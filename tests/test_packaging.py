@@ -42,12 +42,22 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make run" in readme
-    # the command itself, with at most FERFLOW_* switches in front (no other set-up)
-    assert re.search(r"^(FERFLOW_\w+=\S+ )*make test( +#.*)?$", ci, re.M)
+    # the command itself, with at most FERFLOW_* switches in front, and no other set-up:
+    # every line that is not a comment is one of these three
+    lines = [line.strip() for line in ci.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    assert lines[:2] == ["set -euo pipefail", 'cd "$(dirname "$0")/.."'], lines
+    assert len(lines) == 3 and re.fullmatch(r"(FERFLOW_\w+=\S+ )*make test( +#.*)?", lines[2]), lines
+    switches = set(re.findall(r"(FERFLOW_REQUIRE_\w+)=1", lines[2]))
+    assert switches == {"FERFLOW_REQUIRE_DATA", "FERFLOW_REQUIRE_BROWSER",
+                        "FERFLOW_REQUIRE_SLURM", "FERFLOW_REQUIRE_ROOT"}
 
 
-SHIPPED = ["config.yaml", "ferplus7.yaml", "ferplus7-cpu.yaml", "ferplus7-cpu-zoo.yaml",
-           "fer2013.yaml"]
+SHIPPED = sorted(p.name for p in (ROOT / "config").glob("*.yaml"))
+
+
+def test_every_config_file_is_validated():
+    assert "ferplus7-cpu-recipe.yaml" in SHIPPED and len(SHIPPED) >= 6
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -73,7 +83,8 @@ def test_the_local_environment_does_not_pay_for_the_cluster():
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("name", ["ferplus7-cpu.yaml", "ferplus7-cpu-zoo.yaml"])
+@pytest.mark.parametrize("name", ["ferplus7-cpu.yaml", "ferplus7-cpu-zoo.yaml",
+                                  "ferplus7-cpu-recipe.yaml"])
 def test_real_face_cpu_configs_plan_every_stage(name, tmp_path):
     """A dry run of the CPU real-face configs (data paths made absolute) plans the whole
     pipeline: every model trained and scored, and for ferflow-cpu every explanation."""

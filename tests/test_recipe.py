@@ -217,6 +217,7 @@ def _ema_settings(method, decay=0.7, every=2, start_epoch=0):
         "method": method, "decay": decay, "every": every, "start_epoch": start_epoch}})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["ema", "lookahead"])
 def test_weight_average_equals_its_formula_after_k_steps(keras, method):
     """Through model.fit with the training's step hooks: after each update step (every
@@ -262,6 +263,7 @@ def test_weight_average_equals_its_formula_after_k_steps(keras, method):
     np.testing.assert_allclose(merged[0], avg.values[0])
 
 
+@pytest.mark.slow
 def test_batchnorm_bias_learning_rate_factor_scales_their_step_only(keras, tmp_path):
     from ferflow.models import load_model
     from ferflow.recipe import batchnorm_biases, configure_batchnorm, optimizer

@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,9 +21,8 @@ def test_snakemake_lint_finds_nothing_but_the_one_environment(tmp_path):
 
 
 def test_rule_files_are_snakefmt_formatted():
-    snakefmt = Path(sys.executable).with_name("snakefmt")
-    if not snakefmt.exists():
-        pytest.skip("snakefmt is not installed (pip install -e '.[test]')")
+    snakefmt = Path(sys.executable).with_name("snakefmt")  # the test extra installs it
+    assert snakefmt.exists(), f"{snakefmt} is missing: pip install -e '.[test]'"
     res = subprocess.run([str(snakefmt), "--check", "--diff", "Snakefile", "workflow/rules"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import unavailable
 from tests.helpers import snakemake_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 
 def _unavailable(reason):
-    if os.environ.get("FERFLOW_REQUIRE_SLURM"):
-        pytest.fail(f"FERFLOW_REQUIRE_SLURM is set but {reason}")
-    pytest.skip(reason)
+    unavailable(reason, "FERFLOW_REQUIRE_SLURM")
 
 
 def tiny_config() -> dict:

@@ -375,7 +375,7 @@ def _without_trailing_blank_lines(blocks):
         yield block[:end]
 
 
-def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
+def _parse_csv(path: str, columns: tuple, pix_name: str, scalar_fn):
     """Stream-parse ``path`` whose header must equal ``columns``.
 
     ``scalar_fn(b, fstart, fend)`` turns the other fields of a block into a dict
@@ -394,7 +394,7 @@ def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
         raise DataError(f"{path}: line 1: header {header[:80]!r} does not match the expected "
                         f"columns {','.join(columns)!r}")
     ncols = len(columns)
-    pix_col = columns.index(pix_name) if pix_name else None
+    pix_col = columns.index(pix_name)
     pixel_parts, scalar_parts = [], []
     row0 = 0
     first = True
@@ -405,8 +405,6 @@ def _parse_csv(path: str, columns: tuple, pix_name: str | None, scalar_fn):
             if not block:
                 continue
         try:
-            if pix_col is None:
-                raise NotImplementedError
             px, b, fs, fe = _parse_block(block, ncols, pix_col)
             scalar_parts.append(scalar_fn(b, fs, fe))
         except _RowError as err:

@@ -167,8 +167,10 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
     lines += ["", "## Known limits", ""]
     lines += [f"- {x}" for x in limits(facts, eval_set)]
     lines += [f"- {TRAINED_ON.get(data_format, TRAINED_ON['fer2013'])}",
-              "- Accuracies are of one run on one machine: another seed or CPU gives other "
-              "numbers within about the intervals above.", "",
+              f"- Accuracies are of one training (seed {settings.get('seed')}) on the machine "
+              "above. The intervals cover the sampling of the test faces only: another seed or "
+              "another CPU (oneDNN picks its kernels per instruction set) was not measured and "
+              "can give accuracies outside them.", "",
               "## Intended use", "",
               "Teaching and research on facial-expression classification: reproducing the "
               "course reports, comparing models and explanations. Not for decisions about "
