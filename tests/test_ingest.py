@@ -51,13 +51,15 @@ def test_course_format(tmp_path, small_faces):
     px = [" ".join(map(str, im.ravel().tolist())) for im in images]
     (tmp_path / "train.csv").write_text("label,feature\n" + "".join(
         f"{lab},{p}\n" for lab, p in zip(labels[:30], px[:30])))
+    ids = [0, 7, 9, 10, 99, 100, 1234, 5, 42, 123456789]  # of 1 to 9 digits, mixed (a file
+    # of ids 0..N: its shorter numbers once raised in the vectorised parse)
     (tmp_path / "test.csv").write_text("id,feature\n" + "".join(
-        f"{i},{p}\n" for i, p in zip(range(100, 110), px[30:])))
+        f"{i},{p}\n" for i, p in zip(ids, px[30:])))
     f = read_course(str(tmp_path / "train.csv"), str(tmp_path / "test.csv"))
     np.testing.assert_array_equal(f.images, images)
     assert list(f.labels[30:]) == [-1] * 10
     assert (f.usage[:30] == "Training").all() and (f.usage[30:] == "Test").all()
-    assert list(f.ids[30:]) == list(range(100, 110))
+    assert list(f.ids[30:]) == ids
 
 
 def test_ferplus_majority_rule(tmp_path, small_faces):

@@ -101,3 +101,53 @@ def test_a_warning_goes_to_the_log_and_then_to_the_real_stderr(tmp_path):
     assert res.stderr.splitlines() == ["ferflow: warning: m did not learn"]
     assert (tmp_path / "s.log").read_text().splitlines() == [
         "working", "ferflow: warning: m did not learn"]
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tmp_path, capfd):
+    """A write that finds no space (ENOSPC, as a full disk gives it; the real disk-full
+    run is tests/test_faults.py) is one line naming the output, and neither the output nor
+    its temporary is left."""
+    import errno
+
+    from ferflow.errors import OutputError
+    from ferflow.io import atomic_path
+
+    out = tmp_path / "r" / "faces.npz"
+
+    def write():
+        with atomic_path(str(out)) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(b"half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(OutputError, match=r"faces\.npz: cannot write it: No space left"):
+        write()
+    with pytest.raises(SystemExit) as exit_:
+        run(str(tmp_path / "e.log"), write)
+    assert exit_.value.code == 1
+    assert capfd.readouterr().err == (f"ferflow: error: {out}: cannot write it: "
+                                      "No space left on device\n")
+    assert os.listdir(tmp_path / "r") == []
+    # an OSError outside ferflow's writers (a log write, a library's own file): its file
+    def log_write():
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x.bin"))
+
+    with pytest.raises(SystemExit):
+        run(str(tmp_path / "e2.log"), log_write)
+    assert capfd.readouterr().err == (f"ferflow: error: {tmp_path / 'x.bin'}: "
+                                      "No space left on device\n")
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL leaves a half-written temporary (``.NAME.tmp-*``); the next write of NAME
+    removes it, and leaves other outputs' temporaries alone (jobs write side by side)."""
+    from ferflow.io import atomic_path, save_json
+
+    (tmp_path / ".m.json.tmp-abc.json").write_text('{"half')
+    (tmp_path / ".other.json.tmp-def.json").write_text('{"half')
+    with atomic_path(str(tmp_path / "m.json")) as tmp:
+        assert os.path.basename(tmp).startswith(".m.json.tmp-")
+        with open(tmp, "w") as f:
+            f.write("{}")
+    save_json(str(tmp_path / "n.json"), {"a": 1})
+    assert sorted(os.listdir(tmp_path)) == [".other.json.tmp-def.json", "m.json", "n.json"]

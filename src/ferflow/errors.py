@@ -23,3 +23,8 @@ class DataError(FerflowError):
 class ExportError(FerflowError):
     """An export that cannot be kept (its output differs from the Keras model's) or whose
     destination would overwrite what is not a ferflow export."""
+
+
+class OutputError(FerflowError):
+    """An output that cannot be written (no space left on its device, a quota); the
+    message is one line naming the file."""

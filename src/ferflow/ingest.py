@@ -169,7 +169,8 @@ def _small_ints(b, start, end, what: str, lo: int, hi: int) -> np.ndarray:
         r = int(np.flatnonzero(notdig.any(axis=1))[0])
         text = bytes(b[start[r]:end[r]]).decode("latin-1")
         raise _RowError(r, f"{what} {text!r} is not an integer")
-    power = np.where(mask, 10 ** (lens[:, None] - 1 - cols), 0)
+    # a shorter number's columns past its end: exponent clipped (masked out anyway)
+    power = np.where(mask, 10 ** np.maximum(lens[:, None] - 1 - cols, 0), 0)
     vals = (np.where(mask, dig, 0) * power).sum(axis=1)
     bad = np.flatnonzero((vals < lo) | (vals > hi))
     if len(bad):

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 
 import numpy as np
+
+from ferflow.errors import OutputError
+
+# errno values that say the output's device is full, not that the code is wrong
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def no_space(exc: BaseException) -> OSError | None:
+    """The OSError saying "no space" in ``exc`` or the exceptions it came from, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 @contextlib.contextmanager
@@ -15,13 +32,24 @@ def atomic_path(path: str, suffix: str = ""):
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     On any exception the temporary file is removed, so a failed step never leaves
-    a partial output behind.
+    a partial output behind. A step killed outright (SIGKILL) cannot remove it: the
+    temporary's name starts with ``.NAME.tmp-`` so that the next write of ``path`` removes
+    such leftovers (one job writes each path). A full device is one
+    :class:`~ferflow.errors.OutputError` line naming ``path``.
     """
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix or os.path.splitext(path)[1],
-                               dir=directory)
+    stale = f".{os.path.basename(path)}.tmp-"
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.startswith(stale):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(directory, name))
+        fd, tmp = tempfile.mkstemp(prefix=stale, suffix=suffix or os.path.splitext(path)[1],
+                                   dir=directory)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write it: {exc.strerror}") from exc
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -29,9 +57,12 @@ def atomic_path(path: str, suffix: str = ""):
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        full = no_space(exc)
+        if full is not None:
+            raise OutputError(f"{path}: cannot write it: {os.strerror(full.errno)}") from exc
         raise
 
 

@@ -19,6 +19,7 @@ import threading
 import traceback
 
 from ferflow.errors import FerflowError
+from ferflow.io import no_space
 
 # TensorFlow's start-up noise on fd 2 (absl's pre-init notice, oneDNN and CPU-feature
 # info lines): left out of the step logs, which then start with ferflow's first line.
@@ -34,7 +35,10 @@ def _copy_filtered(read_fd: int, write_fd: int) -> None:
     with os.fdopen(read_fd, "rb", buffering=0) as pipe:
         for line in iter(pipe.readline, b""):
             if not NOISE.match(line):
-                os.write(write_fd, line)
+                try:
+                    os.write(write_fd, line)
+                except OSError:  # the log's disk is full: keep draining (the step must not
+                    pass  # block on a full pipe); the step's own error names the file
 
 
 @contextlib.contextmanager
@@ -80,6 +84,10 @@ def run(log_path: str | None, fn, *args, **kwargs):
         def say(msg: str) -> None:
             print(msg, file=log, flush=True)
 
+        def to_log(write) -> None:  # on a failure's path: a full disk must not hide the error
+            with contextlib.suppress(OSError):
+                write()
+
         def warn(msg: str) -> None:
             warnings.append(f"ferflow: warning: {msg}")
             say(warnings[-1])
@@ -95,13 +103,15 @@ def run(log_path: str | None, fn, *args, **kwargs):
             for line in warnings:
                 print(line, file=sys.stderr, flush=True)
             return result
-        except FerflowError as exc:
-            traceback.print_exc(file=log)
-            msg = f"ferflow: error: {_one_line(exc)}"
-            say(msg)
+        except BaseException as exc:
+            to_log(lambda: traceback.print_exc(file=log))
+            full = no_space(exc)
+            if not isinstance(exc, FerflowError) and full is None:
+                print(f"ferflow: error: unexpected failure, see {log_path}", file=sys.stderr,
+                      flush=True)
+                raise
+            msg = (f"ferflow: error: {_one_line(exc)}" if isinstance(exc, FerflowError) else
+                   f"ferflow: error: {full.filename or log_path}: {os.strerror(full.errno)}")
+            to_log(lambda: say(msg))
             print(msg, file=sys.stderr, flush=True)
             sys.exit(1)
-        except BaseException:
-            traceback.print_exc(file=log)
-            print(f"ferflow: error: unexpected failure, see {log_path}", file=sys.stderr, flush=True)
-            raise
