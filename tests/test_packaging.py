@@ -135,9 +135,15 @@ def test_a_wheel_install_validates_a_config_and_lists_the_models(tmp_path):
 def test_the_cpu_config_trains_the_measured_recipe():
     """config/ferplus7-cpu.yaml's ferflow_cpu is the `recipe` of ferplus7-cpu-recipe.yaml,
     with the same shared training settings and split: the README and RESULTS give the
-    recipe's measured accuracy for it, which holds only while the two agree."""
+    recipe's measured accuracy for it, which holds only while the two agree; so is the
+    model whose float32 and bfloat16 runs ferplus7-cpu-bf16.yaml compares."""
     shipped = yaml.safe_load((ROOT / "config" / "ferplus7-cpu.yaml").read_text())
     measured = yaml.safe_load((ROOT / "config" / "ferplus7-cpu-recipe.yaml").read_text())
     assert shipped["models"]["ferflow_cpu"] == measured["models"]["recipe"]
     assert shipped["training"] == measured["training"]
     assert shipped["split"] == measured["split"] and shipped["data"] == measured["data"]
+    bf16 = yaml.safe_load((ROOT / "config" / "ferplus7-cpu-bf16.yaml").read_text())
+    assert bf16["models"]["recipe"] == shipped["models"]["ferflow_cpu"]  # the same model
+    assert bf16["training"] == shipped["training"] and bf16["split"] == shipped["split"]
+    assert bf16["ablations"]["precision"]["factors"] == {"mixed_precision": [False, "bfloat16"]}
+
