@@ -79,3 +79,24 @@ def test_the_library_never_imports_snakemake():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "snakemake" for n in names), path
+
+
+def _reaches(graph, start):
+    seen, todo = set(), [start]
+    while todo:
+        for dep in graph[todo.pop()]:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_reading_data_does_not_depend_on_evaluation():
+    """Image reading and face detection live low (ferflow.images), below both the folder
+    reader and ferflow predict: the data layer never reaches the evaluation's modules."""
+    graph = import_graph()
+    assert _reaches(graph, "ferflow.images") <= {"ferflow", "ferflow.errors"}
+    for data in ("ferflow.ingest", "ferflow.folders", "ferflow.images"):
+        assert not _reaches(graph, data) & {"ferflow.evaluate", "ferflow.photos",
+                                            "ferflow.models", "ferflow.train"}, data
+    assert "ferflow.images" in graph["ferflow.folders"] and "ferflow.images" in graph["ferflow.photos"]

@@ -12,7 +12,7 @@ import yaml
 
 from ferflow import CLASS_NAMES
 from ferflow.cli import main as cli
-from ferflow.photos import box_iou
+from ferflow.images import box_iou
 from tests.conftest import shared_file
 from tests.helpers import snakemake
 
@@ -234,7 +234,7 @@ def test_tta_flip_averages_the_face_and_its_mirror(model_path, faces, tmp_path):
 
 @pytest.mark.parametrize("kind", ["gray", "rgba", "16bit"])
 def test_any_png_reads_as_8_bit_colour(tmp_path, kind):
-    from ferflow.photos import read_image
+    from ferflow.images import read_image
 
     g = np.arange(60 * 80).reshape(60, 80) % 256
     img = {"gray": g.astype(np.uint8),
@@ -253,7 +253,7 @@ def test_box_iou():
 
 
 def test_crop_at_the_border_repeats_the_edge():
-    from ferflow.photos import crop_face
+    from ferflow.images import crop_face
 
     img = np.tile(np.arange(100, dtype=np.uint8), (100, 1))
     face = crop_face(img, (80, -10, 40, 40), margin=0.1)
@@ -406,7 +406,7 @@ def test_a_bug_is_one_line_naming_the_log_with_its_traceback(monkeypatch, tmp_pa
 def test_a_large_photo_is_searched_scaled_down_and_its_boxes_scaled_back(photos):
     """A photo 6x the size (4,200 px wide) is searched at 2,048 px: the faces are found
     where they are in the full-size image."""
-    from ferflow.photos import DETECT_MAX_SIDE, detect_faces, to_gray
+    from ferflow.images import DETECT_MAX_SIDE, detect_faces, to_gray
 
     name = "group_gray.png"
     small = cv2.imread(str(photos[0] / name), cv2.IMREAD_GRAYSCALE)
@@ -507,7 +507,7 @@ def test_a_png_whose_text_chunk_checksum_is_wrong_is_still_read(tmp_path):
     import struct
     import zlib
 
-    from ferflow.photos import PhotoError, read_image
+    from ferflow.images import PhotoError, read_image
 
     face = (np.arange(48 * 48) % 256).astype(np.uint8).reshape(48, 48)
     png = cv2.imencode(".png", face)[1].tobytes()
@@ -533,7 +533,7 @@ def test_fuzzed_images_are_read_or_refused_with_one_line(tmp_path):
     folder reader turns the same files into faces or one DataError line."""
     from ferflow.errors import DataError
     from ferflow.folders import decode_face
-    from ferflow.photos import PhotoError, read_image
+    from ferflow.images import PhotoError, read_image
 
     rng = np.random.default_rng(0)
     face = (np.add.outer(np.arange(64), np.arange(64)) * 2 % 256).astype(np.uint8)

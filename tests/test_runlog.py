@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from ferflow.errors import ConfigError, DataError
+from ferflow.images import PhotoError
 from ferflow.models import NotAFerflowModel
-from ferflow.photos import PhotoError
 from ferflow.runlog import run
 
 NOISE_LINES = [

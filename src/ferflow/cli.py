@@ -180,7 +180,8 @@ def guarded(fn, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ferflow.photos import DEFAULT_MARGIN, TTA_MODES  # numpy only
+    from ferflow.images import DEFAULT_MARGIN  # numpy only
+    from ferflow.photos import TTA_MODES
     from ferflow.tables import HEADLINE_METRICS  # numpy only: the CLI starts fast
 
     parser = argparse.ArgumentParser(prog="ferflow", description=__doc__)

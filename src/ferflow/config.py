@@ -10,21 +10,12 @@ trains, and with which settings, is :class:`ferflow.plan.Plan`.
 from __future__ import annotations
 
 from ferflow.errors import ConfigError
+from ferflow.ingest import DATA_FILES
 from ferflow.plan import ANALYSES, Plan, merge, with_setting
 from ferflow.schema import did_you_mean, load_schema, message, resolve
 
-__all__ = ["ConfigError", "DATA_FILES", "RENAMED", "validate"]
+__all__ = ["ConfigError", "RENAMED", "validate"]
 
-# data.format -> its input files: config key under data -> required (the readers of
-# ferflow.ingest take them in this order; the ingest rule's inputs are these files)
-DATA_FILES = {
-    "synthetic": {},
-    "fer2013": {"path": True},
-    "ferplus": {"path": True, "votes": True},
-    "course": {"train_csv": True, "test_csv": False},
-    "folder": {"path": True},  # a folder (root/<class>/... or root/{train,test}/<class>/...)
-    "rafdb": {"path": True},  # RAF-DB basic's folder
-}
 
 # keys that were renamed: old dotted key -> new one (the old name gets a one-line error)
 RENAMED = {"evaluate.confusion_set": "evaluate.eval_set", "analysis.image_set": "evaluate.eval_set"}

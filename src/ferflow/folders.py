@@ -27,8 +27,8 @@ import numpy as np
 from ferflow import CLASS_NAMES, IMAGE_SIZE
 from ferflow.errors import DataError
 from ferflow.faces import Faces
+from ferflow.images import IMAGE_EXTENSIONS  # numpy only (OpenCV is imported where used)
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SYNONYMS = {
     "Angry": ("angry", "anger", "mad"),
     "Disgust": ("disgust", "disgusted", "disgusting"),
@@ -66,7 +66,7 @@ def _images_in(folder: str) -> list[str]:
     for d, dirs, names in os.walk(folder, followlinks=True):
         dirs[:] = sorted(n for n in dirs if _visible(n))
         out += [os.path.join(d, n) for n in names if _visible(n)
-                and n.lower().endswith(EXTENSIONS) and os.path.isfile(os.path.join(d, n))]
+                and n.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(d, n))]
     return sorted(out)
 
 
@@ -179,7 +179,7 @@ def decode_face(path: str, detect: bool = False) -> np.ndarray:
     be read or decoded."""
     import cv2
 
-    from ferflow.photos import PhotoError, crop_face, detect_faces, read_image, to_gray
+    from ferflow.images import PhotoError, crop_face, detect_faces, read_image, to_gray
 
     try:
         gray = to_gray(read_image(path))
@@ -243,7 +243,7 @@ def read_images(kind: str, root: str, detect: bool = False, skip_bad: bool = Fal
     """The faces of a ``folder`` or ``rafdb`` data set (see the module's text)."""
     files, labels, usage = (list_folder if kind == "folder" else list_rafdb)(root)
     if not files:
-        raise DataError(f"{root}: no image files ({', '.join(EXTENSIONS)})")
+        raise DataError(f"{root}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
     images, kept, digests = decode_all(files, detect, skip_bad, log=log, warn=warn)
     if not len(kept):
         raise DataError(f"{root}: not one image could be decoded")

@@ -21,7 +21,6 @@ import zlib
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE, N_PIXELS
-from ferflow.config import DATA_FILES
 from ferflow.faces import DataError, Faces, save_faces
 
 __all__ = ["DataError", "Faces", "ingest", "read_course", "read_fer2013", "read_ferplus",
@@ -562,12 +561,23 @@ def read_ferplus(fer_csv: str, votes_csv: str) -> Faces:
 
 
 # ---------------------------------------------------------------- the configured source
+# data.format -> its input files: config key under data -> required (the readers of
+# readers below take them in this order; the ingest rule's inputs are these files)
+DATA_FILES = {
+    "synthetic": {},
+    "fer2013": {"path": True},
+    "ferplus": {"path": True, "votes": True},
+    "course": {"train_csv": True, "test_csv": False},
+    "folder": {"path": True},  # a folder (root/<class>/... or root/{train,test}/<class>/...)
+    "rafdb": {"path": True},  # RAF-DB basic's folder
+}
+
 READERS = {"fer2013": read_fer2013, "ferplus": read_ferplus, "course": read_course}
 
 
 def read_source(data: dict, synthetic: dict | None = None, log=print, warn=None) -> Faces:
     """Read the faces the ``data`` config section names (see config/README.md): the
-    format's reader gets the input files of :data:`ferflow.config.DATA_FILES`, in order."""
+    format's reader gets the input files of :data:`DATA_FILES`, in order."""
     fmt = data["format"]
     if fmt == "synthetic":
         from ferflow.synthetic import generate

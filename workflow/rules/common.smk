@@ -4,7 +4,7 @@ import os
 import re
 
 from ferflow import folders, layouts
-from ferflow.config import DATA_FILES
+from ferflow.ingest import DATA_FILES
 from ferflow.paths import Paths, markdown
 from ferflow.plan import Plan
 from ferflow.report import SECTIONS
@@ -136,7 +136,7 @@ def curves_layout(wc):
 
 
 # Your own photos (rules/photos.smk): the folder predict.images and the model that labels it.
-from ferflow.photos import image_files  # numpy only (OpenCV is imported where it is used)
+from ferflow.images import image_files  # numpy only (OpenCV is imported where it is used)
 
 PREDICT = config["predict"]
 
