@@ -4,7 +4,7 @@ import os
 
 from snakemake.utils import min_version
 
-from ferflow.config import validate
+from ferflow.pipeline.config import validate
 
 min_version("9.0")
 

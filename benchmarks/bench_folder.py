@@ -28,18 +28,18 @@ def main(argv=None) -> None:
     from PIL import Image
 
     from ferflow import CLASS_NAMES
-    from ferflow.ingest import read_source
+    from ferflow.data.ingest import read_source
     from ferflow.tfsetup import cpu_summary, machine_line
 
     src = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                        "fer2013_ferplus7.csv.gz")
     if os.path.exists(src):
-        from ferflow.ingest import read_ferplus
+        from ferflow.data.ingest import read_ferplus
 
         f = read_ferplus(src, src.replace("fer2013_ferplus7.csv.gz", "fer2013new.csv.gz"))
         what = "genuine FER+ faces"
     else:
-        from ferflow.synthetic import generate
+        from ferflow.data.synthetic import generate
 
         f = generate(seed=0, train_per_class=args.faces // 7 + 1, public_per_class=1,
                      private_per_class=1)

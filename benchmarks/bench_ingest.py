@@ -37,7 +37,7 @@ def main() -> None:
 
     import numpy as np
 
-    from ferflow.ingest import read_fer2013
+    from ferflow.data.ingest import read_fer2013
 
     rss0 = rss_mb()
     tracemalloc.start()

@@ -26,11 +26,11 @@ def main(argv=None) -> None:
 
     import numpy as np
 
-    from ferflow.augment import make_dataset
+    from ferflow.data.synthetic import generate
     from ferflow.models import build_model
-    from ferflow.recipe import precision_policy
-    from ferflow.synthetic import generate
     from ferflow.tfsetup import cpu_summary, machine_line, setup
+    from ferflow.training.augment import make_dataset
+    from ferflow.training.recipe import precision_policy
 
     tf, keras = setup(seed=0)
     faces = generate(seed=0, train_per_class=args.images // 7 + 1, public_per_class=1,

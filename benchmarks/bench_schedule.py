@@ -51,11 +51,11 @@ def main(argv=None) -> int:
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read by ferflow.tfsetup
 
-    from ferflow.config import validate
-    from ferflow.ingest import ingest
-    from ferflow.plan import Plan
-    from ferflow.split import make_split
-    from ferflow.train import train
+    from ferflow.data.ingest import ingest
+    from ferflow.data.split import make_split
+    from ferflow.pipeline.config import validate
+    from ferflow.pipeline.plan import Plan
+    from ferflow.training.train import train
 
     raw = yaml.safe_load(Path(args.config).read_text()) or {}
     raw["synthetic"] = {**raw.get("synthetic", {}), **assignments(args.synthetic, "--synthetic")}

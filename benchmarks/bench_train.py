@@ -49,10 +49,10 @@ def main(argv=None) -> None:
 
     import numpy as np
 
-    from ferflow.augment import make_dataset
+    from ferflow.data.synthetic import generate
     from ferflow.models import build_model, forward_macs, names
-    from ferflow.synthetic import generate
     from ferflow.tfsetup import device_summary, setup
+    from ferflow.training.augment import make_dataset
 
     tf, keras = setup(seed=0)
     per_class = args.images // 7 + 1

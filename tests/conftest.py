@@ -138,21 +138,21 @@ def small_faces():
 
 @pytest.fixture
 def saved(monkeypatch):
-    """The figures that ferflow.plots.save (and ferflow.figures, which uses it) write,
+    """The figures that ferflow.evaluation.plots.save (and ferflow.explanations.figures, which uses it) write,
     written and kept open, so a test can check what they show."""
-    import ferflow.figures
-    import ferflow.plots
+    import ferflow.evaluation.plots
+    import ferflow.explanations.figures
 
     figs = []
 
     def keep(fig, path):
         figs.append(fig)
-        with ferflow.plots.atomic_path(path, ".png") as tmp:
+        with ferflow.evaluation.plots.atomic_path(path, ".png") as tmp:
             fig.savefig(tmp)
         return sum(1 for ax in fig.get_axes() if ax.images)
 
-    monkeypatch.setattr(ferflow.plots, "save", keep)
-    monkeypatch.setattr(ferflow.figures, "save", keep)
+    monkeypatch.setattr(ferflow.evaluation.plots, "save", keep)
+    monkeypatch.setattr(ferflow.explanations.figures, "save", keep)
     yield figs
     for fig in figs:
-        ferflow.plots.pyplot().close(fig)
+        ferflow.evaluation.plots.pyplot().close(fig)

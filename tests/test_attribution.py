@@ -5,9 +5,9 @@ answers are known (a linear model, a model that looks at one quadrant only) and 
 import numpy as np
 import pytest
 
-from ferflow.attribution import Attributor, baseline_images, lime_map, randomised
-from ferflow.explain import saliency
-from ferflow.faithfulness import area, cue_share, curves, order, random_orders, rank_correlation
+from ferflow.explanations.attribution import Attributor, baseline_images, lime_map, randomised
+from ferflow.explanations.faithfulness import area, cue_share, curves, order, random_orders, rank_correlation
+from ferflow.explanations.methods import saliency
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +191,8 @@ def _edges(images):
 
 
 def test_the_randomisation_check_fails_an_explainer_that_ignores_the_weights(keras, images):
-    from ferflow.explanations import _randomisation
-    from ferflow.stats import mean_interval
+    from ferflow.evaluation.stats import mean_interval
+    from ferflow.explanations.table import _randomisation
 
     keras.utils.set_random_seed(5)
     inp = keras.Input((48, 48, 1))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ferflow.augment import make_dataset
+from ferflow.training.augment import make_dataset
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_augmentation_is_stateless_per_epoch(tf):
 def test_crop_cuts_every_window_position_from_the_augmented_face(tf):
     """A crop is a window of the very image the other settings produce (same seed), at
     an integer corner anywhere in the face, and it leaves those settings' draws alone."""
-    from ferflow.augment import augment_batch, crop_offsets
+    from ferflow.training.augment import augment_batch, crop_offsets
 
     x, y = _faces(64)
     plain = {"enabled": True, "shift": 0.0, "rotation": 0.0, "zoom": 0.0, "flip": False}

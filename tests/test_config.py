@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferflow.config import ConfigError, validate
-from ferflow.plan import Plan
-from ferflow.schema import load_schema
-from ferflow.train import DEFAULTS
+from ferflow.pipeline.config import ConfigError, validate
+from ferflow.pipeline.plan import Plan
+from ferflow.pipeline.schema import load_schema
+from ferflow.training.train import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from ferflow import CLASS_NAMES
-from ferflow.evaluate import SETS, confusion, metrics, write_ensemble
+from ferflow.evaluation.predictions import SETS, confusion, metrics, write_ensemble
 from ferflow.io import load_json, load_npz, save_npz
 
 
@@ -94,8 +94,8 @@ def _members(rng, n=300, m=3):
 
 
 def test_fitted_weights_are_a_simplex_and_never_lose_to_a_member():
-    from ferflow.ensemble import fit_weights
-    from ferflow.metrics import log_loss as _log_loss
+    from ferflow.evaluation.ensemble import fit_weights
+    from ferflow.evaluation.metrics import log_loss as _log_loss
 
     rng = np.random.default_rng(3)
     for _ in range(5):
@@ -110,7 +110,7 @@ def test_fitted_weights_are_a_simplex_and_never_lose_to_a_member():
 
 
 def test_weighted_ensemble_of_identical_members_equals_member():
-    from ferflow.ensemble import combine
+    from ferflow.evaluation.ensemble import combine
 
     rng = np.random.default_rng(4)
     members, labels = _members(rng, m=1)
@@ -149,7 +149,7 @@ def test_ensemble_methods_write_everything(tmp_path, method):
 
 
 def test_unknown_ensemble_method():
-    from ferflow.ensemble import combine
+    from ferflow.evaluation.ensemble import combine
 
     with pytest.raises(ValueError, match="unknown ensemble method"):
         combine("median", {"validation": [np.ones((2, 7)) / 7]}, np.array([0, 1]))
@@ -158,7 +158,7 @@ def test_unknown_ensemble_method():
 def test_metrics_are_scikit_learns_and_leave_out_unknown_labels():
     from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, recall_score
 
-    from ferflow import metrics as fm
+    from ferflow.evaluation import metrics as fm
 
     rng = np.random.default_rng(4)
     probs = rng.dirichlet(np.ones(7), 300).astype(np.float32)

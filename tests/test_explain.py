@@ -8,7 +8,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from ferflow.explain import (
+from ferflow.explanations.methods import (
     filter_ascent,
     layer_activations,
     mask_low_saliency,
@@ -90,7 +90,7 @@ def test_layer_activations_of_every_layer(tiny_cnn):
 
 
 def test_slic_segmentation_suits_48x48_faces():
-    from ferflow.synthetic import generate
+    from ferflow.data.synthetic import generate
 
     img = generate(seed=0, train_per_class=1, public_per_class=1, private_per_class=1).images[0]
     seg = segment(img[..., None], n_segments=45)
@@ -105,7 +105,7 @@ def test_slic_segmentation_suits_48x48_faces():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, tiny_cnn):
-    from ferflow.synthetic import generate
+    from ferflow.data.synthetic import generate
 
     d = tmp_path_factory.mktemp("explain")
     f = generate(seed=2, train_per_class=4, public_per_class=2, private_per_class=2)
@@ -135,7 +135,7 @@ def _png(path):
 
 
 def test_figure_files(tiny_run):
-    from ferflow import figures
+    from ferflow.explanations import figures
 
     d = tiny_run
     args = (str(d / "model.keras"), str(d / "faces.npz"), str(d / "split.npz"))
@@ -153,7 +153,7 @@ def test_figure_files(tiny_run):
     assert fil["panels"] == 4 + 5 + 4  # c1 has 4 filters, c2 6 (max 5), p1 4
     lo = figures.layer_outputs_figure(*args, str(d / "l.png"), "tiny", ["conv:1", "c2"], image=1)
     assert lo["panels"] == 1 + 4 + 6
-    from ferflow.explanations import explain_run
+    from ferflow.explanations.scores import explain_run
 
     # the saliency and LIME figures are drawn from the explanations job's file (its
     # gradients and LIME, on faces picked from the predictions)
@@ -184,7 +184,7 @@ def test_figure_files(tiny_run):
 
 
 def test_keract_directories(tiny_run):
-    from ferflow.figures import keract_figures
+    from ferflow.explanations.figures import keract_figures
 
     d = tiny_run
     args = (str(d / "model.keras"), str(d / "faces.npz"), str(d / "split.npz"))
@@ -251,7 +251,7 @@ def test_workflow_writes_every_analysis_figure(trained):
 
 @pytest.fixture(scope="module")
 def validation(trained_model):
-    from ferflow.explain import eval_images
+    from ferflow.explanations.methods import eval_images
     from ferflow.models import load_model
 
     r = trained_model / "results" / "gt"
@@ -284,7 +284,7 @@ def test_saliency_concentrates_on_the_cue_regions(validation):
 @pytest.mark.outcome
 @pytest.mark.long
 def test_lime_top_superpixels_overlap_the_cue_regions(validation):
-    from ferflow.explain import lime_explanations
+    from ferflow.explanations.methods import lime_explanations
 
     model, x, pred, cue = validation
     rng = np.random.default_rng(0)
@@ -309,8 +309,9 @@ def test_scored_explanations_of_the_trained_model_beat_a_random_order(validation
     order of the pixels, face by face, and put more of their mass on the class's cue
     regions than a uniform map; on the re-initialised model the gradient's maps are
     another picture (rank correlation well below 1)."""
-    from ferflow.attribution import Attributor, baseline_images, randomised
-    from ferflow.faithfulness import (
+    from ferflow.evaluation.stats import sign_test_p
+    from ferflow.explanations.attribution import Attributor, baseline_images, randomised
+    from ferflow.explanations.faithfulness import (
         area,
         cue_share,
         curves,
@@ -318,7 +319,6 @@ def test_scored_explanations_of_the_trained_model_beat_a_random_order(validation
         random_orders,
         rank_correlation,
     )
-    from ferflow.stats import sign_test_p
 
     model, x, pred, cue = validation
     pick = np.random.default_rng(1).choice(len(x), 40, replace=False)

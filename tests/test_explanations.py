@@ -7,7 +7,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from ferflow.attribution import METHODS
+from ferflow.explanations.attribution import METHODS
 from ferflow.io import load_npz, save_npz
 
 SETTINGS = {"methods": list(METHODS), "faces": 10, "lime_faces": 4, "steps": 5,
@@ -22,7 +22,7 @@ LIME = {"segments": 30, "compactness": 0.1, "num_samples": 40, "batch_size": 40,
 def run_files(tmp_path_factory, keras):
     """A tiny untrained CNN, synthetic faces with their cue masks, and a predictions file
     made from the model's own answers."""
-    from ferflow.synthetic import generate
+    from ferflow.data.synthetic import generate
 
     d = tmp_path_factory.mktemp("explanations")
     f = generate(seed=3, train_per_class=3, public_per_class=1, private_per_class=1)
@@ -45,7 +45,7 @@ def run_files(tmp_path_factory, keras):
 
 
 def _explain(d, name="a", **over):
-    from ferflow.explanations import explain_run
+    from ferflow.explanations.scores import explain_run
 
     return explain_run(str(d / "model.keras"), str(d / "pred.npz"), str(d / "faces.npz"),
                        str(d / f"{name}.png"), str(d / f"{name}.npz"), "tiny",
@@ -53,7 +53,7 @@ def _explain(d, name="a", **over):
 
 
 def test_the_job_scores_every_method_and_draws_them(run_files):
-    from ferflow.figures import lime_figure
+    from ferflow.explanations.figures import lime_figure
 
     d = run_files
     out = _explain(d)
@@ -91,7 +91,7 @@ def test_the_job_scores_every_method_and_draws_them(run_files):
 
 def test_methods_can_be_chosen_and_a_lime_figure_needs_lime(run_files):
     from ferflow.errors import ConfigError
-    from ferflow.figures import lime_figure
+    from ferflow.explanations.figures import lime_figure
 
     d = run_files
     out = _explain(d, "g", methods=["gradient", "grad_cam"])
@@ -123,7 +123,7 @@ def _fake(path, methods: dict, n=40, k_rand=20, seed=0):
 
 
 def test_table_verdicts_with_known_answers(tmp_path):
-    from ferflow.explanations import explanations_table
+    from ferflow.explanations.table import explanations_table
 
     _fake(tmp_path / "a.npz", {
         "integrated_gradients": (-0.2, +0.2, 0.05, 0.6),  # faithful, passes, on the cues
@@ -163,7 +163,7 @@ def test_table_verdicts_with_known_answers(tmp_path):
 def test_table_corrects_over_all_its_comparisons(tmp_path):
     """Holm over every run and method: a gain that is significant alone can be within
     noise among many comparisons, and is never 'better' with more comparisons than alone."""
-    from ferflow.explanations import explanations_table
+    from ferflow.explanations.table import explanations_table
 
     weak = {"gradient": (-0.004, 0.0, 0.1, 0.2)}
     _fake(tmp_path / "one.npz", weak, n=30)
@@ -176,8 +176,8 @@ def test_table_corrects_over_all_its_comparisons(tmp_path):
 
 
 def test_config_ties_lime_figures_to_the_explanations(tmp_path):
-    from ferflow.config import validate
     from ferflow.errors import ConfigError
+    from ferflow.pipeline.config import validate
 
     cfg = yaml.safe_load(open("config/config.yaml"))
     cfg["analysis"]["explanations"] = {"methods": ["gradient"]}
@@ -194,8 +194,8 @@ def test_config_ties_lime_figures_to_the_explanations(tmp_path):
 
 
 def test_a_map_without_positive_attribution_says_so():
-    from ferflow.figures import _overlay
-    from ferflow.plots import pyplot
+    from ferflow.evaluation.plots import pyplot
+    from ferflow.explanations.figures import _overlay
 
     plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2)

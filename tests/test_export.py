@@ -23,8 +23,8 @@ def trained(tmp_path_factory):
 def test_onnx_export_gives_the_keras_probabilities_on_100_real_faces(trained, tmp_path):
     import onnxruntime
 
-    from ferflow.export import export_model
-    from ferflow.ingest import read_fer2013
+    from ferflow.data.ingest import read_fer2013
+    from ferflow.inference.export import export_model
     from ferflow.models import load_model
 
     faces = read_fer2013(str(shared_file("fer2013_partial_head.csv.gz"))).images[:100]
@@ -45,7 +45,7 @@ def test_onnx_export_gives_the_keras_probabilities_on_100_real_faces(trained, tm
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["saved_model", "litert"])
 def test_saved_model_and_litert_exports_match_keras(trained, tmp_path, capsys, fmt):
-    from ferflow.export import export_path, runner
+    from ferflow.inference.export import export_path, runner
     from ferflow.models import load_model
 
     model = tmp_path / "model.keras"
@@ -62,15 +62,15 @@ def test_saved_model_and_litert_exports_match_keras(trained, tmp_path, capsys, f
 
 @pytest.mark.slow
 def test_an_export_that_differs_from_keras_is_not_kept(trained, tmp_path, monkeypatch):
-    import ferflow.export
+    import ferflow.inference.export
     from ferflow.errors import ExportError
 
-    real = ferflow.export.runner
-    monkeypatch.setattr(ferflow.export, "runner",
+    real = ferflow.inference.export.runner
+    monkeypatch.setattr(ferflow.inference.export, "runner",
                         lambda fmt, path: (lambda x: real(fmt, path)(x) + 1e-3))
     out = tmp_path / "m.onnx"
     with pytest.raises(ExportError, match="probabilities differ from Keras' by 1.00e-03"):
-        ferflow.export.export_model(str(trained), "onnx", str(out), log=lambda m: None)
+        ferflow.inference.export.export_model(str(trained), "onnx", str(out), log=lambda m: None)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -87,7 +87,7 @@ def test_an_export_never_deletes_what_it_did_not_write(tmp_path):
     """A folder given as --out receives a one-file export beside what it holds; a
     SavedModel replaces only an earlier SavedModel or an empty folder."""
     from ferflow.errors import ExportError
-    from ferflow.export import destination
+    from ferflow.inference.export import destination
 
     model = str(tmp_path / "run" / "model.keras")
     notes = tmp_path / "exports"

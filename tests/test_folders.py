@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ferflow import CLASS_NAMES
+from ferflow.data.ingest import read_source
 from ferflow.errors import DataError
-from ferflow.ingest import read_source
 from tests.conftest import shared_file
 
 FOLDER_NAMES = ("ANGRY", "disgusted", "Fear", "happiness", "sad", "Surprised", "neutral")
@@ -15,7 +15,7 @@ FOLDER_NAMES = ("ANGRY", "disgusted", "Fear", "happiness", "sad", "Surprised", "
 
 @pytest.fixture(scope="module")
 def genuine():
-    from ferflow.ingest import read_fer2013
+    from ferflow.data.ingest import read_fer2013
 
     f = read_fer2013(str(shared_file("fer2013_partial_head.csv.gz")))
     return f.images[:140], f.labels[:140]
@@ -160,7 +160,7 @@ def test_the_manifest_changes_with_the_files_and_the_digest_with_their_bytes(gen
     sha256 (source_sha256: the bytes read); class folders that are links are followed."""
     import os
 
-    from ferflow.folders import manifest
+    from ferflow.data.folders import manifest
 
     images, labels = genuine
     write_folder(tmp_path / "real", images[:20], labels[:20])
@@ -212,7 +212,7 @@ def test_rafdb_names_and_a_byte_order_mark(genuine, tmp_path):
 def test_the_workflow_ingests_a_folder(genuine, tmp_path):
     import yaml
 
-    from ferflow.faces import load_faces
+    from ferflow.data.faces import load_faces
     from tests.helpers import snakemake
 
     images, labels = genuine

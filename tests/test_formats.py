@@ -25,7 +25,7 @@ RAFDB = {"Surprise": 1, "Fear": 2, "Disgust": 3, "Happy": 4, "Sad": 5, "Angry": 
 
 @pytest.fixture(scope="module")
 def head():
-    from ferflow.ingest import read_fer2013
+    from ferflow.data.ingest import read_fer2013
 
     f = read_fer2013(str(shared_file("fer2013_partial_head.csv.gz")))
     return f.images[:TRAIN + TEST], f.labels[:TRAIN + TEST]
@@ -47,7 +47,7 @@ def write_course(d, head):
 def write_ferplus(d, head):
     """The first faces of each usage of fer2013_ferplus7.csv.gz and their rows of the FER+
     vote file (the same rows, in order)."""
-    from ferflow.ingest import ferplus_labels, read_fer2013
+    from ferflow.data.ingest import ferplus_labels, read_fer2013
 
     votes = shared_file("fer2013new.csv.gz")
     f = read_fer2013(str(shared_file("fer2013_ferplus7.csv.gz")))

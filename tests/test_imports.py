@@ -65,7 +65,7 @@ def _cycles(graph):
 
 def test_no_module_imports_a_module_that_imports_it_back():
     graph = import_graph()
-    assert len(graph) > 15 and "ferflow.faces" in graph["ferflow.ingest"]
+    assert len(graph) > 15 and "ferflow.data.faces" in graph["ferflow.data.ingest"]
     assert _cycles(graph) == []
 
 
@@ -92,11 +92,32 @@ def _reaches(graph, start):
 
 
 def test_reading_data_does_not_depend_on_evaluation():
-    """Image reading and face detection live low (ferflow.images), below both the folder
+    """Image reading and face detection live low (ferflow.data.images), below both the folder
     reader and ferflow predict: the data layer never reaches the evaluation's modules."""
     graph = import_graph()
-    assert _reaches(graph, "ferflow.images") <= {"ferflow", "ferflow.errors"}
-    for data in ("ferflow.ingest", "ferflow.folders", "ferflow.images"):
-        assert not _reaches(graph, data) & {"ferflow.evaluate", "ferflow.photos",
-                                            "ferflow.models", "ferflow.train"}, data
-    assert "ferflow.images" in graph["ferflow.folders"] and "ferflow.images" in graph["ferflow.photos"]
+    assert _reaches(graph, "ferflow.data.images") <= {"ferflow", "ferflow.errors"}
+    for data in ("ferflow.data.ingest", "ferflow.data.folders", "ferflow.data.images"):
+        assert not _reaches(graph, data) & {"ferflow.evaluation.predictions", "ferflow.inference.photos",
+                                            "ferflow.models", "ferflow.training.train"}, data
+    assert "ferflow.data.images" in graph["ferflow.data.folders"] and "ferflow.data.images" in graph["ferflow.inference.photos"]
+
+
+# src/ferflow's layers, lowest first (README "Layout"): a module imports its own layer and
+# those before it, never one after it
+LAYERS = ("base", "data", "models", "training", "evaluation", "explanations", "inference",
+          "pipeline", "cli")
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in ("errors", "io", "tfsetup"):
+        return "base"
+    return parts[1]
+
+
+def test_the_folders_are_layers_and_each_imports_only_those_below_it():
+    graph = import_graph()
+    assert {_layer(m) for m in graph} == set(LAYERS)  # every module in a known layer
+    upward = [(m, d) for m, deps in graph.items() for d in deps
+              if LAYERS.index(_layer(d)) > LAYERS.index(_layer(m))]
+    assert upward == []

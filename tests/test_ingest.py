@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-import ferflow.ingest as ing
-from ferflow.ingest import DataError, ingest, read_course, read_fer2013, read_ferplus
+import ferflow.data.ingest as ing
+from ferflow.data.ingest import DataError, ingest, read_course, read_fer2013, read_ferplus
 from tests.conftest import fer_csv_text, write_fer_csv
 
 

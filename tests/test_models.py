@@ -182,7 +182,7 @@ def test_the_public_layer_walk_is_keras_own_traversal(size):
     are derived from each generator's position, so the walk must keep Keras' own order
     (its private traversal, the reference here) for every architecture."""
     from ferflow.models import all_layers, build_model, names
-    from ferflow.train import seed_generators
+    from ferflow.training.train import seed_generators
 
     for arch in names():  # every one builds at both sizes (a flatten head too): none skipped
         model = build_model(arch, size=size)

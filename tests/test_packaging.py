@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferflow.config import validate
+from ferflow.pipeline.config import validate
 from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ def test_a_wheel_install_validates_a_config_and_lists_the_models(tmp_path):
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
                    check=True)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    code = ("import ferflow, yaml; from ferflow.config import validate; "
+    code = ("import ferflow, yaml; from ferflow.pipeline.config import validate; "
             "print(ferflow.__file__); "
             f"validate(yaml.safe_load(open({str(ROOT / 'config' / 'config.yaml')!r})))")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,

@@ -12,7 +12,7 @@ import yaml
 
 from ferflow import CLASS_NAMES
 from ferflow.cli import main as cli
-from ferflow.images import box_iou
+from ferflow.data.images import box_iou
 from tests.conftest import shared_file
 from tests.helpers import snakemake
 
@@ -48,7 +48,7 @@ def compose(faces, seed, gray=False):
 
 @pytest.fixture(scope="module")
 def faces():
-    from ferflow.ingest import read_fer2013
+    from ferflow.data.ingest import read_fer2013
 
     return read_fer2013(str(shared_file("fer2013_partial_head.csv.gz"))).images
 
@@ -59,10 +59,10 @@ def model_path(faces, tmp_path_factory):
     precise, so it predicts different classes for different faces). Its labels of the
     12 pasted faces equal those of the originals for 11 (measured); a model stopped
     halfway (600 faces, 6 epochs) is so unsettled that only 5 agree."""
-    from ferflow.ingest import read_fer2013
+    from ferflow.data.ingest import read_fer2013
     from ferflow.models import build_model
     from ferflow.tfsetup import setup
-    from ferflow.train import precise_batchnorm
+    from ferflow.training.train import precise_batchnorm
 
     _, keras = setup()
     labels = read_fer2013(str(shared_file("fer2013_partial_head.csv.gz"))).labels[:1000]
@@ -104,7 +104,7 @@ def matches(table, pasted):
 
 @pytest.fixture(scope="module")
 def predicted(model_path, photos, tmp_path_factory):
-    from ferflow.photos import predict_photos
+    from ferflow.inference.photos import predict_photos
 
     d = tmp_path_factory.mktemp("out")
     table = predict_photos(str(model_path), [str(photos[0])], str(d / "p.csv"),
@@ -234,7 +234,7 @@ def test_tta_flip_averages_the_face_and_its_mirror(model_path, faces, tmp_path):
 
 @pytest.mark.parametrize("kind", ["gray", "rgba", "16bit"])
 def test_any_png_reads_as_8_bit_colour(tmp_path, kind):
-    from ferflow.images import read_image
+    from ferflow.data.images import read_image
 
     g = np.arange(60 * 80).reshape(60, 80) % 256
     img = {"gray": g.astype(np.uint8),
@@ -253,7 +253,7 @@ def test_box_iou():
 
 
 def test_crop_at_the_border_repeats_the_edge():
-    from ferflow.images import crop_face
+    from ferflow.data.images import crop_face
 
     img = np.tile(np.arange(100, dtype=np.uint8), (100, 1))
     face = crop_face(img, (80, -10, 40, 40), margin=0.1)
@@ -287,7 +287,7 @@ def test_workflow_labels_the_configured_folder(tmp_path, photos):
 
 
 def test_config_predict_model_must_be_a_model():
-    from ferflow.config import ConfigError, validate
+    from ferflow.pipeline.config import ConfigError, validate
 
     with pytest.raises(ConfigError, match=r"^config key predict.model: 'cnn2' is not a model"):
         validate({"models": {"cnn": {"arch": "small_cnn"}}, "predict": {"model": "cnn2"}})
@@ -387,12 +387,12 @@ def test_the_command_prints_ferflow_lines_only(model_path, photos, tmp_path):
 
 
 def test_a_bug_is_one_line_naming_the_log_with_its_traceback(monkeypatch, tmp_path, capsys):
-    import ferflow.photos
+    import ferflow.inference.photos
 
     def broken(*args, **kwargs):
         return {}["no such key"]
 
-    monkeypatch.setattr(ferflow.photos, "predict_photos", broken)
+    monkeypatch.setattr(ferflow.inference.photos, "predict_photos", broken)
     monkeypatch.setenv("FERFLOW_LOG", str(tmp_path / "logs" / "ferflow.log"))
     assert cli(["predict", "m.keras", "x.png"]) == 2
     err = capsys.readouterr().err.splitlines()
@@ -406,7 +406,7 @@ def test_a_bug_is_one_line_naming_the_log_with_its_traceback(monkeypatch, tmp_pa
 def test_a_large_photo_is_searched_scaled_down_and_its_boxes_scaled_back(photos):
     """A photo 6x the size (4,200 px wide) is searched at 2,048 px: the faces are found
     where they are in the full-size image."""
-    from ferflow.images import DETECT_MAX_SIDE, detect_faces, to_gray
+    from ferflow.data.images import DETECT_MAX_SIDE, detect_faces, to_gray
 
     name = "group_gray.png"
     small = cv2.imread(str(photos[0] / name), cv2.IMREAD_GRAYSCALE)
@@ -454,11 +454,11 @@ def test_a_video_of_the_photos_gets_the_labels_of_the_stills(predicted, photos, 
                                       still[["x", "y", "width", "height"]].to_numpy())
     png = cv2.imread(str(plot))
     assert png is not None and png.shape[1] >= 800 and png.std() > 10  # a drawn figure
-    import ferflow.plots
-    from ferflow.photos import timeline
+    import ferflow.evaluation.plots
+    from ferflow.inference.photos import timeline
 
-    fig_axes, real_save = [], ferflow.plots.save
-    monkeypatch.setattr(ferflow.plots, "save",
+    fig_axes, real_save = [], ferflow.evaluation.plots.save
+    monkeypatch.setattr(ferflow.evaluation.plots, "save",
                         lambda fig, path: fig_axes.extend(fig.get_axes()) or real_save(fig, path))
     timeline(table, str(tmp_path / "again.png"))
     ax = fig_axes[0]
@@ -507,7 +507,7 @@ def test_a_png_whose_text_chunk_checksum_is_wrong_is_still_read(tmp_path):
     import struct
     import zlib
 
-    from ferflow.images import PhotoError, read_image
+    from ferflow.data.images import PhotoError, read_image
 
     face = (np.arange(48 * 48) % 256).astype(np.uint8).reshape(48, 48)
     png = cv2.imencode(".png", face)[1].tobytes()
@@ -531,9 +531,9 @@ def test_fuzzed_images_are_read_or_refused_with_one_line(tmp_path):
     """90 mutations of a PNG and a JPEG (truncated at random, random bytes overwritten,
     random header fields): each is decoded or a PhotoError of one line naming it; the
     folder reader turns the same files into faces or one DataError line."""
+    from ferflow.data.folders import decode_face
+    from ferflow.data.images import PhotoError, read_image
     from ferflow.errors import DataError
-    from ferflow.folders import decode_face
-    from ferflow.images import PhotoError, read_image
 
     rng = np.random.default_rng(0)
     face = (np.add.outer(np.arange(64), np.arange(64)) * 2 % 256).astype(np.uint8)

@@ -1,5 +1,5 @@
-"""The plan of the runs (ferflow.plan), the map of output paths (ferflow.paths) and the
-layouts built from both (ferflow.layouts)."""
+"""The plan of the runs (ferflow.pipeline.plan), the map of output paths (ferflow.pipeline.paths) and the
+layouts built from both (ferflow.pipeline.layouts)."""
 
 import re
 from pathlib import Path
@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferflow import layouts
-from ferflow.config import validate
-from ferflow.paths import OUTPUTS, Paths
-from ferflow.plan import Plan
+from ferflow.pipeline import layouts
+from ferflow.pipeline.config import validate
+from ferflow.pipeline.paths import OUTPUTS, Paths
+from ferflow.pipeline.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def test_paths_fill_their_wildcards_or_keep_them_for_a_rule():
 
 
 def test_the_rules_name_their_outputs_from_the_map():
-    """Output paths are spelled once (ferflow.paths): a rule file spells only its logs and
+    """Output paths are spelled once (ferflow.pipeline.paths): a rule file spells only its logs and
     benchmark files under the results directory."""
     for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
         for n, line in enumerate(smk.read_text().splitlines(), 1):

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ferflow.plots as plots
-from ferflow.plots import epoch_axis, pyplot, training_curves
+import ferflow.evaluation.plots as plots
+from ferflow.evaluation.plots import epoch_axis, pyplot, training_curves
 
 
 def test_training_curves_show_the_history_and_the_best_epoch(tmp_path, saved):

@@ -6,7 +6,7 @@ import gzip
 import numpy as np
 import pytest
 
-from ferflow.ingest import read_fer2013, read_ferplus
+from ferflow.data.ingest import read_fer2013, read_ferplus
 from tests.conftest import shared_file
 
 pytestmark = pytest.mark.realdata
@@ -60,10 +60,10 @@ def test_ferflow_cpu_learns_real_faces_from_vote_distributions(tmp_path):
     far above chance (and above always answering the commonest class) on ~760 others.
     The bar is 0.461 (the commonest class's 0.361 + 0.1); measured 0.635-0.657 on four
     oneDNN kernel paths of an AVX-512 Xeon (native, AVX2 and SSE41 caps, oneDNN off)."""
-    from ferflow.ingest import Faces, save_faces
+    from ferflow.data.ingest import Faces, save_faces
+    from ferflow.data.split import make_split
     from ferflow.io import load_json
-    from ferflow.split import make_split
-    from ferflow.train import train
+    from ferflow.training.train import train
 
     f = read_ferplus(str(shared_file("fer2013_ferplus7.csv.gz")),
                      str(shared_file("fer2013new.csv.gz")))

@@ -1,4 +1,4 @@
-"""The fast-training settings (ferflow.recipe), each against its definition, and a
+"""The fast-training settings (ferflow.training.recipe), each against its definition, and a
 training with all of them that resumes after a kill as if never cut."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from ferflow.errors import ConfigError
-from ferflow.recipe import alternating_flips, onecycle_lr, precision_policy, whitening_kernel
-from ferflow.train import settings_with_defaults
+from ferflow.training.recipe import alternating_flips, onecycle_lr, precision_policy, whitening_kernel
+from ferflow.training.train import settings_with_defaults
 from tests.conftest import shared_file
 from tests.test_train import _Stop, _tiny_training_inputs, _train, same_saved_models, validation_loss
 
@@ -23,7 +23,7 @@ def test_onecycle_rises_to_its_peak_then_falls_to_the_minimum():
     assert all(a < b for a, b in zip(lrs[:top], lrs[1:top + 1]))
     assert all(a > b for a, b in zip(lrs[top:], lrs[top + 1:]))
     assert lrs[-1] == pytest.approx(0.0, abs=1e-12)
-    from ferflow.train import _lr_for_epoch
+    from ferflow.training.train import _lr_for_epoch
 
     assert _lr_for_epoch(s, {}, 2, 26) == onecycle_lr(s, 52, 26)  # the history's rate
 
@@ -41,7 +41,7 @@ def test_alternate_flip_mirrors_each_face_exactly_every_other_epoch(keras):
     arrives once per epoch, mirrored in exactly one of any two epochs in a row."""
     import tensorflow as tf
 
-    from ferflow.augment import make_dataset
+    from ferflow.training.augment import make_dataset
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (40, 48, 48), dtype=np.uint8)
@@ -64,9 +64,9 @@ def test_alternate_flip_mirrors_each_face_exactly_every_other_epoch(keras):
 
 
 def test_the_training_data_mirrors_each_face_every_other_epoch(tmp_path, keras):
-    """The training loop's own batches (ferflow.train._Data.epoch) with flip: alternate:
+    """The training loop's own batches (ferflow.training.train._Data.epoch) with flip: alternate:
     each original face once per epoch, mirrored in exactly one of two epochs in a row."""
-    from ferflow.train import _Data
+    from ferflow.training.train import _Data
 
     paths = _tiny_training_inputs(tmp_path)
     s = settings_with_defaults({"arch": "small_cnn", "batch_size": 8, "targets": "majority",
@@ -95,7 +95,7 @@ def test_the_training_data_mirrors_each_face_every_other_epoch(tmp_path, keras):
 
 
 def test_a_weight_average_needs_precise_batchnorm():
-    from ferflow.config import validate
+    from ferflow.pipeline.config import validate
 
     with pytest.raises(ConfigError, match=r"^config key models.a.precise_bn: 0 with a weight "
                                           r"average \(average.method ema\)"):
@@ -106,9 +106,9 @@ def test_a_weight_average_needs_precise_batchnorm():
 
 
 def test_training_with_alternate_flip_takes_the_originals_only(tmp_path):
+    from ferflow.data.split import flip_augment
     from ferflow.io import load_npz, save_npz
-    from ferflow.split import flip_augment
-    from ferflow.train import load_training_data
+    from ferflow.training.train import load_training_data
 
     paths = _tiny_training_inputs(tmp_path)
     tr = load_npz(paths[0])
@@ -155,8 +155,8 @@ def test_whitening_layer_makes_the_patch_covariance_the_identity(keras, patch):
     """The frozen first layer, applied by Keras to the faces it was computed from: its
     first patch**2 outputs have covariance ~ I over all patch positions, the others are
     their negatives."""
+    from ferflow.data.synthetic import generate
     from ferflow.models import build_model
-    from ferflow.synthetic import generate
 
     x = generate(seed=2, train_per_class=20, public_per_class=1, private_per_class=1).images
     mean, std = float(x.mean()), float(x.std())
@@ -178,11 +178,11 @@ def test_whitening_layer_makes_the_patch_covariance_the_identity(keras, patch):
 
 
 def test_the_training_jobs_whitening_whitens_its_training_faces(tmp_path, keras):
-    """The kernel as the training job computes it (ferflow.train._Data.whitening: its sample
+    """The kernel as the training job computes it (ferflow.training.train._Data.whitening: its sample
     of training faces, the network's own normalisation), set in the network the job
     builds: the training faces' whitened patches have covariance ~ I."""
     from ferflow.models import build_model
-    from ferflow.train import _Data
+    from ferflow.training.train import _Data
 
     paths = _tiny_training_inputs(tmp_path)
     s = settings_with_defaults({"arch": "ferflow_cpu", "targets": "majority",
@@ -197,7 +197,7 @@ def test_the_training_jobs_whitening_whitens_its_training_faces(tmp_path, keras)
 
 
 def test_identity_init_passes_input_channels_through(keras):
-    from ferflow.recipe import identity_init
+    from ferflow.training.recipe import identity_init
 
     inp = keras.Input((12, 12, 3))
     a = keras.layers.Conv2D(5, 3, padding="same", name="a")(inp)
@@ -223,8 +223,8 @@ def test_weight_average_equals_its_formula_after_k_steps(keras, method):
     """Through model.fit with the training's step hooks: after each update step (every
     2nd) avg = decay * avg + (1 - decay) * w, w the weights after that step (first: avg =
     w); lookahead puts avg back into the network, so the next steps start from it."""
-    from ferflow.recipe import WeightAverage
-    from ferflow.train import _step_hooks
+    from ferflow.training.recipe import WeightAverage
+    from ferflow.training.train import _step_hooks
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((4,))
@@ -266,7 +266,7 @@ def test_weight_average_equals_its_formula_after_k_steps(keras, method):
 @pytest.mark.slow
 def test_batchnorm_bias_learning_rate_factor_scales_their_step_only(keras, tmp_path):
     from ferflow.models import load_model
-    from ferflow.recipe import batchnorm_biases, configure_batchnorm, optimizer
+    from ferflow.training.recipe import batchnorm_biases, configure_batchnorm, optimizer
 
     def model():
         keras.utils.set_random_seed(3)
@@ -363,8 +363,8 @@ def test_the_recipe_learns_real_faces(tmp_path):
     """A short training with the fast-training settings on 3,000 genuine FER+ faces (40x40
     windows, alternate flip, whitening, identity init, one-cycle, EMA, multicrop TTA)
     is far above the majority class on 800 held-out faces."""
-    from ferflow.evaluate import tta_views
-    from ferflow.ingest import read_ferplus
+    from ferflow.data.ingest import read_ferplus
+    from ferflow.evaluation.predictions import tta_views
     from ferflow.io import save_npz
 
     faces = read_ferplus(str(shared_file("fer2013_ferplus7.csv.gz")),

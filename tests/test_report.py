@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferflow.report import _layer_files, _table, blocks_to_html, confused_pairs, image_tag
+from ferflow.pipeline.report import _layer_files, _table, blocks_to_html, confused_pairs, image_tag
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def test_table_blocks_as_html_headings_and_escaping():
 
 def test_report_tables_come_from_the_csv_files(tmp_path):
     """The page shows what accuracy.csv holds (the .md is not read), formatted as the .md."""
-    from ferflow.tables import accuracy_blocks, to_markdown
+    from ferflow.evaluation.tables import accuracy_blocks, to_markdown
 
     df = pd.DataFrame({"name": ["m"], "entry": ["model"], "family": ["CNN"], "runs": [2],
                        "params": [1234], "epochs": [3], "train_seconds": [5.0],
@@ -99,7 +99,7 @@ def test_keract_figures_in_layer_order(tmp_path):
 def test_captions_have_one_home_and_fill_their_wildcards():
     """The HTML page's figure captions are the workflow/report/*.rst texts that Snakemake's
     report shows, with the wildcards filled in."""
-    from ferflow.report import caption
+    from ferflow.pipeline.report import caption
 
     caps = {p.stem: p.read_text() for p in (ROOT / "workflow" / "report").glob("*.rst")}
     text = caption(caps, "filters", run="a.r1", start="noise")
@@ -108,7 +108,7 @@ def test_captions_have_one_home_and_fill_their_wildcards():
     assert "config key analysis.keract.layers" in caption(caps, "keract", run="a", view="x")
     assert caption(caps, "confusion", name="both").startswith("Confusion matrix of both on")
     used = set(re.findall(r'caption\(captions, "(\w+)"',
-                          (ROOT / "src" / "ferflow" / "report.py").read_text()))
+                          (ROOT / "src" / "ferflow" / "pipeline" / "report.py").read_text()))
     assert used and used <= set(caps)
     with pytest.raises(KeyError):
         caption(caps, "saliency")  # a wildcard left unfilled is an error

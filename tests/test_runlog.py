@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
+from ferflow.data.images import PhotoError
 from ferflow.errors import ConfigError, DataError
-from ferflow.images import PhotoError
 from ferflow.models import NotAFerflowModel
-from ferflow.runlog import run
+from ferflow.pipeline.runlog import run
 
 NOISE_LINES = [
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
@@ -46,7 +46,7 @@ def test_log_starts_with_ferflows_first_line(tmp_path):
 def test_tensorflow_import_noise_stays_out_of_the_log(tmp_path):
     """The real thing: a step that imports TensorFlow."""
     path = tmp_path / "tf.log"
-    code = ("from ferflow.runlog import run\n"
+    code = ("from ferflow.pipeline.runlog import run\n"
             "def step(log):\n"
             "    from ferflow.tfsetup import setup\n"
             "    setup()\n"
@@ -93,7 +93,7 @@ def _warns(log, warn):
 
 def test_a_warning_goes_to_the_log_and_then_to_the_real_stderr(tmp_path):
     """A warning is not a failure: exit 0, the line in the step's log and on stderr."""
-    code = ("import sys; from ferflow.runlog import run; sys.path.insert(0, sys.argv[2]); "
+    code = ("import sys; from ferflow.pipeline.runlog import run; sys.path.insert(0, sys.argv[2]); "
             "from test_runlog import _warns; print(run(sys.argv[1], _warns))")
     res = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.log"),
                           os.path.dirname(__file__)], capture_output=True, text=True)

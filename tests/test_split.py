@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from ferflow.faces import Faces
-from ferflow.split import content_keys, flip_augment, make_split, split_validation
-from ferflow.synthetic import generate
+from ferflow.data.faces import Faces
+from ferflow.data.split import content_keys, flip_augment, make_split, split_validation
+from ferflow.data.synthetic import generate
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_no_validation_or_test_face_nor_mirror_in_training(tmp_path):
 
 
 def test_flip_after_split_through_files(tmp_path, faces):
-    from ferflow.faces import save_faces
+    from ferflow.data.faces import save_faces
     from ferflow.io import load_npz
 
     save_faces(faces, str(tmp_path / "faces.npz"))
@@ -95,7 +95,7 @@ def test_bad_fraction(faces):
 
 def test_fer_plus_votes_follow_their_faces_through_split_and_flip(tmp_path, faces):
     """A mirror keeps its face's vote distribution; validation faces' votes stay out."""
-    from ferflow.ingest import Faces, save_faces
+    from ferflow.data.ingest import Faces, save_faces
     from ferflow.io import load_npz
 
     rng = np.random.default_rng(3)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from ferflow import stats
+from ferflow.evaluation import stats
 
 
 @pytest.mark.parametrize("k, n", [(0, 10), (3, 10), (10, 10), (796, 1000), (2680, 3350), (1, 7)])

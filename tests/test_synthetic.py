@@ -3,7 +3,7 @@
 import numpy as np
 
 from ferflow import CLASS_NAMES
-from ferflow.synthetic import CUE_REGIONS, REGIONS, generate
+from ferflow.data.synthetic import CUE_REGIONS, REGIONS, generate
 
 SMALL = dict(train_per_class=20, public_per_class=4, private_per_class=4)
 
@@ -82,7 +82,7 @@ def test_expression_jitter_spreads_the_faces_of_a_class():
 def test_curve_distance_is_the_distance_to_the_nearest_curve_sample():
     """_curve_dist keeps a running minimum (for speed); it must equal the direct
     formula: sqrt of the min over the curve's samples of the squared distance."""
-    from ferflow.synthetic import _curve_dist
+    from ferflow.data.synthetic import _curve_dist
 
     rng = np.random.default_rng(0)
     u, v = rng.normal(size=(2, 5, 48, 48))

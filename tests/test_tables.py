@@ -10,10 +10,10 @@ from PIL import Image
 from scipy.stats import binomtest
 
 from ferflow import CLASS_NAMES
-from ferflow.diff import diff, load, render
+from ferflow.pipeline.diff import diff, load, render
+from ferflow.evaluation.plots import validation_curves
+from ferflow.evaluation.tables import ablation_table, accuracy_tables, aggregate, comparison_table
 from ferflow.io import save_json, save_npz
-from ferflow.plots import validation_curves
-from ferflow.tables import ablation_table, accuracy_tables, aggregate, comparison_table
 
 N_FACES = 200  # per evaluation set of the fake runs
 
@@ -289,7 +289,7 @@ def test_diff_reads_metrics_json_and_git_revisions(tmp_path, monkeypatch):
 
 def _results_dir(root, acc_by_name, right=None):
     """A results directory: tables/accuracy.csv and predictions/ of single-run models."""
-    from ferflow.tables import accuracy_tables
+    from ferflow.evaluation.tables import accuracy_tables
 
     (root / "predictions").mkdir(parents=True)
     (root / "tables").mkdir()

@@ -16,7 +16,7 @@ import yaml
 
 from ferflow.errors import ConfigError
 from ferflow.io import load_npz
-from ferflow.train import _lr_for_epoch, class_weights, settings_with_defaults
+from ferflow.training.train import _lr_for_epoch, class_weights, settings_with_defaults
 from tests.helpers import snakemake_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,7 +148,7 @@ def test_unknown_setting_is_rejected():
 
 def test_precise_batchnorm_sets_average_batch_statistics():
     from ferflow.tfsetup import setup
-    from ferflow.train import precise_batchnorm
+    from ferflow.training.train import precise_batchnorm
 
     _, keras = setup()
     inp = keras.Input((48, 48, 1))
@@ -164,9 +164,9 @@ def test_precise_batchnorm_sets_average_batch_statistics():
 
 
 def _train(settings, inputs, d, state_dir=None, **kw):
-    """ferflow.train.train on the three ``inputs`` (train, faces, split) with its outputs
+    """ferflow.training.train.train on the three ``inputs`` (train, faces, split) with its outputs
     m.keras, h.csv, s.txt and i.json in ``d``."""
-    from ferflow.train import train
+    from ferflow.training.train import train
 
     outputs = {"model": d / "m.keras", "history": d / "h.csv", "summary": d / "s.txt",
                "info": d / "i.json"}
@@ -175,8 +175,8 @@ def _train(settings, inputs, d, state_dir=None, **kw):
 
 
 def _tiny_training_inputs(d: Path):
+    from ferflow.data.synthetic import generate
     from ferflow.io import save_npz
-    from ferflow.synthetic import generate
 
     f = generate(seed=1, train_per_class=6, public_per_class=1, private_per_class=1)
     tr = np.flatnonzero(f.usage == "Training")
@@ -194,7 +194,7 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
     _, keras = setup()
     lines = []
     # op determinism off unless XLA is off, so that "auto" is decided by the device alone
-    from ferflow.evaluate import write_views
+    from ferflow.evaluation.predictions import write_views
 
     def views(model):  # as the workflow's adapter: before the checkpoint is removed
         assert (tmp_path / "state" / "state.json").exists()
@@ -209,8 +209,8 @@ def test_mixed_precision_and_xla_switches(tmp_path, mixed, jit):
     assert lines[0].startswith("host: ") and any(line.startswith("device: ") for line in lines)
     # on this CPU: XLA only when asked for, "auto" neither compiles (2-2.7x slower on a
     # CPU) nor uses float16; it uses bfloat16 where the CPU runs it natively
-    from ferflow.recipe import precision_policy
     from ferflow.tfsetup import cpu_summary
+    from ferflow.training.recipe import precision_policy
 
     cpu = cpu_summary()
     policy = precision_policy(mixed, cpu, False)
@@ -273,7 +273,7 @@ def test_mixed_precision_training_resumes_like_an_uninterrupted_one(tmp_path):
 
 def test_training_targets_majority_one_hot_or_fer_plus_votes(tmp_path):
     from ferflow.io import load_npz, save_npz
-    from ferflow.train import load_training_data
+    from ferflow.training.train import load_training_data
 
     paths = _tiny_training_inputs(tmp_path)
     x, y, xv, yv, t = load_training_data(*paths, targets="majority")
@@ -297,8 +297,8 @@ def _contradicting_validation_inputs(d: Path):
     class ((label + 1) mod 7): learning the training labels raises the validation loss, so
     a run's best validation epoch comes before its last on any CPU's kernels (the loss
     after an epoch of real learning is not a matter of rounding)."""
+    from ferflow.data.synthetic import generate
     from ferflow.io import save_npz
-    from ferflow.synthetic import generate
 
     f = generate(seed=1, train_per_class=6, public_per_class=1, private_per_class=1)
     tr = np.flatnonzero(f.usage == "Training")

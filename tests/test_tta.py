@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ferflow.evaluate import metrics, predict, tta_views
+from ferflow.evaluation.predictions import metrics, predict, tta_views
 from ferflow.io import load_npz
 
 
@@ -50,7 +50,7 @@ def test_multicrop_fills_the_border_as_the_training_augmentation_does(keras):
 
 
 def test_multicrop_weighs_the_face_and_its_mirror_half():
-    from ferflow.evaluate import MULTICROP_WEIGHTS, combine_views
+    from ferflow.evaluation.predictions import MULTICROP_WEIGHTS, combine_views
 
     views = [np.full((2, 7), float(i)) for i in range(6)]
     assert sum(MULTICROP_WEIGHTS) == 1.0
@@ -61,11 +61,11 @@ def test_multicrop_weighs_the_face_and_its_mirror_half():
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    from ferflow.faces import save_faces
+    from ferflow.data.faces import save_faces
+    from ferflow.data.split import split_validation
+    from ferflow.data.synthetic import generate
     from ferflow.io import save_npz
     from ferflow.models import build_model
-    from ferflow.split import split_validation
-    from ferflow.synthetic import generate
     from ferflow.tfsetup import setup
 
     setup(seed=0)
@@ -123,7 +123,7 @@ def test_every_set_gets_the_prediction_of_its_own_rows(saved):
 @pytest.fixture(scope="module")
 def views(saved):
     """The views file the training job writes, of the fixture's model."""
-    from ferflow.evaluate import write_views
+    from ferflow.evaluation.predictions import write_views
     from ferflow.models import load_model
     from ferflow.tfsetup import setup
 
@@ -155,7 +155,7 @@ def test_predict_from_views_runs_without_tensorflow(saved, views):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom ferflow.evaluate import predict\n"
+    code = ("import sys\nfrom ferflow.evaluation.predictions import predict\n"
             f"predict('missing.keras', {str(saved / 'faces.npz')!r}, {str(saved / 'split.npz')!r}, "
             f"{str(saved / 'sub.npz')!r}, tta='flip', views_path={str(views)!r})\n"
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
@@ -180,9 +180,9 @@ def test_views_of_other_faces_are_an_error_and_tencrop_does_not_use_them(saved, 
 def test_the_tta_modes_have_one_spelling():
     """The modes of the library (evaluate.TTA_MODES; photos and the CLI take VIEW_MODES)
     are those the config schema allows."""
-    from ferflow.evaluate import TTA_MODES, VIEW_MODES
-    from ferflow.photos import TTA_MODES as PHOTO_MODES
-    from ferflow.schema import load_schema
+    from ferflow.evaluation.predictions import TTA_MODES, VIEW_MODES
+    from ferflow.inference.photos import TTA_MODES as PHOTO_MODES
+    from ferflow.pipeline.schema import load_schema
 
     schema = load_schema()
     assert tuple(schema["$defs"]["tta"]["enum"]) == TTA_MODES

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from ferflow.synthetic import generate
+from ferflow.data.synthetic import generate
 from tests.conftest import unavailable, write_fer_csv
 from tests.helpers import snakemake
 
@@ -149,7 +149,7 @@ def test_tables_agree_with_the_metrics(run_dir):
     for f in ("accuracy", "ensembles", "ablation_norm", "compare_cnn_vs_dnn"):
         assert (r / "tables" / f"{f}.md").read_text().startswith("# ")
     # the overlay is the one of the compared models' own histories
-    from ferflow.plots import validation_curves
+    from ferflow.evaluation.plots import validation_curves
 
     layout = {g: {"runs": {run: {"info": str(r / "models" / run / "training.json"),
                                  "history": str(r / "models" / run / "history.csv")}
@@ -211,7 +211,7 @@ def test_model_cards_say_what_the_records_say(run_dir):
     report links every card."""
     import hashlib
 
-    from ferflow.stats import wilson
+    from ferflow.evaluation.stats import wilson
 
     r = run_dir / "results" / "tiny"
     sha = hashlib.sha256((run_dir / "faces.csv").read_bytes()).hexdigest()

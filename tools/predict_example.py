@@ -47,9 +47,9 @@ def main(argv):
     import cv2
 
     from ferflow import CLASS_NAMES
-    from ferflow.ingest import read_fer2013
+    from ferflow.data.ingest import read_fer2013
     from ferflow.models import load_model
-    from ferflow.photos import box_iou, detect_faces, predict_photos, to_gray
+    from ferflow.inference.photos import box_iou, detect_faces, predict_photos, to_gray
 
     model_path = argv[0]
     out = argv[1] if len(argv) > 1 else os.path.join(ROOT, "docs", "predict_example.png")

@@ -30,8 +30,16 @@ def _models(args) -> int:
 
 
 def _diff(args) -> int:
-    from ferflow.diff import DiffError, add_intervals, check_comparable, diff, load, pair_rows, render
-    from ferflow.tables import HEADLINE_METRICS
+    from ferflow.pipeline.diff import (
+        DiffError,
+        add_intervals,
+        check_comparable,
+        diff,
+        load,
+        pair_rows,
+        render,
+    )
+    from ferflow.evaluation.tables import HEADLINE_METRICS
 
     metrics = args.metrics.split(",") if args.metrics else list(HEADLINE_METRICS)
     try:
@@ -58,7 +66,7 @@ def _diff(args) -> int:
 
 def _predict(args) -> int:
     from ferflow.errors import FerflowError
-    from ferflow.photos import predict_photos
+    from ferflow.inference.photos import predict_photos
     from ferflow.tfsetup import setup
 
     setup()
@@ -76,7 +84,7 @@ def _predict(args) -> int:
 
 
 def _export(args) -> int:
-    from ferflow.export import export_model
+    from ferflow.inference.export import export_model
     from ferflow.tfsetup import setup
 
     setup()
@@ -180,9 +188,9 @@ def guarded(fn, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ferflow.images import DEFAULT_MARGIN  # numpy only
-    from ferflow.photos import TTA_MODES
-    from ferflow.tables import HEADLINE_METRICS  # numpy only: the CLI starts fast
+    from ferflow.data.images import DEFAULT_MARGIN  # numpy only
+    from ferflow.evaluation.tables import HEADLINE_METRICS  # numpy only: the CLI starts fast
+    from ferflow.inference.photos import TTA_MODES
 
     parser = argparse.ArgumentParser(prog="ferflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -230,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", metavar="PNG", help="videos: draw each video's class "
                    "probabilities over time (its largest face per frame)")
     p.set_defaults(fn=_predict)
-    from ferflow.export import FORMATS  # numpy only
+    from ferflow.inference.export import FORMATS  # numpy only
 
     e = sub.add_parser("export", help="a trained model for ONNX, TensorFlow or LiteRT",
                        description="Export a trained ferflow model (Keras 3 Model.export): raw "

@@ -1,7 +1,7 @@
 """The errors a user can cause: bad data, a bad config, an unusable file.
 
 Each is a :class:`FerflowError` whose message is one line naming the file and row or the
-config key. The workflow's step adapters (:mod:`ferflow.runlog`) and the ``ferflow``
+config key. The workflow's step adapters (:mod:`ferflow.pipeline.runlog`) and the ``ferflow``
 command catch this base alone and print that line; anything else is a bug and keeps its
 traceback (in the step's log). ``FerflowError`` is a ``ValueError`` so that callers of the
 library that catch ``ValueError`` keep working.

@@ -104,7 +104,7 @@ def sha256(path: str) -> str:
 def data_digest(path: str, faces_path: str) -> str:
     """The sha256 of an ingested input: a file's bytes; for a folder of images (``folder``,
     ``rafdb``) the digest the ingest recorded in ``faces_path`` of exactly the files it
-    read (:func:`ferflow.folders.source_digest`)."""
+    read (:func:`ferflow.data.folders.source_digest`)."""
     if not os.path.isdir(path):
         return sha256(path)
     with np.load(faces_path, allow_pickle=False) as z:

@@ -1,6 +1,6 @@
 # Explanation figures: one rule per analysis, over the models config key
 # analysis.<analysis>.models lists (or analysis.models); settings reach each rule as params
-# (analysis_params). Output paths: ferflow.paths. The explanations job computes every
+# (analysis_params). Output paths: ferflow.pipeline.paths. The explanations job computes every
 # attribution map of a run (and scores them); saliency and LIME draw from its file.
 
 

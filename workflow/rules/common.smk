@@ -1,16 +1,18 @@
-# Input functions shared by every stage. What runs exist comes from ferflow.plan, the
-# output paths from ferflow.paths, what a table or the report reads from ferflow.layouts.
+# Input functions shared by every stage. What runs exist comes from ferflow.pipeline.plan, the
+# output paths from ferflow.pipeline.paths, what a table or the report reads from ferflow.pipeline.layouts.
 import os
 import re
 
-from ferflow import folders, layouts
-from ferflow.ingest import DATA_FILES
-from ferflow.paths import Paths, markdown
-from ferflow.plan import Plan
-from ferflow.report import SECTIONS
+from ferflow.data import folders
+
+from ferflow.pipeline import layouts
+from ferflow.data.ingest import DATA_FILES
+from ferflow.pipeline.paths import Paths, markdown
+from ferflow.pipeline.plan import Plan
+from ferflow.pipeline.report import SECTIONS
 
 R = f"results/{config['dataset']}"
-P = Paths(R)  # every output file (ferflow.paths.OUTPUTS)
+P = Paths(R)  # every output file (ferflow.pipeline.paths.OUTPUTS)
 PLAN = Plan(config)
 RUNS = list(PLAN.runs)  # every training run (repeats and ablation variants included)
 ENSEMBLES = PLAN.ensembles
@@ -136,7 +138,7 @@ def curves_layout(wc):
 
 
 # Your own photos (rules/photos.smk): the folder predict.images and the model that labels it.
-from ferflow.images import image_files  # numpy only (OpenCV is imported where it is used)
+from ferflow.data.images import image_files  # numpy only (OpenCV is imported where it is used)
 
 PREDICT = config["predict"]
 

@@ -1,5 +1,5 @@
 # Tables (CSV + Markdown) and the comparison figure. A table's params hold its layout
-# (names and files, ferflow.layouts), so a change of membership reruns it.
+# (names and files, ferflow.pipeline.layouts), so a change of membership reruns it.
 
 
 rule accuracy_table:

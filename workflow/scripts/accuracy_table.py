@@ -1,6 +1,6 @@
 """Adapter: the accuracy table of every model and ensemble, and the ensembles table."""
-from ferflow.runlog import run
-from ferflow.tables import accuracy_tables
+from ferflow.evaluation.tables import accuracy_tables
+from ferflow.pipeline.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 o = sm.output

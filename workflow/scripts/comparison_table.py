@@ -1,6 +1,6 @@
 """Adapter: models side by side (CNN vs DNN): parameters and accuracies."""
-from ferflow.runlog import run
-from ferflow.tables import comparison_table
+from ferflow.evaluation.tables import comparison_table
+from ferflow.pipeline.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], comparison_table, dict(sm.params.layout), sm.output.csv, sm.output.md,

@@ -1,6 +1,6 @@
 """Adapter: every attribution method of one run on one face per class (the figure) and scored for faithfulness on the evaluation faces (explanations/{run}.npz)."""
-from ferflow.explanations import explain_run
-from ferflow.runlog import run
+from ferflow.explanations.scores import explain_run
+from ferflow.pipeline.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], explain_run, sm.input.model, sm.input.pred, sm.input.faces, sm.output.png,

@@ -1,6 +1,6 @@
 """Adapter: read the configured faces -> faces.npz."""
-from ferflow.ingest import ingest
-from ferflow.runlog import run
+from ferflow.data.ingest import ingest
+from ferflow.pipeline.runlog import run
 
 src = snakemake.params.source  # noqa: F821 (injected by Snakemake)
 data = {**{k: v for k, v in src.items() if k != "synthetic"}, **dict(snakemake.input)}  # noqa: F821

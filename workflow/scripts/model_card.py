@@ -1,6 +1,6 @@
 """Adapter: the model card of one trained run, from its records."""
-from ferflow.modelcard import write_model_card
-from ferflow.runlog import run
+from ferflow.evaluation.modelcard import write_model_card
+from ferflow.pipeline.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 inputs = {k: sm.input[k] for k in ("metrics", "info", "pred", "faces", "split", "train")}

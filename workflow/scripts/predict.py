@@ -1,6 +1,6 @@
 """Adapter: class probabilities of the validation, public, private and test faces."""
-from ferflow.evaluate import predict
-from ferflow.runlog import run
+from ferflow.evaluation.predictions import predict
+from ferflow.pipeline.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], predict, sm.input.model, sm.input.faces, sm.input.split, sm.output.pred,

@@ -1,6 +1,6 @@
 """Adapter: the faces of the configured photo/video folder -> predictions.csv + annotated copies."""
-from ferflow.photos import predict_photos
-from ferflow.runlog import run
+from ferflow.inference.photos import predict_photos
+from ferflow.pipeline.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], predict_photos, sm.input.model, [sm.params.folder], sm.output.csv,

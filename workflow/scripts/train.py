@@ -1,8 +1,8 @@
 """Adapter: train one model with its configured settings, then (the model still in
 memory, before its checkpoint goes) its views of the evaluation faces for rule predict."""
-from ferflow.evaluate import write_views
-from ferflow.runlog import run
-from ferflow.train import train
+from ferflow.evaluation.predictions import write_views
+from ferflow.pipeline.runlog import run
+from ferflow.training.train import train
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 

@@ -1,6 +1,6 @@
 """Adapter: accuracy and loss curves of one model's training."""
-from ferflow.plots import training_curves
-from ferflow.runlog import run
+from ferflow.evaluation.plots import training_curves
+from ferflow.pipeline.runlog import run
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], training_curves, sm.input.history, sm.output.png, sm.wildcards.run,

@@ -26,10 +26,10 @@ def build_model(arch: str, *, normalize: bool = True, mean: float = 0.0, std: fl
     (seed 000's normalisation); ``False`` only scales pixels to [0, 1]. Both are a
     weightless ``Rescaling`` layer named ``preprocess``, so parameter counts are
     those of the architecture alone. ``size``: the input's side (the trainer of a
-    crop-trained model, see ``ferflow.train``; saved models are always 48x48).
+    crop-trained model, see ``ferflow.training.train``; saved models are always 48x48).
     ``whiten``: a frozen ``whiten x whiten`` convolution named ``whiten`` with
     2 * whiten**2 filters between the normalisation and the architecture (the training
-    setting ``whitening``, which sets its kernel: :func:`ferflow.recipe.whitening_kernel`).
+    setting ``whitening``, which sets its kernel: :func:`ferflow.training.recipe.whitening_kernel`).
     """
     import keras
 

@@ -1,6 +1,6 @@
 """ferflow's own Keras classes that a saved model may hold: the optimizers with a
 learning-rate factor on some variables (``batchnorm.bias_lr``) and the constraint that
-holds BatchNorm scales at 1 (``batchnorm.scale: false``) (:mod:`ferflow.recipe` uses them).
+holds BatchNorm scales at 1 (``batchnorm.scale: false``) (:mod:`ferflow.training.recipe` uses them).
 Registered with Keras on first use, so that nothing imports Keras before it is needed;
 :func:`register_custom_objects` registers them all (the loader calls it)."""
 

@@ -165,8 +165,8 @@ def predict(model_path: str, faces_path: str, split_path: str, out_path: str,
 
 
 def metrics(pred: dict, params: int | None) -> dict:
-    """Metrics of one prediction file (dict of arrays); see :mod:`ferflow.metrics`."""
-    from ferflow.metrics import accuracy, log_loss, per_class_recall
+    """Metrics of one prediction file (dict of arrays); see :mod:`ferflow.evaluation.metrics`."""
+    from ferflow.evaluation.metrics import accuracy, log_loss, per_class_recall
 
     sets = ("validation", "public", "private")
     out = {
@@ -197,8 +197,8 @@ def write_metrics(pred_path: str, info_path: str, out_path: str) -> dict:
 def write_ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
              out_submission: str, out_weights: str | None = None, method: str = "mean",
              seed: int = 0) -> dict:
-    """Combine the members' probabilities (see ferflow.ensemble); metrics and submission."""
-    from ferflow.ensemble import combine
+    """Combine the members' probabilities (see ferflow.evaluation.ensemble); metrics and submission."""
+    from ferflow.evaluation.ensemble import combine
 
     preds = [load_npz(p) for p in pred_paths]
     ref = preds[0]
@@ -239,8 +239,8 @@ def confusion(pred_path: str, out_png: str, out_csv: str, title: str,
     """Confusion matrix normalised per true class (PNG) and raw counts (CSV)."""
     import pandas as pd
 
-    from ferflow.metrics import confusion_counts, rates
-    from ferflow.plots import confusion_figure
+    from ferflow.evaluation.metrics import confusion_counts, rates
+    from ferflow.evaluation.plots import confusion_figure
 
     pred = load_npz(pred_path)
     labels = pred[f"{eval_set}_labels"]

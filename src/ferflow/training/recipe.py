@@ -1,6 +1,6 @@
 """The fast-training settings: what the CIFAR-10 speed records do to learn more per epoch
 (airbench, Page's "How to train your ResNet"; ``../shared/ANCHORS.md``), as training
-settings of :mod:`ferflow.train`, each off by default.
+settings of :mod:`ferflow.training.train`, each off by default.
 
 - ``schedule: onecycle`` - a triangular learning rate, set every step (:func:`onecycle_lr`).
 - ``average`` - an exponential moving average of the weights every few steps (``ema``),

@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
+from ferflow.data.faces import Faces
 from ferflow.errors import ConfigError
-from ferflow.faces import Faces
 
 # Parameter order and per-class means. Units are canonical face coordinates.
 PARAMS = ("mouth_curve", "mouth_open", "mouth_width", "eye_open", "brow_height",

@@ -2,10 +2,10 @@
 
 Each takes the model file (loaded by :func:`ferflow.models.load_model`), the faces,
 ``split.npz`` and the figure's settings (config key ``analysis``); it computes with
-:mod:`ferflow.explain` and draws with matplotlib (keract draws its own two views). The
+:mod:`ferflow.explanations.methods` and draws with matplotlib (keract draws its own two views). The
 figures of attribution maps (saliency, LIME, the side-by-side explanations) are drawn
 from what the explanations job computed (``explanations/{run}.npz``,
-:mod:`ferflow.explanations`), which picks their faces by the run's predictions.
+:mod:`ferflow.explanations.scores`), which picks their faces by the run's predictions.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 
 from ferflow import CLASS_NAMES
 from ferflow.errors import ConfigError
-from ferflow.explain import (
+from ferflow.evaluation.plots import pyplot, save
+from ferflow.explanations.methods import (
     eval_images,
     filter_ascent,
     layer_activations,
@@ -30,7 +31,6 @@ from ferflow.explain import (
 )
 from ferflow.io import load_npz
 from ferflow.models import load_model
-from ferflow.plots import pyplot, save
 
 
 def _image(x, eval_set: str, index: int):
@@ -197,9 +197,9 @@ def _overlay(ax, face: np.ndarray, attribution: np.ndarray) -> None:
 def explanations_figure(data: dict, out_png: str, title: str, eval_set: str = "validation"):
     """One face per class (rows) under each method's map (columns), with true and
     predicted labels, and each method's mean deletion / insertion areas over the scored
-    faces beside a random order's. ``data``: what :func:`ferflow.explanations.explain_run`
+    faces beside a random order's. ``data``: what :func:`ferflow.explanations.scores.explain_run`
     computed."""
-    from ferflow.attribution import LABELS
+    from ferflow.explanations.attribution import LABELS
 
     methods = [str(m) for m in data["methods"]]
     faces = data["figure_images"]

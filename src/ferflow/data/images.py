@@ -1,8 +1,8 @@
 """Images and videos in, 48x48 faces out: the one place that reads image files (with
 the checks a hostile file needs), finds faces in them and crops them as FER2013's are.
 
-The folder reader (:mod:`ferflow.folders`, ``data.format: folder / rafdb``) and ``ferflow
-predict`` (:mod:`ferflow.photos`) both read through it, so an image becomes the same face
+The folder reader (:mod:`ferflow.data.folders`, ``data.format: folder / rafdb``) and ``ferflow
+predict`` (:mod:`ferflow.inference.photos`) both read through it, so an image becomes the same face
 in training data and in a prediction. Faces are found with OpenCV's bundled Haar cascade
 (``haarcascade_frontalface_alt2``; its weights ship inside the ``opencv-python-headless``
 package, nothing is downloaded); a box is widened by ``margin`` of its size on each side,

@@ -2,9 +2,9 @@
 
 The computations (``saliency``, ``filter_ascent``, ``layer_activations``,
 ``lime_explanations``) take a loaded Keras model and raw 0-255 images (N, 48, 48, 1)
-and return arrays; :mod:`ferflow.figures` draws them. Gradients are
+and return arrays; :mod:`ferflow.explanations.figures` draws them. Gradients are
 ``tf.GradientTape`` code inside ``tf.function``, over a whole batch at once; the
-attribution maps (saliency among them) live in :mod:`ferflow.attribution`.
+attribution maps (saliency among them) live in :mod:`ferflow.explanations.attribution`.
 
 Layers are named either exactly (``conv2``) or by a selector ``kind:i``: the i-th
 (1-based; negative counts from the end) layer of that kind, where ``conv`` matches
@@ -44,7 +44,7 @@ def resolve_layer(model, selector: str) -> str:
 
 def eval_images(faces_path: str, split_path: str, eval_set: str = "validation"):
     """Images (N, 48, 48, 1 float32 raw pixels), labels and faces.npz rows of a set."""
-    from ferflow.evaluate import eval_indices, set_images
+    from ferflow.evaluation.predictions import eval_indices, set_images
 
     faces, split = load_npz(faces_path), load_npz(split_path)
     idx = eval_indices(faces, split)[eval_set]
@@ -54,7 +54,7 @@ def eval_images(faces_path: str, split_path: str, eval_set: str = "validation"):
 def predicted_set(pred_path: str, faces_path: str, eval_set: str = "validation"):
     """A set as the predict step saw it: images, labels and the plain (no test-time
     augmentation) probabilities from ``predictions/{model}.npz`` (not predicted again)."""
-    from ferflow.evaluate import set_images
+    from ferflow.evaluation.predictions import set_images
 
     pred = load_npz(pred_path)
     x = set_images(load_npz(faces_path), pred[f"{eval_set}_index"])
@@ -66,8 +66,8 @@ def predicted_set(pred_path: str, faces_path: str, eval_set: str = "validation")
 
 def saliency(model, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """|d score[class] / d input| per pixel (N, 48, 48): one batched gradient
-    (:mod:`ferflow.attribution`, method ``gradient``)."""
-    from ferflow.attribution import Attributor
+    (:mod:`ferflow.explanations.attribution`, method ``gradient``)."""
+    from ferflow.explanations.attribution import Attributor
 
     return Attributor(model).gradient(images, classes)
 
@@ -171,7 +171,7 @@ def lime_explanations(model, images: np.ndarray, n_segments: int = 45,
     class per image): the segments, the superpixel weights, the class explained."""
     from lime import lime_image
 
-    from ferflow.attribution import predictor
+    from ferflow.explanations.attribution import predictor
 
     lime_image.tqdm = lambda items: items  # no progress bar per face in the step logs
     predict = predictor(model, batch_size)

@@ -22,8 +22,8 @@ import subprocess
 import numpy as np
 
 from ferflow.errors import FerflowError
-from ferflow.paths import OUTPUTS
-from ferflow.tables import HEADLINE_METRICS
+from ferflow.evaluation.tables import HEADLINE_METRICS
+from ferflow.pipeline.paths import OUTPUTS
 
 
 class DiffError(FerflowError):
@@ -37,7 +37,7 @@ METRICS_FILES = "metrics/*.json (single runs, no tables yet)"
 def _from_metrics(paths: dict[str, str]):
     import pandas as pd
 
-    from ferflow.tables import run_row
+    from ferflow.evaluation.tables import run_row
 
     rows = []
     for name, text in paths.items():
@@ -173,8 +173,8 @@ def _run_names(df, name: str) -> list[str]:
 
 
 def _scores(pred_dir: str, runs: list[str], eval_set: str):
+    from ferflow.evaluation.stats import face_scores
     from ferflow.io import load_npz
-    from ferflow.stats import face_scores
 
     paths = [os.path.join(pred_dir, f"{r}.npz") for r in runs]
     missing = [p for p in paths if not os.path.exists(p)]
@@ -188,7 +188,7 @@ def pair_rows(rows: list[dict], spec_a: str, spec_b: str, a, b, evidence: dict |
     ``p_holm``, ``verdict`` of the change; Holm over the rows of one set) when both sources
     hold the per-face predictions of the same faces. Returns None, or the one line saying
     why no paired test is possible."""
-    from ferflow.stats import compare_all
+    from ferflow.evaluation.stats import compare_all
 
     dirs = predictions_dir(spec_a), predictions_dir(spec_b)
     todo = [r for r in rows if r["metric"] in ACC_SETS and r["change"] is not None]
@@ -283,7 +283,7 @@ def render(rows: list[dict], a: str, b: str, fmt: str = "text", digits: int = 4,
         body.append(line)
     head = f"{note}\n" if note else ""
     if fmt == "md":
-        from ferflow.tables import markdown_table
+        from ferflow.evaluation.tables import markdown_table
 
         return head + markdown_table(header, body)
     if not body:

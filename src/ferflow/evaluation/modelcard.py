@@ -21,7 +21,7 @@ WEAK_RECALL = 0.3  # a class recalled below this on the evaluation set is a know
 
 
 def _interval(acc, n) -> str:
-    from ferflow.stats import wilson
+    from ferflow.evaluation.stats import wilson
 
     if acc is None or not n:
         return "n/a"
@@ -32,7 +32,7 @@ def _interval(acc, n) -> str:
 def card_facts(metrics_path: str, info_path: str, pred_path: str, faces_path: str,
                split_path: str, train_path: str, eval_set: str) -> dict:
     """What the card says, as numbers (tests compare them with the metrics files)."""
-    from ferflow.stats import baseline_rate, did_not_learn, wilson
+    from ferflow.evaluation.stats import baseline_rate, did_not_learn, wilson
 
     m, info = load_json(metrics_path), load_json(info_path)
     pred, faces, split = load_npz(pred_path), load_npz(faces_path), load_npz(split_path)

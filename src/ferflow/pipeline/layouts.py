@@ -1,17 +1,17 @@
 """What each table, figure and the report read: *layouts* (names and file paths) built
-from a :class:`~ferflow.plan.Plan` and the output map (:class:`~ferflow.paths.Paths`).
+from a :class:`~ferflow.pipeline.plan.Plan` and the output map (:class:`~ferflow.pipeline.paths.Paths`).
 
 A layout reaches its rule as ``params`` (so a change of membership reruns it) and its
-files as the rule's inputs (:func:`files`); :mod:`ferflow.tables` and
-:mod:`ferflow.report` read it.
+files as the rule's inputs (:func:`files`); :mod:`ferflow.evaluation.tables` and
+:mod:`ferflow.pipeline.report` read it.
 """
 
 from __future__ import annotations
 
 import copy
 
-from ferflow.paths import Paths, markdown
-from ferflow.plan import ANALYSES, Plan, setting
+from ferflow.pipeline.paths import Paths, markdown
+from ferflow.pipeline.plan import ANALYSES, Plan, setting
 
 RUN_FILES = ("metrics", "info", "history", "pred")
 

@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE, N_PIXELS
-from ferflow.faces import DataError, Faces, save_faces
+from ferflow.data.faces import DataError, Faces, save_faces
 
 __all__ = ["DataError", "Faces", "ingest", "read_course", "read_fer2013", "read_ferplus",
            "read_source"]
@@ -580,10 +580,10 @@ def read_source(data: dict, synthetic: dict | None = None, log=print, warn=None)
     format's reader gets the input files of :data:`DATA_FILES`, in order."""
     fmt = data["format"]
     if fmt == "synthetic":
-        from ferflow.synthetic import generate
+        from ferflow.data.synthetic import generate
         return generate(**(synthetic or {}))
     if fmt in ("folder", "rafdb"):
-        from ferflow.folders import read_images
+        from ferflow.data.folders import read_images
 
         return read_images(fmt, data["path"], detect=data.get("detect", False),
                            skip_bad=data.get("skip_bad", False), log=log, warn=warn)

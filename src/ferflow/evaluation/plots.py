@@ -96,7 +96,7 @@ def confusion_figure(norm: np.ndarray, counts: np.ndarray, out_png: str, title: 
 def validation_curves(layout: dict, out_png: str, title: str) -> None:
     """Overlay of the models' validation accuracy and loss per epoch (CNN solid, DNN
     dashed; repeats as mean with a ± std band)."""
-    from ferflow.tables import family, histories
+    from ferflow.evaluation.tables import family, histories
 
     plt = pyplot()
     first, last = np.inf, -np.inf

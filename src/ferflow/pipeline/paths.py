@@ -1,6 +1,6 @@
 """One map of the workflow's output files, relative to a results directory
 (``results/{dataset}``). The rules' outputs, the tables' and the report's layouts
-(:mod:`ferflow.layouts`) and ``ferflow diff`` all read it, so a file is named once.
+(:mod:`ferflow.pipeline.layouts`) and ``ferflow diff`` all read it, so a file is named once.
 
 Templates hold Snakemake wildcards (``{run}``, ``{ensemble}``, ``{name}``: a run or an
 ensemble, ...); :class:`Paths` prefixes them with the results directory and fills them.

@@ -116,7 +116,7 @@ def figure(path: str, caption: str, max_width: int | None = None) -> str:
 
 
 def blocks_to_html(blocks: list[tuple]) -> str:
-    """A table's readable blocks (see :mod:`ferflow.tables`) as HTML: the first-level
+    """A table's readable blocks (see :mod:`ferflow.evaluation.tables`) as HTML: the first-level
     heading left out (the section has its own title), paragraphs with *emphasis*."""
     def inline(text):
         return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", _esc(text))
@@ -146,7 +146,7 @@ def confused_pairs(counts_csv: str, top: int = 3) -> list[tuple[str, str, float,
     """The most confused (true, predicted) pairs: off-diagonal rates per true class."""
     import pandas as pd
 
-    from ferflow.metrics import rates as per_true_class
+    from ferflow.evaluation.metrics import rates as per_true_class
 
     df = pd.read_csv(counts_csv, index_col=0)
     counts = df.to_numpy(dtype=float)
@@ -202,7 +202,7 @@ def build_report(layout: dict, out_html: str) -> dict:
     """
     import pandas as pd
 
-    from ferflow.tables import (
+    from ferflow.evaluation.tables import (
         ablation_blocks,
         accuracy_blocks,
         comparison_blocks,
@@ -308,7 +308,7 @@ def build_report(layout: dict, out_html: str) -> dict:
             else:
                 bodies[sid].append(warn(model) + figure(path, text, 1100))
     if "explanations" in layout["tables"]:  # the scores first, then each run's figure
-        from ferflow.explanations import explanation_blocks
+        from ferflow.explanations.table import explanation_blocks
 
         e = context["explanations"]
         bodies["explanations"].insert(0, _table(layout["tables"]["explanations"],

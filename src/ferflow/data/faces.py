@@ -1,5 +1,5 @@
-"""The face-set type that the readers (:mod:`ferflow.ingest`), the generator
-(:mod:`ferflow.synthetic`) and the split share, its ``faces.npz`` storage, and the
+"""The face-set type that the readers (:mod:`ferflow.data.ingest`), the generator
+(:mod:`ferflow.data.synthetic`) and the split share, its ``faces.npz`` storage, and the
 error a bad input raises."""
 
 from __future__ import annotations

@@ -7,11 +7,11 @@
 * ensembles: each ensemble against its best member (chosen on validation accuracy);
 * ablation: one row per variant of the base model (seed 000's table);
 * comparison: models side by side (CNN vs DNN of seeds 001 / 003; the overlay of their
-  validation curves is :func:`ferflow.plots.validation_curves`), and every pair of them.
+  validation curves is :func:`ferflow.evaluation.plots.validation_curves`), and every pair of them.
 
 Every comparison (ensemble against best member, variant against base, pair of a
 comparison) is paired on the same faces, with its interval, p-value and verdict
-(:mod:`ferflow.stats`; Holm's correction over the comparisons of one table and set).
+(:mod:`ferflow.evaluation.stats`; Holm's correction over the comparisons of one table and set).
 
 Inputs are described by a *layout*: plain dicts of names and file paths that the
 workflow builds from the config (see workflow/rules/tables.smk), so this module knows
@@ -24,7 +24,8 @@ import math
 
 import numpy as np
 
-from ferflow import CLASS_NAMES, stats
+from ferflow import CLASS_NAMES
+from ferflow.evaluation import stats
 from ferflow.io import atomic_path, load_json, load_npz
 
 SETS = {"validation": "val", "public": "public", "private": "private"}
@@ -99,7 +100,7 @@ def _load_run(files: dict, eval_set: str) -> dict:
 
 # --- evidence: intervals, the did-not-learn flag, paired comparisons ---------------------
 
-class Faces:
+class Evidence:
     """The per-face scores of runs and groups of runs, read once from their prediction
     files (``files["pred"]``)."""
 
@@ -152,7 +153,7 @@ class Faces:
 def comparison_cell(row: dict, short: str) -> str:
     """A paired comparison's cell from a table row: ``+0.006 [-0.001, +0.013], p 0.11:
     within noise``."""
-    if _missing(row.get(f"{short}_diff")):
+    if missing(row.get(f"{short}_diff")):
         return "–"
     return stats.describe({"diff": row[f"{short}_diff"], "lower": row[f"{short}_diff_lower"],
                            "upper": row[f"{short}_diff_upper"], "p_holm": row[f"{short}_p_holm"],
@@ -175,12 +176,12 @@ def group_row(group: dict, eval_set: str) -> dict:
 # --- formatting ---------------------------------------------------------------------
 
 
-def _missing(v) -> bool:
+def missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _fmt(v, digits: int = 3) -> str:
-    if _missing(v):
+    if missing(v):
         return "–"
     if isinstance(v, str):
         return v
@@ -189,19 +190,19 @@ def _fmt(v, digits: int = 3) -> str:
 
 def _pm(row: dict, key: str) -> str:
     std = row.get(f"{key}_std")
-    return _fmt(row.get(key)) + ("" if _missing(std) else f" ± {std:.3f}")
+    return _fmt(row.get(key)) + ("" if missing(std) else f" ± {std:.3f}")
 
 
 def _ci(row: dict, key: str) -> str:
     """An accuracy with its seed-to-seed std (repeats) and its interval:
     ``0.796 ± 0.004 [0.782, 0.810]``."""
     lo, hi = row.get(f"{key}_lower"), row.get(f"{key}_upper")
-    return _pm(row, key) + ("" if _missing(lo) else f" [{lo:.3f}, {hi:.3f}]")
+    return _pm(row, key) + ("" if missing(lo) else f" [{lo:.3f}, {hi:.3f}]")
 
 
 def learned_cell(row: dict) -> str:
     flag = row.get("did_not_learn")
-    if _missing(flag):
+    if missing(flag):
         return "–"
     if stats.flagged(flag):
         return f"NO: did not learn (interval reaches {row['val_baseline']:.3f})"
@@ -209,7 +210,7 @@ def learned_cell(row: dict) -> str:
 
 
 def _int(v) -> str:
-    return "–" if _missing(v) else f"{int(round(v)):,}"
+    return "–" if missing(v) else f"{int(round(v)):,}"
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -220,7 +221,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 # A table's readable form is a list of blocks, built from its CSV's rows (a DataFrame):
 # ("heading", level, text), ("text", paragraph) or ("table", header, rows of cells). The
-# .md file and the HTML report (ferflow.report) both render the same blocks.
+# .md file and the HTML report (ferflow.pipeline.report) both render the same blocks.
 
 
 def to_markdown(blocks: list[tuple]) -> str:
@@ -239,7 +240,7 @@ def _rows(df) -> list[dict]:
     return df.to_dict("records")
 
 
-def _write(df, csv_path: str, blocks: list[tuple], md_path: str) -> None:
+def write_table(df, csv_path: str, blocks: list[tuple], md_path: str) -> None:
     with atomic_path(csv_path, ".csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.10g")
     with atomic_path(md_path, ".md") as tmp, open(tmp, "w") as f:
@@ -271,16 +272,16 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
                     warn=None) -> tuple:
     """``layout``: ``{"models": {group: {"arch", "epochs", "tta", "runs": {run: {"metrics",
     "info", "pred"}}}}, "ensembles": {name: {"method", "metrics", "pred", "members": [run,
-    ...]}}}``; ``evidence``: ``{"confidence", "resamples", "seed"}`` (see :mod:`ferflow.stats`)."""
+    ...]}}}``; ``evidence``: ``{"confidence", "resamples", "seed"}`` (see :mod:`ferflow.evaluation.stats`)."""
     import pandas as pd
 
-    faces = Faces(evidence)
+    per_face = Evidence(evidence)
     rows, runs, run_files = [], {}, {}
     for name, g in layout["models"].items():
         for run, files in g["runs"].items():
             runs[run] = _load_run(files, eval_set)
             run_files[run] = files
-        r = faces.intervals(aggregate([runs[run] for run in g["runs"]]), g["runs"])
+        r = per_face.intervals(aggregate([runs[run] for run in g["runs"]]), g["runs"])
         rows.append({**r, "name": name, "entry": "model", "arch": g["arch"], "epochs": g["epochs"],
                      "tta": g["tta"]})
     ens_rows, pairs = [], []
@@ -289,7 +290,7 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
         members = {m: runs[m] for m in e["members"]}
         r.update(runs=1, params=sum(_num(m["params"]) for m in members.values()),
                  train_seconds=sum(_num(m.get("train_seconds")) for m in members.values()))
-        r = faces.intervals(r, {name: e})
+        r = per_face.intervals(r, {name: e})
         rows.append({**r, "name": name, "entry": "ensemble", "arch": e["method"],
                      "family": "ensemble", "tta": "members'"})
         best = max(members, key=lambda m: (-1 if members[m]["val_acc"] is None
@@ -303,7 +304,7 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
             **{f"best_member_{k}": b[k] for k in ("val_acc", "public_acc", "private_acc",
                                                   "val_log_loss")},
         })
-    for row, c in zip(ens_rows, faces.compare(pairs)):
+    for row, c in zip(ens_rows, per_face.compare(pairs)):
         row.update(c)
     df = pd.DataFrame(rows).reindex(columns=ACCURACY_COLUMNS)
     edf = pd.DataFrame(ens_rows, columns=ENSEMBLE_COLUMNS)
@@ -313,8 +314,8 @@ def accuracy_tables(layout: dict, out_csv: str, out_md: str, ens_csv: str, ens_m
                  f"[{r['val_acc_lower']:.3f}, {r['val_acc_upper']:.3f}] reaches "
                  f"{r['val_baseline']:.3f}, the rate of always answering the commonest class "
                  "(tables/accuracy.md)")
-    _write(df, out_csv, accuracy_blocks(df, eval_set), out_md)
-    _write(edf, ens_csv, ensemble_blocks(edf), ens_md)
+    write_table(df, out_csv, accuracy_blocks(df, eval_set), out_md)
+    write_table(edf, ens_csv, ensemble_blocks(edf), ens_md)
     return df, edf
 
 
@@ -391,11 +392,11 @@ def ablation_table(layout: dict, out_csv: str, out_md: str, title: str,
     whose model is not the base) is compared, paired, with the base."""
     import pandas as pd
 
-    faces = Faces(evidence)
+    per_face = Evidence(evidence)
     factors = layout["factors"]
     rows = []
     for row in layout["rows"]:
-        r = faces.intervals(group_row({"runs": row["runs"]}, "validation"), row["runs"])
+        r = per_face.intervals(group_row({"runs": row["runs"]}, "validation"), row["runs"])
         rows.append({**{f: row["values"].get(f, layout["base_values"][f]) for f in factors},
                      "switched": " ".join(row["values"]), "model": row["model"], "runs": r["runs"],
                      **{k: r.get(k) for k in ("val_acc", "val_acc_std", "public_acc",
@@ -407,11 +408,11 @@ def ablation_table(layout: dict, out_csv: str, out_md: str, title: str,
                      None)
     variants = [k for k, row in enumerate(layout["rows"]) if row["model"] != layout["base"]]
     if base_runs is not None:
-        compared = faces.compare([(base_runs, layout["rows"][k]["runs"]) for k in variants])
+        compared = per_face.compare([(base_runs, layout["rows"][k]["runs"]) for k in variants])
         for k, c in zip(variants, compared):
             rows[k].update(c)
     df = pd.DataFrame(rows)
-    _write(df, out_csv, ablation_blocks(df, title, layout["base"], layout["design"]), out_md)
+    write_table(df, out_csv, ablation_blocks(df, title, layout["base"], layout["design"]), out_md)
     return df
 
 
@@ -445,7 +446,7 @@ def ablation_blocks(df, title: str, base: str, design: str) -> list[tuple]:
 
         def verdicts(f):
             return "; ".join(f"{r['model']}: {r['val_verdict']}" for r, sw in zip(rows, switched)
-                             if f in sw and not _missing(r.get("val_verdict"))) or "–"
+                             if f in sw and not missing(r.get("val_verdict"))) or "–"
 
         blocks += [("heading", 2, "Validation accuracy, one setting switched at a time"),
                    ("table", ["setting"] + values + ["verdict against the base"],
@@ -477,10 +478,10 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str,
     earlier) is compared, paired, into ``pairs_csv``; the Markdown holds both tables."""
     import pandas as pd
 
-    faces = Faces(evidence)
+    per_face = Evidence(evidence)
     rows = []
     for name, g in layout.items():
-        r = faces.intervals(group_row(g, "validation"), g["runs"])
+        r = per_face.intervals(group_row(g, "validation"), g["runs"])
         best_curve = [float(h["val_accuracy"].max()) for h in histories(g)]
         rows.append({"model": name, "family": r.get("family"), "arch": g["arch"],
                      "params": r["params"], "runs": r["runs"], "epochs": g["epochs"],
@@ -494,13 +495,13 @@ def comparison_table(layout: dict, out_csv: str, out_md: str, title: str,
     df = pd.DataFrame(rows)
     names = list(layout)
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
-    compared = faces.compare([(layout[a]["runs"], layout[b]["runs"]) for a, b in pairs])
+    compared = per_face.compare([(layout[a]["runs"], layout[b]["runs"]) for a, b in pairs])
     pdf = pd.DataFrame([{"a": a, "b": b, **c} for (a, b), c in zip(pairs, compared)],
                        columns=["a", "b", *COMPARED])
     if pairs_csv:
         with atomic_path(pairs_csv, ".csv") as tmp:
             pdf.to_csv(tmp, index=False, float_format="%.10g")
-    _write(df, out_csv, comparison_blocks(df, title) + pairs_blocks(pdf), out_md)
+    write_table(df, out_csv, comparison_blocks(df, title) + pairs_blocks(pdf), out_md)
     return df, pdf
 
 

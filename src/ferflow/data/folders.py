@@ -25,9 +25,9 @@ import os
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
+from ferflow.data.faces import Faces
+from ferflow.data.images import IMAGE_EXTENSIONS  # numpy only (OpenCV is imported where used)
 from ferflow.errors import DataError
-from ferflow.faces import Faces
-from ferflow.images import IMAGE_EXTENSIONS  # numpy only (OpenCV is imported where used)
 
 SYNONYMS = {
     "Angry": ("angry", "anger", "mad"),
@@ -179,7 +179,7 @@ def decode_face(path: str, detect: bool = False) -> np.ndarray:
     be read or decoded."""
     import cv2
 
-    from ferflow.images import PhotoError, crop_face, detect_faces, read_image, to_gray
+    from ferflow.data.images import PhotoError, crop_face, detect_faces, read_image, to_gray
 
     try:
         gray = to_gray(read_image(path))

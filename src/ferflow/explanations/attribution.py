@@ -3,7 +3,7 @@
 Every method takes a loaded Keras model, raw 0-255 images ``(N, 48, 48, 1)`` and the
 class to explain per image, and returns one map per image ``(N, 48, 48)`` whose larger
 values mark the pixels that count more for that class (the order in which
-:mod:`ferflow.faithfulness` removes pixels):
+:mod:`ferflow.explanations.faithfulness` removes pixels):
 
 * ``gradient`` (the seeds' saliency): ``|d score / d pixel|``.
 * ``smoothgrad`` (Smilkov et al. 2017): ``|mean of the gradients of noisy copies|``,
@@ -13,7 +13,7 @@ values mark the pixels that count more for that class (the order in which
   intervals); signed, and its sum over the pixels is ``score(x) - score(x0)``.
 * ``grad_cam`` (Selvaraju et al. 2017): ``ReLU(sum_k alpha_k A_k)`` of one convolution's
   output A, ``alpha_k`` the mean gradient of channel k, bilinearly resized to 48x48.
-* ``lime``: each pixel gets its superpixel's weight (:func:`ferflow.explain.lime_explanations`,
+* ``lime``: each pixel gets its superpixel's weight (:func:`ferflow.explanations.methods.lime_explanations`,
   the lime package); signed.
 
 "score" is the class's logit when the model ends in a softmax Dense layer (its

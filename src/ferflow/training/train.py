@@ -19,10 +19,10 @@ import time
 import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
-from ferflow.augment import DEFAULTS as AUGMENT_DEFAULTS
 from ferflow.errors import ConfigError, DataError
 from ferflow.io import atomic_path, load_json, load_npz, save_json
-from ferflow.recipe import AVERAGE_DEFAULTS, BATCHNORM_DEFAULTS, WHITENING_DEFAULTS
+from ferflow.training.augment import DEFAULTS as AUGMENT_DEFAULTS
+from ferflow.training.recipe import AVERAGE_DEFAULTS, BATCHNORM_DEFAULTS, WHITENING_DEFAULTS
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
@@ -105,7 +105,7 @@ def _lr_for_epoch(s: dict, state: dict, epoch: int, steps: int = 1) -> float:
     """The learning rate of ``epoch`` (0-based; ``onecycle``: of its first step, of
     ``steps`` per epoch; the schedule then moves every step)."""
     if s["schedule"] == "onecycle":
-        from ferflow.recipe import onecycle_lr
+        from ferflow.training.recipe import onecycle_lr
 
         return onecycle_lr(s, epoch * steps, steps)
     if s["schedule"] == "cosine":
@@ -238,8 +238,8 @@ def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print
     the checkpoint is removed, so that a failure there still resumes.
     """
     s = settings_with_defaults(settings)
-    from ferflow.recipe import precision_policy
     from ferflow.tfsetup import cpu_summary, device_report, setup
+    from ferflow.training.recipe import precision_policy
 
     tf, keras = setup(seed=s["seed"], deterministic=s["deterministic"])
     for line in device_report():
@@ -319,11 +319,11 @@ class _Data:
         """The training batches of ``epoch`` (order and augmentation from (seed, epoch))."""
         import tensorflow as tf
 
-        from ferflow.augment import make_dataset
+        from ferflow.training.augment import make_dataset
 
         flips = None
         if self.alternate:
-            from ferflow.recipe import alternating_flips
+            from ferflow.training.recipe import alternating_flips
 
             flips = alternating_flips(s["seed"], epoch, len(self.x_tr))
         return make_dataset(tf, self.x_tr, self.t_tr, s["batch_size"], s["seed"], epoch,
@@ -332,7 +332,7 @@ class _Data:
     def whitening(self, s: dict, net) -> np.ndarray:
         """The whitening kernel of ``net``'s first layer, from the patches of a fixed
         sample of training faces (from the seed), as the network sees them."""
-        from ferflow.recipe import whitening_kernel
+        from ferflow.training.recipe import whitening_kernel
 
         w = s["whitening"]
         pick = np.random.default_rng([s["seed"], 17]).permutation(len(self.x_tr))[:w["faces"]]
@@ -371,7 +371,7 @@ class _Run:
 
     def _average(self, net):
         if self.s["average"]["method"] != "none":
-            from ferflow.recipe import WeightAverage
+            from ferflow.training.recipe import WeightAverage
 
             self.average = WeightAverage(net, self.s)
 
@@ -396,11 +396,11 @@ class _Run:
 
     def start(self, data: _Data, crop):
         """A new network (at the crop size when training on windows), set up by the
-        fast-training settings (:mod:`ferflow.recipe`) and compiled."""
+        fast-training settings (:mod:`ferflow.training.recipe`) and compiled."""
         import keras
 
         from ferflow.models import build_model
-        from ferflow.recipe import batchnorm_biases, configure_batchnorm, identity_init, optimizer
+        from ferflow.training.recipe import batchnorm_biases, configure_batchnorm, identity_init, optimizer
 
         s = self.s
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -509,7 +509,7 @@ def _step_hooks(s: dict, net, epoch: int, steps: int, average) -> list:
         return []
     import keras
 
-    from ferflow.recipe import onecycle_lr
+    from ferflow.training.recipe import onecycle_lr
 
     class Steps(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):

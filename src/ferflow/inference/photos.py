@@ -3,7 +3,7 @@
 A FER2013 face is a 48x48 grayscale crop, tight around the face, of raw 0-255 pixels
 (every saved ferflow model takes those and normalises them itself). A photo is
 anything else: colour, any size, several faces, background. :func:`predict_photos`
-finds and crops each face as :mod:`ferflow.images` does (the folder reader's faces too)
+finds and crops each face as :mod:`ferflow.data.images` does (the folder reader's faces too)
 and predicts every face of every image in one batch.
 
 One file's problem (unreadable, not an image, no face found) is a one-line message
@@ -18,9 +18,7 @@ import os
 import numpy as np
 
 from ferflow import CLASS_NAMES
-from ferflow.errors import ConfigError, FerflowError
-from ferflow.evaluate import VIEW_MODES
-from ferflow.images import (
+from ferflow.data.images import (
     DEFAULT_MARGIN,
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -30,6 +28,8 @@ from ferflow.images import (
     is_video,
     video_faces,
 )
+from ferflow.errors import ConfigError, FerflowError
+from ferflow.evaluation.predictions import VIEW_MODES
 
 TTA_MODES = VIEW_MODES  # a photo's face and its mirror
 COLUMNS = ("file", "face", "x", "y", "width", "height", *CLASS_NAMES, "label")
@@ -42,7 +42,7 @@ class NothingPredicted(FerflowError):
 
 def timeline(table, out_png: str) -> None:
     """Per video, the class probabilities of its largest face in each frame over time."""
-    from ferflow.plots import pyplot, save
+    from ferflow.evaluation.plots import pyplot, save
 
     plt = pyplot()
     videos = list(dict.fromkeys(table["file"]))
@@ -70,7 +70,7 @@ def predict_faces(model, crops: np.ndarray, tta: str = "none", batch_size: int =
     with the mirror image's)."""
     if tta not in TTA_MODES:
         raise ConfigError(f"unknown test-time augmentation {tta!r} ({', '.join(TTA_MODES)})")
-    from ferflow.evaluate import combine_views, predict_views
+    from ferflow.evaluation.predictions import combine_views, predict_views
 
     x = crops[..., None].astype(np.float32)  # raw 0-255: the model normalises, as in training
     return combine_views(predict_views(model, x, tta, batch_size), tta)

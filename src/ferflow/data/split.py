@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ferflow.data.faces import Faces
 from ferflow.errors import ConfigError, DataError
-from ferflow.faces import Faces
 
 
 def content_keys(images: np.ndarray) -> np.ndarray:
@@ -78,7 +78,7 @@ def flip_augment(images: np.ndarray, labels: np.ndarray, index: np.ndarray,
 def make_split(faces_path: str, split_out: str, train_out: str, validation_fraction: float,
                seed: int, drop_test_duplicates: bool = True, log=print) -> dict:
     """The split step: ``split.npz`` (indices) and ``train_flipped.npz`` (images)."""
-    from ferflow.faces import load_faces
+    from ferflow.data.faces import load_faces
     from ferflow.io import save_npz
 
     faces = load_faces(faces_path)

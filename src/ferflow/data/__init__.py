@@ -1,0 +1,1 @@
+"""Reading faces: the data formats' readers, image files and face detection, the split."""

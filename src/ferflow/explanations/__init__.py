@@ -1,0 +1,1 @@
+"""Explanations: attribution maps, their faithfulness scores, the explanation figures."""

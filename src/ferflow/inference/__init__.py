@@ -1,0 +1,1 @@
+"""Using a trained model: your own photos and videos (ferflow predict), exports."""

@@ -1,0 +1,1 @@
+"""Training: the loop with its checkpoints, augmentation, the fast-training settings."""
