@@ -10,10 +10,10 @@ from PIL import Image
 from scipy.stats import binomtest
 
 from ferflow import CLASS_NAMES
-from ferflow.pipeline.diff import diff, load, render
 from ferflow.evaluation.plots import validation_curves
 from ferflow.evaluation.tables import ablation_table, accuracy_tables, aggregate, comparison_table
 from ferflow.io import save_json, save_npz
+from ferflow.pipeline.diff import diff, load, render
 
 N_FACES = 200  # per evaluation set of the fake runs
 

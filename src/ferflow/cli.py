@@ -30,6 +30,7 @@ def _models(args) -> int:
 
 
 def _diff(args) -> int:
+    from ferflow.evaluation.tables import HEADLINE_METRICS
     from ferflow.pipeline.diff import (
         DiffError,
         add_intervals,
@@ -39,7 +40,6 @@ def _diff(args) -> int:
         pair_rows,
         render,
     )
-    from ferflow.evaluation.tables import HEADLINE_METRICS
 
     metrics = args.metrics.split(",") if args.metrics else list(HEADLINE_METRICS)
     try:
