@@ -8,7 +8,7 @@ import yaml
 
 from ferflow.pipeline.config import ConfigError, validate
 from ferflow.pipeline.plan import Plan
-from ferflow.pipeline.schema import load_schema
+from ferflow.schema import load_schema
 from ferflow.training.train import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +34,30 @@ def test_model_entries_take_training_defaults_not_schema_defaults():
     assert Plan(cfg).settings("a")["epochs"] == 3
 
 
-def test_schema_defaults_match_the_trainer():
-    filled = validate({})["training"]
-    assert filled == {k: v for k, v in DEFAULTS.items() if k != "arch"}
+def test_every_default_has_one_source_the_schema():
+    """The trainer's, augmentation's and ferflow predict's defaults are the schema's (read
+    from it, not written twice), and a config filled by validation gets the same."""
+    from ferflow import schema
+    from ferflow.data.images import DEFAULT_MARGIN
+    from ferflow.training.augment import DEFAULTS as AUGMENT
+
+    filled = validate({})
+    assert filled["training"] == {k: v for k, v in DEFAULTS.items() if k != "arch"}
+    assert AUGMENT == filled["training"]["augment"] == schema.defaults("training")["augment"]
+    assert DEFAULT_MARGIN == filled["predict"]["margin"]
+    # no module of the library writes a default of its own: a name ending in DEFAULTS bound
+    # to a dict display holds only what it unpacks from the schema (and arch, which has none)
+    import ast
+    from pathlib import Path
+
+    src = Path(schema.__file__).parent
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if any(n.endswith("DEFAULTS") for n in names):
+                    written = [ast.unparse(k) for k in node.value.keys if k is not None]
+                    assert written in ([], ["'arch'"]), (path, names, written)
 
 
 def test_nested_settings_merge_key_by_key():

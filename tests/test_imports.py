@@ -95,7 +95,7 @@ def test_reading_data_does_not_depend_on_evaluation():
     """Image reading and face detection live low (ferflow.data.images), below both the folder
     reader and ferflow predict: the data layer never reaches the evaluation's modules."""
     graph = import_graph()
-    assert _reaches(graph, "ferflow.data.images") <= {"ferflow", "ferflow.errors"}
+    assert _reaches(graph, "ferflow.data.images") <= {"ferflow", "ferflow.errors", "ferflow.schema"}
     for data in ("ferflow.data.ingest", "ferflow.data.folders", "ferflow.data.images"):
         assert not _reaches(graph, data) & {"ferflow.evaluation.predictions", "ferflow.inference.photos",
                                             "ferflow.models", "ferflow.training.train"}, data
@@ -110,7 +110,7 @@ LAYERS = ("base", "data", "models", "training", "evaluation", "explanations", "i
 
 def _layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("errors", "io", "tfsetup"):
+    if len(parts) == 1 or parts[1] in ("errors", "io", "schema", "tfsetup"):
         return "base"
     return parts[1]
 

@@ -182,7 +182,7 @@ def test_the_tta_modes_have_one_spelling():
     are those the config schema allows."""
     from ferflow.evaluation.predictions import TTA_MODES, VIEW_MODES
     from ferflow.inference.photos import TTA_MODES as PHOTO_MODES
-    from ferflow.pipeline.schema import load_schema
+    from ferflow.schema import load_schema
 
     schema = load_schema()
     assert tuple(schema["$defs"]["tta"]["enum"]) == TTA_MODES

@@ -18,11 +18,14 @@ import numpy as np
 
 from ferflow import IMAGE_SIZE
 from ferflow.errors import FerflowError
+from ferflow.schema import defaults
 
 CASCADE = "haarcascade_frontalface_alt2.xml"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # read through OpenCV
-DEFAULT_MARGIN = 0.01  # widening of the detector's box: the crop then overlaps FER2013's most
+# widening of the detector's box on each side, a share of its size: config key
+# predict.margin's default (the schema, the one source of defaults)
+DEFAULT_MARGIN = defaults("predict")["margin"]
 # The detector's search (fixed, so a photo's faces never depend on the machine):
 SCALE_FACTOR = 1.1
 MIN_NEIGHBORS = 4

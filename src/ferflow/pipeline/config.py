@@ -1,4 +1,4 @@
-"""Config validation: JSON schema (draft 2020-12, :mod:`ferflow.pipeline.schema`) plus the checks
+"""Config validation: JSON schema (draft 2020-12, :mod:`ferflow.schema`) plus the checks
 a schema cannot do, one function per config section.
 
 :func:`validate` fills in the schema's defaults (but never inside ``models.*``
@@ -12,7 +12,7 @@ from __future__ import annotations
 from ferflow.data.ingest import DATA_FILES
 from ferflow.errors import ConfigError
 from ferflow.pipeline.plan import ANALYSES, Plan, merge, with_setting
-from ferflow.pipeline.schema import did_you_mean, load_schema, message, resolve
+from ferflow.schema import did_you_mean, load_schema, message, resolve
 
 __all__ = ["ConfigError", "RENAMED", "validate"]
 
@@ -26,7 +26,7 @@ def validate(config: dict, registered: list[str] | None = None) -> dict:
     the architecture names (default: those of :mod:`ferflow.models`)."""
     from jsonschema import Draft202012Validator
 
-    from ferflow.pipeline.schema import fill_defaults
+    from ferflow.schema import fill_defaults
 
     _check_renamed(config)
     schema = load_schema()

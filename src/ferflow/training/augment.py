@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 
-DEFAULTS = {"enabled": False, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True,
-            "crop": None}
+from ferflow.schema import defaults
+
+DEFAULTS = defaults("training")["augment"]  # config key training.augment (the schema)
 
 
 def transforms(tf, batch: int, size: int, seed, shift: float, rotation: float, zoom: float,

@@ -26,10 +26,6 @@ import numpy as np
 from ferflow.errors import ConfigError
 from ferflow.models.custom import CUSTOM
 
-AVERAGE_DEFAULTS = {"method": "none", "decay": 0.9, "every": 5, "start_epoch": 1}
-WHITENING_DEFAULTS = {"enabled": False, "patch": 2, "eps": 0.0005, "faces": 4096}
-BATCHNORM_DEFAULTS = {"momentum": None, "scale": True, "bias_lr": 1.0}
-
 
 def onecycle_lr(s: dict, step: int, steps_per_epoch: int) -> float:
     """The triangular schedule at ``step`` (0-based, over the whole training): linear from

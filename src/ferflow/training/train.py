@@ -21,44 +21,13 @@ import numpy as np
 from ferflow import CLASS_NAMES, IMAGE_SIZE
 from ferflow.errors import ConfigError, DataError
 from ferflow.io import atomic_path, load_json, load_npz, save_json
-from ferflow.training.augment import DEFAULTS as AUGMENT_DEFAULTS
-from ferflow.training.recipe import AVERAGE_DEFAULTS, BATCHNORM_DEFAULTS, WHITENING_DEFAULTS
+from ferflow.schema import defaults
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
-# Defaults of every training setting (the config schema carries the same defaults).
-DEFAULTS = {
-    "arch": None,
-    "epochs": 10,
-    "batch_size": 64,
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
-    "momentum": 0.9,
-    "weight_decay": 0.0,
-    "schedule": "constant",
-    "plateau_factor": 0.5,
-    "plateau_patience": 3,
-    "min_learning_rate": 1e-6,
-    "peak": 0.25,
-    "start_factor": 0.2,
-    "early_stopping_patience": None,
-    "label_smoothing": 0.0,
-    "targets": "majority",
-    "class_weight": "none",
-    "monitor": "val_loss",
-    "keep_best": True,
-    "normalize": True,
-    "seed": 0,
-    "deterministic": True,
-    "precise_bn": 256,
-    "mixed_precision": False,
-    "jit_compile": "auto",
-    "augment": dict(AUGMENT_DEFAULTS),
-    "average": dict(AVERAGE_DEFAULTS),
-    "whitening": dict(WHITENING_DEFAULTS),
-    "identity_init": False,
-    "batchnorm": dict(BATCHNORM_DEFAULTS),
-}
+# Every training setting with its default: config key training of the schema (its one
+# source), and the architecture, which has none.
+DEFAULTS = {"arch": None, **defaults("training")}
 NESTED = ("augment", "average", "whitening", "batchnorm")  # settings that are sections
 
 

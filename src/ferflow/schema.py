@@ -1,6 +1,7 @@
 """The config's JSON schema (draft 2020-12, ``config.schema.yaml`` in this package):
-loading it, filling in its defaults, and one-line messages for its errors that name the
-key (and, for a misspelt key or value, the closest allowed one)."""
+loading it, filling in its defaults (the one place every default is written: the library's
+layers read theirs through :func:`defaults`), and one-line messages for its errors that
+name the key (and, for a misspelt key or value, the closest allowed one)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,24 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_schema(path: str | None = None) -> dict:
     with open(path or SCHEMA_PATH) as f:
         return yaml.load(f, Loader=_LOADER)  # a safe loader (no Python objects)
+
+
+def defaults(section: str) -> dict:
+    """The defaults of a top-level config section (``training``, ``predict``, ...), nested
+    sections filled too: the one source of every default (the trainer's, augmentation's,
+    the fast-training settings' and ``ferflow predict``'s read theirs here). A fresh copy."""
+    root = _schema()
+    return fill_defaults({}, root["properties"][section], root)
+
+
+def _schema() -> dict:
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = load_schema()
+    return _SCHEMA
+
+
+_SCHEMA = None
 
 
 def resolve(schema: dict, root: dict) -> dict:
