@@ -17,7 +17,11 @@ each. The machines are noisy (shared virtual CPUs), so the overhead is the media
 of the *paired* ratios of neighbouring epochs, and its spread (min..max) is printed.
 
     .venv/bin/python benchmarks/bench_train.py [--images 1024] [--repeats 3] [--arch seed003 ...]
-        [--crop 40]
+        [--crop 40] [--precision bfloat16]
+
+``--precision bfloat16``: Keras' ``mixed_bfloat16`` policy (bfloat16 compute, float32
+weights; a speed-up only where oneDNN has bfloat16 kernels: AMX, AVX-512 BF16), and the
+peak is then a bfloat16 matmul's, so the share compares like with like.
 
 ``--crop``: train on random crop x crop windows (the ``augment.crop`` setting; the
 multiply-adds are those of a window); architectures whose weights depend on the input
@@ -45,6 +49,7 @@ def main(argv=None) -> None:
     ap.add_argument("--arch", nargs="*")
     ap.add_argument("--matmul-size", type=int, default=2048)
     ap.add_argument("--crop", type=window_side, help="train on random crop x crop windows (16-48)")
+    ap.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -55,6 +60,8 @@ def main(argv=None) -> None:
     from ferflow.training.augment import make_dataset
 
     tf, keras = setup(seed=0)
+    if args.precision == "bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     per_class = args.images // 7 + 1
     faces = generate(seed=0, train_per_class=per_class, public_per_class=1, private_per_class=1)
     x = faces.images[: args.images]
@@ -62,8 +69,9 @@ def main(argv=None) -> None:
     aug = {"enabled": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "flip": True,
            "crop": args.crop}
     print(f"device: {device_summary()}")
-    peak = matmul_flops(tf, args.matmul_size)
-    print(f"dense float32 matmul {args.matmul_size}^2: {peak / 1e9:.0f} GFLOP/s (median of 7)")
+    peak = matmul_flops(tf, args.matmul_size, dtype=args.precision)
+    print(f"dense {args.precision} matmul {args.matmul_size}^2: {peak / 1e9:.0f} GFLOP/s "
+          "(median of 7)")
     window = f", {args.crop}x{args.crop} windows" if args.crop else ""
     print(f"{args.images} images per epoch{window}, batch {args.batch_size}, median of "
           f"{args.repeats} epochs")
@@ -100,11 +108,11 @@ def main(argv=None) -> None:
               f"{100 * achieved / peak:>8.0f}%", flush=True)
 
 
-def matmul_flops(tf, n: int, repeats: int = 7) -> float:
-    """Median FLOP/s of an n x n float32 matmul (2 n^3 FLOPs), after a warm-up."""
-    a = tf.random.normal((n, n), seed=1)
-    b = tf.random.normal((n, n), seed=2)
-    mm = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)))
+def matmul_flops(tf, n: int, repeats: int = 7, dtype: str = "float32") -> float:
+    """Median FLOP/s of an n x n matmul of ``dtype`` (2 n^3 FLOPs), after a warm-up."""
+    a = tf.cast(tf.random.normal((n, n), seed=1), dtype)
+    b = tf.cast(tf.random.normal((n, n), seed=2), dtype)
+    mm = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))
     mm(a, b).numpy()
     times = []
     for _ in range(repeats):

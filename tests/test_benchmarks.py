@@ -86,6 +86,20 @@ def test_train_benchmark_on_windows_skips_flatten_heads(capsys):
     assert "--crop: 64 is not in 16-48" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_train_benchmark_in_bfloat16_compares_with_a_bfloat16_matmul(keras, capsys):
+    try:
+        _load("bench_train").main(["--images", "32", "--batch-size", "16", "--repeats", "1",
+                                   "--matmul-size", "128", "--arch", "small_cnn",
+                                   "--precision", "bfloat16"])
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    out = capsys.readouterr().out
+    assert re.search(r"^dense bfloat16 matmul 128\^2: \d+ GFLOP/s", out, re.M)
+    assert re.search(r"^small_cnn\s+94,247\s+\d+\.\d", out, re.M)
+
+
 def test_recipe_benchmark_counts_epochs_of_the_flip_doubled_set(tmp_path, capsys):
     """A run on the originals (alternate flip: 50 of 100 doubled images an epoch) reaches
     0.84 in its 3rd epoch = 1.5 doubled-set epochs; a run on the doubled set never does."""
