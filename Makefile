@@ -62,7 +62,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[cpu,test]'
 	touch $(STAMP)
 
-slurm-env: $(SLURM_STAMP)  ## the environment that submits to SLURM (README)
+slurm-env: $(SLURM_STAMP)  ## the environment that submits to SLURM (docs/cluster.md)
 
 $(SLURM_STAMP): pyproject.toml
 	test -x $(SLURM_VENV)/bin/python || $(PYTHON) -m venv $(SLURM_VENV)

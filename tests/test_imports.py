@@ -102,7 +102,7 @@ def test_reading_data_does_not_depend_on_evaluation():
     assert "ferflow.data.images" in graph["ferflow.data.folders"] and "ferflow.data.images" in graph["ferflow.inference.photos"]
 
 
-# src/ferflow's layers, lowest first (README "Layout"): a module imports its own layer and
+# src/ferflow's layers, lowest first (docs/development.md, "Layout"): a module imports its own layer and
 # those before it, never one after it
 LAYERS = ("base", "data", "models", "training", "evaluation", "explanations", "inference",
           "pipeline", "cli")
