@@ -1,12 +1,11 @@
 import gzip
-import importlib.abc
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -15,68 +14,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
-# ---------------------------------------------------------------- the `slow` marker's guard
-# `slow` marks every test that trains a model (a fit of any length) or runs the workflow.
-# The guard makes that a rule, not a convention: Keras' Model.fit (patched as keras is
-# first imported) and every Snakemake run that is not a dry run (tests/helpers.py) fail a
-# test that is not marked slow, fixtures included (they run in the test's setup).
-_item = {"current": None}
-
-
+# The `slow` marker's guard (tests/helpers.py): the running test is recorded there, in the
+# one module every test imports under the same name (this file is also imported a second
+# time, as tests.conftest, by the tests that use its helpers).
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    _item["current"] = item
+    helpers.CURRENT["item"] = item
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item):
-    _item["current"] = None
+    helpers.CURRENT["item"] = None
 
 
-def require_slow(what: str) -> None:
-    """Fail the running test unless it is marked slow (outside a test: nothing)."""
-    item = _item["current"]
-    if item is not None and item.get_closest_marker("slow") is None:
-        pytest.fail(f"{item.nodeid} {what} but is not marked slow (pyproject.toml's markers)",
-                    pytrace=False)
-
-
-def _guard_fit(keras_module) -> None:
-    fit = keras_module.Model.fit
-    if getattr(fit, "_ferflow_guard", False):
-        return
-
-    def guarded(self, *args, **kwargs):
-        require_slow("trains a model (keras Model.fit)")
-        return fit(self, *args, **kwargs)
-
-    guarded._ferflow_guard = True
-    keras_module.Model.fit = guarded
-
-
-class _GuardKerasOnImport(importlib.abc.MetaPathFinder):
-    """Patches keras.Model.fit once keras is imported (importing it here would cost every
-    test run TensorFlow's start-up)."""
-
-    def find_spec(self, name, path, target=None):
-        if name != "keras":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("keras")
-        load = spec.loader.exec_module
-
-        def exec_module(module):
-            load(module)
-            _guard_fit(module)
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-if "keras" in sys.modules:
-    _guard_fit(sys.modules["keras"])
-else:
-    sys.meta_path.insert(0, _GuardKerasOnImport())
+helpers.guard_keras_fit()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import conftest
+from tests import helpers
 from tests.helpers import snakemake_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ class _Item:
 @pytest.fixture
 def as_item(monkeypatch):
     def use(slow):
-        monkeypatch.setitem(conftest._item, "current", _Item(slow))
+        monkeypatch.setitem(helpers.CURRENT, "item", _Item(slow))
     return use
 
 
@@ -43,7 +43,7 @@ def test_a_fit_in_a_test_not_marked_slow_fails_it(keras, as_item):
         model.fit(x, x[:, :1], epochs=1, verbose=0)
     assert model.optimizer.iterations.numpy() == 0  # nothing ran
     as_item(slow=True)
-    conftest.require_slow("trains")  # no failure
+    helpers.require_slow("trains")  # no failure
 
 
 def test_a_workflow_run_in_a_test_not_marked_slow_fails_it(as_item, tmp_path):
