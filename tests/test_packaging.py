@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from ferflow.pipeline.config import validate
-from tests.helpers import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,31 +79,6 @@ def test_the_local_environment_does_not_pay_for_the_cluster():
     makefile = (ROOT / "Makefile").read_text()
     assert "-e '.[cpu,test]'" in makefile and "-e '.[$(TF),slurm]'" in makefile
     assert importlib.util.find_spec("snakemake_executor_plugin_slurm") is None
-
-
-@pytest.mark.realdata
-@pytest.mark.parametrize("name", ["ferplus7-cpu.yaml", "ferplus7-cpu-zoo.yaml",
-                                  "ferplus7-cpu-recipe.yaml"])
-def test_real_face_cpu_configs_plan_every_stage(name, tmp_path):
-    """A dry run of the CPU real-face configs (data paths made absolute) plans the whole
-    pipeline: every model trained and scored, and for ferflow-cpu every explanation."""
-
-    from tests.conftest import SHARED_DATA, shared_file
-
-    cfg = yaml.safe_load((ROOT / "config" / name).read_text())
-    for key in ("path", "votes"):
-        if key in cfg["data"]:
-            cfg["data"][key] = str(shared_file(Path(cfg["data"][key]).name))
-    assert str(SHARED_DATA) in cfg["data"]["path"]
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    res = snakemake(tmp_path, "-n", configfile="c.yaml", timeout=300)
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M))
-    assert int(counts["train"]) == int(counts["predict"]) >= len(cfg["models"])
-    assert int(counts["report"]) == 1
-    if name == "ferplus7-cpu.yaml":
-        for rule in ("ablation_table", "comparison_table", "saliency", "filters",
-                     "layer_outputs", "lime", "keract"):
-            assert int(counts.get(rule, 0)) >= 1, rule
 
 
 @pytest.mark.slow

@@ -134,8 +134,13 @@ def test_a_full_disk_is_one_line_naming_the_output_and_leaves_nothing(tmp_path, 
 
     with pytest.raises(SystemExit):
         run(str(tmp_path / "e2.log"), log_write)
-    assert capfd.readouterr().err == (f"ferflow: error: {tmp_path / 'x.bin'}: "
+    assert capfd.readouterr().err == (f"ferflow: error: {tmp_path / 'x.bin'}: cannot write it: "
                                       "No space left on device\n")
+    # an output whose folder cannot be made (a file stands where it would be): one line too
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(OutputError, match=r"taken/m\.json: cannot write it: File exists"):
+        with atomic_path(str(tmp_path / "taken" / "m.json")):
+            pass
 
 
 def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):

@@ -4,8 +4,10 @@ Used by the workflow's script adapters: stdout and stderr (at the file-descripto
 level, so TensorFlow's C++ messages too) go to the step's log; a user's error (a
 :class:`ferflow.errors.FerflowError`: bad data, config or file) becomes one line
 ("ferflow: error: ...") on the real stderr and in the log, with exit status 1 and the
-traceback only in the log. Any other exception is a bug: its traceback goes to the log
-and it propagates (Snakemake reports the failed job), the real stderr naming the log.
+traceback only in the log. So is a write that found its disk full (ENOSPC, a quota)
+wherever it happened, the log itself included. Any other exception is a bug: its traceback
+goes to the log and it propagates (Snakemake reports the failed job), the real stderr
+naming the log.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ def run(log_path: str | None, fn, *args, **kwargs):
                       flush=True)
                 raise
             msg = (f"ferflow: error: {_one_line(exc)}" if isinstance(exc, FerflowError) else
-                   f"ferflow: error: {full.filename or log_path}: {os.strerror(full.errno)}")
+                   f"ferflow: error: {full.filename or log_path}: cannot write it: "
+                   f"{os.strerror(full.errno)}")
             to_log(lambda: say(msg))
             print(msg, file=sys.stderr, flush=True)
             sys.exit(1)
