@@ -110,7 +110,7 @@ LAYERS = ("base", "data", "models", "training", "evaluation", "explanations", "i
 
 def _layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("errors", "io", "schema", "tfsetup"):
+    if len(parts) == 1 or parts[1] in ("errors", "io", "outputs", "schema", "tfsetup"):
         return "base"
     return parts[1]
 
