@@ -5,6 +5,7 @@ import os
 from snakemake.utils import min_version
 
 from ferflow.pipeline.config import validate
+from ferflow.pipeline.paths import constraints
 
 min_version("9.0")
 
@@ -23,13 +24,12 @@ include: "workflow/rules/common.smk"
 
 
 wildcard_constraints:
+    **constraints(),  # the declared figures' variants (start, view)
     run=_alternatives(RUNS),
     ensemble=_alternatives(ENSEMBLES),
     name=_alternatives(RUNS + ENSEMBLES),
     ablation=_alternatives(ABLATIONS),
     comparison=_alternatives(COMPARISONS),
-    start="noise|image",
-    view="heatmaps|activations",
     format="onnx|saved_model|litert",
 
 
@@ -42,25 +42,8 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/photos.smk"
 
 
-# seconds of work each: on a cluster they run on the submitting node, not through the queue
-localrules:
-    all,
-    metrics,
-    model_card,
-    ensemble,
-    confusion,
-    training_curves,
-    validation_curves,
-    accuracy_table,
-    ablation_table,
-    comparison_table,
-    explanations_table,
-    saliency,
-    lime,
-    report,
-
-
 rule all:
     default_target: True
     input:
         layouts.all_targets(PLAN, P),
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node

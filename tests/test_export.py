@@ -122,3 +122,33 @@ def test_export_into_a_users_folder_keeps_its_files(trained, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "a folder that is not a SavedModel" in err[0]
     assert (folder / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_an_export_with_a_temperature_gives_the_scaled_probabilities(trained, tmp_path,
+                                                                     capsys):
+    """evaluate.calibration.use_scaled / ferflow export --calibration: the ONNX file ends
+    with the temperature scaling: its probabilities are calibration.scale of Keras'."""
+    import onnxruntime
+
+    from ferflow.evaluation.calibration import scale
+    from ferflow.io import save_json
+    from ferflow.models import load_model
+
+    save_json(str(tmp_path / "cal.json"), {"temperature": 1.7})
+    out = tmp_path / "m.onnx"
+    assert cli(["export", str(trained), "--out", str(out), "--calibration",
+                str(tmp_path / "cal.json")]) == 0
+    assert "(temperature-scaled, T = 1.700)" in capsys.readouterr().err
+    x = np.random.default_rng(1).integers(0, 256, (8, 48, 48, 1)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    keras_probs = load_model(str(trained)).predict(x, verbose=0)
+    np.testing.assert_allclose(got, scale(keras_probs, 1.7), atol=1e-4)
+    assert (got.argmax(1) == keras_probs.argmax(1)).all()
+    assert np.abs(got - keras_probs).max() > 1e-3  # the scaling is there
+    save_json(str(tmp_path / "bad.json"), {"nothing": 1})
+    assert cli(["export", str(trained), "--out", str(tmp_path / "b.onnx"), "--calibration",
+                str(tmp_path / "bad.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.json" in err[0] and not (tmp_path / "b.onnx").exists()

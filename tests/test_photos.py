@@ -560,3 +560,29 @@ def test_fuzzed_images_are_read_or_refused_with_one_line(tmp_path):
             assert decode_face(str(path)).shape == (48, 48)
         except DataError as e:
             assert str(e).startswith(f"{path}: ") and "\n" not in str(e)
+
+
+@pytest.mark.slow
+def test_calibration_scales_the_probabilities_by_its_temperature(model_path, faces, tmp_path,
+                                                                 capsys):
+    """ferflow predict --calibration: the model's probabilities scaled by the file's
+    temperature (the same answers); a bad file is one line naming it."""
+    from ferflow.evaluation.calibration import scale
+    from ferflow.io import save_json
+
+    cv2.imwrite(str(tmp_path / "face.png"), faces[5])
+    save_json(str(tmp_path / "cal.json"), {"temperature": 2.5})
+    plain, scaled = tmp_path / "plain.csv", tmp_path / "scaled.csv"
+    for out, extra in ((plain, []), (scaled, ["--calibration", str(tmp_path / "cal.json")])):
+        assert cli(["predict", str(model_path), str(tmp_path / "face.png"), "--no-detect",
+                    "--out", str(out), *extra]) == 0
+    p = pd.read_csv(plain)[list(CLASS_NAMES)].to_numpy(np.float32)
+    s = pd.read_csv(scaled)[list(CLASS_NAMES)].to_numpy()
+    assert np.allclose(s, scale(p, 2.5), atol=2e-6) and not np.allclose(s, p, atol=1e-3)
+    assert (pd.read_csv(scaled)["label"] == pd.read_csv(plain)["label"]).all()
+    save_json(str(tmp_path / "bad.json"), {"temperature": -1})
+    capsys.readouterr()
+    assert cli(["predict", str(model_path), str(tmp_path / "face.png"), "--no-detect",
+                "--out", str(tmp_path / "x.csv"), "--calibration", str(tmp_path / "bad.json")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.json" in err[0] and not (tmp_path / "x.csv").exists()

@@ -55,6 +55,7 @@ def test_every_target_and_report_input_is_in_the_map():
     # besides the targets, the report reads files their jobs write alongside them
     side = {paths("summary", run=runs[0]) for runs in plan.models.values()}
     side |= {paths("confusion_counts", name=n) for n in [*plan.runs, *plan.ensembles]}
+    side |= {paths("comparison_pairs", comparison=c) for c in plan.comparisons}  # findings
     assert set(report) - set(targets) == side
 
 

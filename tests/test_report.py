@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ferflow.pipeline.report import _layer_files, _table, blocks_to_html, confused_pairs, image_tag
+from ferflow.pipeline.report import _layer_files, blocks_to_html, confused_pairs, image_tag
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,9 +30,10 @@ def test_table_blocks_as_html_headings_and_escaping():
     assert out.endswith("<p>After.</p>")
 
 
-def test_report_tables_come_from_the_csv_files(tmp_path):
-    """The page shows what accuracy.csv holds (the .md is not read), formatted as the .md."""
-    from ferflow.evaluation.tables import accuracy_blocks, to_markdown
+def test_report_tables_are_their_markdown_twins(tmp_path):
+    """The page shows a table as its .md file reads (written from the CSV's rows): the
+    Markdown parsed back into the same blocks."""
+    from ferflow.evaluation.tables import accuracy_blocks, from_markdown, to_markdown
 
     df = pd.DataFrame({"name": ["m"], "entry": ["model"], "family": ["CNN"], "runs": [2],
                        "params": [1234], "epochs": [3], "train_seconds": [5.0],
@@ -40,8 +41,11 @@ def test_report_tables_come_from_the_csv_files(tmp_path):
                        "private_acc": [0.4], "val_log_loss": [1.2], "val_acc_lower": [0.55],
                        "val_acc_upper": [0.67], "val_baseline": [0.25], "did_not_learn": [False],
                        "machine": ["Some CPU (AVX2); oneDNN on; 2 threads; no GPU"]})
-    df.to_csv(tmp_path / "accuracy.csv", index=False)
-    html = _table(str(tmp_path / "accuracy.csv"), accuracy_blocks, "public")
+    blocks = accuracy_blocks(df, "public")
+    as_text = [b if b[0] != "table" else ("table", b[1], [[str(c) for c in r] for r in b[2]])
+               for b in blocks]  # a cell is text once written
+    assert from_markdown(to_markdown(blocks)) == as_text
+    html = blocks_to_html(from_markdown(to_markdown(blocks)))
     assert "<td>m</td><td>CNN</td><td>2</td><td>1,234</td>" in html
     assert "<td>0.612 ± 0.010 [0.550, 0.670]</td>" in html
     assert "<h4>Per-class recall (public set)</h4>" in html
@@ -107,8 +111,9 @@ def test_captions_have_one_home_and_fill_their_wildcards():
     assert "\n" not in text and "{{" not in text
     assert "config key analysis.keract.layers" in caption(caps, "keract", run="a", view="x")
     assert caption(caps, "confusion", name="both").startswith("Confusion matrix of both on")
-    used = set(re.findall(r'caption\(captions, "(\w+)"',
-                          (ROOT / "src" / "ferflow" / "pipeline" / "report.py").read_text()))
+    from ferflow.pipeline.paths import declared
+
+    used = {o.caption for o in declared().values()}  # the page's captions: the declarations'
     assert used and used <= set(caps)
     with pytest.raises(KeyError):
         caption(caps, "saliency")  # a wildcard left unfilled is an error

@@ -113,16 +113,20 @@ def local_run(tmp_path_factory):
     assert res.returncode == 0, res.stdout + res.stderr
     jobs = collections.Counter(re.findall(r"^(?:local)?rule (\w+):$", res.stdout + res.stderr, re.M))
     assert jobs["train"] == 2, res.stdout[-3000:]
-    # the Snakefile's localrules run on the submitting node; every other job is an sbatch job
+    # the rules marked localrule run on the submitting node; every other job is an sbatch job
     local = localrules()
     assert {"all", "metrics", "confusion", "accuracy_table", "report"} <= local
     return d, collections.Counter({r: n for r, n in jobs.items() if r not in local})
 
 
 def localrules() -> set[str]:
-    text = (ROOT / "Snakefile").read_text()
-    block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", text, re.M)
-    return set(re.findall(r"\w+", block.group(1)))
+    """The rules whose body says ``localrule: True`` (Snakefile and workflow/rules/)."""
+    out = set()
+    for f in [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]:
+        for rule, body in re.findall(r"^ *rule (\w+):\n((?:(?: {4,}.*)?\n)+)", f.read_text(), re.M):
+            if re.search(r"^ +localrule: True", body, re.M):
+                out.add(rule)
+    return out
 
 
 def _cancel_when_training(workdir, env, found: dict):

@@ -183,9 +183,9 @@ def test_tables_agree_with_the_metrics(run_dir):
     assert float(row["old_lower"]) == pytest.approx(acc.at["dnn", "private_acc_lower"])
 
 
-SECTIONS = ["architectures", "curves", "accuracy", "ablations", "cnn-vs-dnn", "ensembles",
-            "confusion", "saliency", "filters", "layer-outputs", "lime", "explanations", "keract",
-            "provenance"]
+SECTIONS = ["findings", "architectures", "curves", "accuracy", "calibration", "ablations",
+            "cnn-vs-dnn", "ensembles", "confusion", "saliency", "filters", "layer-outputs", "lime",
+            "explanations", "keract", "provenance"]
 
 
 def test_the_configured_export_gives_the_keras_probabilities(run_dir):
@@ -259,9 +259,10 @@ def test_report_page_answers_every_question(run_dir):
     keract = [p for k in ("heatmaps", "activations")
               for p in (r / "figures" / "cnn" / f"keract_{k}").glob("*.png")]
     assert len(keract) == 2 * 2  # the configured layers: the first conv and pooling layer
-    # training curves (4 runs), CNN vs DNN curves, confusion (4 runs + ensemble), saliency,
-    # 2 filter grids, layer outputs, LIME, explanations, keract; all embedded, nothing fetched
-    assert page.count("<img ") == 4 + 1 + 5 + 6 + len(keract)
+    # training curves (4 runs), CNN vs DNN curves, confusion and reliability (4 runs +
+    # ensemble each), saliency, 2 filter grids, layer outputs, LIME, explanations, keract;
+    # all embedded, nothing fetched
+    assert page.count("<img ") == 4 + 1 + 5 + 5 + 6 + len(keract)
     assert "<em>cnn</em>: faithful (deletion and insertion both better than a random" in page
     assert page.count('src="data:image/') == page.count("<img ")
     for group in ("cnn", "dnn", "dnn.normalize-off"):
@@ -512,3 +513,62 @@ def test_local_train_threads_set_the_trainings_threads(tmp_path, value, threads)
     assert train and shown == {threads}
     other = [b for b in re.split(r"\n(?=\[)", res.stdout) if "rule saliency:" in b]
     assert other and all("threads:" not in b or "threads: 1" in b for b in other)
+
+
+def test_calibration_of_every_run_and_ensemble(run_dir):
+    """calibration/{name}.json: the temperature fitted on the validation faces of the run's
+    predictions, the ECE before and after on public and private; its figure, its table row
+    and its model card section say the same."""
+    from PIL import Image
+
+    from ferflow.evaluation import calibration as cal
+
+    r = run_dir / "results" / "tiny"
+    table = pd.read_csv(r / "tables" / "calibration.csv").set_index("name")
+    assert list(table.index) == [*RUNS, "both"]
+    for name in [*RUNS, "both"]:
+        c = json.loads((r / "calibration" / f"{name}.json").read_text())
+        with np.load(r / "predictions" / f"{name}.npz", allow_pickle=False) as pred:
+            t = cal.fit_temperature(pred["validation_probs"], pred["validation_labels"])
+            assert c["temperature"] == pytest.approx(t)
+            for s in ("public", "private"):
+                assert c[s]["ece"] == pytest.approx(cal.ece(pred[f"{s}_probs"], pred[f"{s}_labels"]))
+                scaled = cal.scale(pred[f"{s}_probs"], t)
+                assert c[s]["ece_scaled"] == pytest.approx(cal.ece(scaled, pred[f"{s}_labels"]))
+        assert "ece_scaled" not in c["validation"]  # never scored where it was fitted
+        assert table.at[name, "temperature"] == pytest.approx(c["temperature"])
+        png = np.asarray(Image.open(r / "figures" / name / "reliability.png").convert("L"))
+        assert png.std() > 10  # drawn, not blank
+        if name in RUNS:
+            card = (r / "models" / name / "MODEL_CARD.md").read_text()
+            assert f"temperature T = {c['temperature']:.3f} fitted on the validation" in card
+            assert "`evaluate.calibration.use_scaled: false`" in card
+
+
+def test_report_opens_with_its_findings(run_dir):
+    """The page's first section: the best model chosen on validation with its interval,
+    each paired verdict that is not within noise and how many are, the models that did
+    not learn, the best model's calibration: what the tables say."""
+    r = run_dir / "results" / "tiny"
+    page = (r / "report" / "index.html").read_text()
+    found = page[page.index('<section id="findings">'):page.index('<section id="architectures">')]
+    acc = pd.read_csv(r / "tables" / "accuracy.csv").set_index("name")
+    best = acc["val_acc"].idxmax()
+    lo, hi = acc.at[best, "val_acc_lower"], acc.at[best, "val_acc_upper"]
+    assert f"<b>{best}</b>: validation\n{acc.at[best, 'val_acc']:.3f} [{lo:.3f}, {hi:.3f}]" in found
+    verdicts = []  # the evaluation set's (validation here) verdict of every paired comparison
+    verdicts += list(pd.read_csv(r / "tables" / "ensembles.csv")["val_verdict"])
+    verdicts += list(pd.read_csv(r / "tables" / "ablation_norm.csv")["val_verdict"].dropna())
+    verdicts += list(pd.read_csv(r / "tables" / "compare_cnn_vs_dnn_pairs.csv")["val_verdict"])
+    noise = verdicts.count("within noise")
+    assert f"<li>{noise} paired comparison{'s' if noise != 1 else ''}\n" in found
+    assert len(re.findall(r"<li>[\w.-]+ against [\w.-]+: ", found)) == len(verdicts) - noise
+    flagged = [n for n in acc.index if acc.at[n, "did_not_learn"] == True]  # noqa: E712
+    if flagged:
+        assert ", ".join(flagged) + ".</li>" in found
+    else:
+        assert "Every model learned" in found
+    cal = pd.read_csv(r / "tables" / "calibration.csv").set_index("name")
+    ece = cal.at[best, "private_ece"]
+    assert f"Calibration of {best} on the private faces:" in found
+    assert f"expected calibration error {ece:.3f} [" in found

@@ -75,7 +75,7 @@ def _predict(args) -> int:
         predict_photos(args.model, args.images, args.out, annotate_dir=args.annotate,
                        detect=not args.no_detect, margin=args.margin, tta=args.tta,
                        log=say, warn=lambda msg: say(f"skipped: {msg}"), every=args.every,
-                       plot=args.plot)
+                       plot=args.plot, calibration=args.calibration)
     except (FerflowError, FileNotFoundError) as e:  # anything else is a bug: guarded() says so
         print(f"ferflow: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
@@ -84,15 +84,25 @@ def _predict(args) -> int:
 
 
 def _export(args) -> int:
+    from ferflow.errors import FerflowError
     from ferflow.inference.export import export_model
     from ferflow.tfsetup import setup
 
     setup()
     try:
+        temperature = None
+        if args.calibration:
+            from ferflow.evaluation.calibration import load_temperature
+
+            temperature = load_temperature(args.calibration)
         export_model(args.model, args.format, args.out,
-                     log=lambda msg: print(f"ferflow: {msg}", file=sys.stderr))
+                     log=lambda msg: print(f"ferflow: {msg}", file=sys.stderr),
+                     temperature=temperature)
     except OSError as e:  # an unwritable --out: the user's to fix, not a bug
         print(f"ferflow: error: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except FerflowError as e:  # a bad calibration file: one line naming it
+        print(f"ferflow: error: {e}", file=sys.stderr)
         return 1
     return 0
 
@@ -237,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
                    "has the frame and its time in seconds")
     p.add_argument("--plot", metavar="PNG", help="videos: draw each video's class "
                    "probabilities over time (its largest face per frame)")
+    p.add_argument("--calibration", metavar="JSON", help="scale the probabilities by the "
+                   "temperature of this calibration file (results/DATASET/calibration/RUN.json, "
+                   "fitted on the run's validation faces)")
     p.set_defaults(fn=_predict)
     from ferflow.inference.export import FORMATS  # numpy only
 
@@ -249,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--format", choices=tuple(FORMATS), default="onnx")
     e.add_argument("--out", help="the file (a folder for saved_model); default: beside the "
                    "model (model.onnx, model.tflite, model_saved_model/)")
+    e.add_argument("--calibration", metavar="JSON", help="end the exported model with the "
+                   "temperature scaling of this calibration file (results/DATASET/calibration/"
+                   "RUN.json)")
     e.set_defaults(fn=_export)
     args = parser.parse_args(argv)
     return guarded(args.fn, args)

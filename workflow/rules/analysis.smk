@@ -10,12 +10,7 @@ rule filters:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=report(
-            P.filters,
-            caption="../report/filters.rst",
-            category=SECTIONS["filters"],
-            subcategory="{run}",
-        ),
+        png=reported("filters"),
     log:
         f"{R}/logs/filters/{{run}}_{{start}}.log",
     threads: job_threads("analysis")
@@ -45,12 +40,7 @@ rule layer_outputs:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        png=report(
-            P.layer_outputs,
-            caption="../report/layer_outputs.rst",
-            category=SECTIONS["layer-outputs"],
-            subcategory="{run}",
-        ),
+        png=reported("layer_outputs"),
     log:
         f"{R}/logs/layer_outputs/{{run}}.log",
     params:
@@ -65,12 +55,7 @@ rule explanations:
         pred=rules.predict.output.pred,
         faces=rules.ingest.output.faces,
     output:
-        png=report(
-            P.explanations,
-            caption="../report/explanations.rst",
-            category=SECTIONS["explanations"],
-            subcategory="{run}",
-        ),
+        png=reported("explanations"),
         scores=P.explanation_scores,
     log:
         f"{R}/logs/explanations/{{run}}.log",
@@ -91,14 +76,10 @@ rule saliency:
     input:
         scores=rules.explanations.output.scores,
     output:
-        png=report(
-            P.saliency,
-            caption="../report/saliency.rst",
-            category=SECTIONS["saliency"],
-            subcategory="{run}",
-        ),
+        png=reported("saliency"),
     log:
         f"{R}/logs/saliency/{{run}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         settings=analysis_params("saliency", "mask_quantile"),
     script:
@@ -109,14 +90,10 @@ rule lime:
     input:
         scores=rules.explanations.output.scores,
     output:
-        png=report(
-            P.lime,
-            caption="../report/lime.rst",
-            category=SECTIONS["lime"],
-            subcategory="{run}",
-        ),
+        png=reported("lime"),
     log:
         f"{R}/logs/lime/{{run}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         settings=analysis_params("lime", "top_superpixels"),
     script:
@@ -129,13 +106,7 @@ rule keract:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
     output:
-        report(
-            directory(P.keract),
-            patterns=["{layer}.png"],
-            caption="../report/keract.rst",
-            category=SECTIONS["keract"],
-            subcategory="{run} {view}",
-        ),
+        reported("keract"),
     log:
         f"{R}/logs/keract/{{run}}_{{view}}.log",
     params:

@@ -1,5 +1,7 @@
 # Input functions shared by every stage. What runs exist comes from ferflow.pipeline.plan, the
-# output paths from ferflow.pipeline.paths, what a table or the report reads from ferflow.pipeline.layouts.
+# output paths from ferflow.pipeline.paths (figures and tables: their declarations, beside
+# their functions, ferflow.outputs), what a table or the report reads from
+# ferflow.pipeline.layouts.
 import os
 import re
 
@@ -7,9 +9,9 @@ from ferflow.data import folders
 
 from ferflow.pipeline import layouts
 from ferflow.data.ingest import DATA_FILES
-from ferflow.pipeline.paths import Paths, markdown
+from ferflow.outputs import SECTIONS
+from ferflow.pipeline.paths import Paths, declared, markdown
 from ferflow.pipeline.plan import Plan
-from ferflow.pipeline.report import SECTIONS
 
 R = f"results/{config['dataset']}"
 P = Paths(R)  # every output file (ferflow.pipeline.paths.OUTPUTS)
@@ -18,6 +20,21 @@ RUNS = list(PLAN.runs)  # every training run (repeats and ablation variants incl
 ENSEMBLES = PLAN.ensembles
 ABLATIONS = PLAN.ablations
 COMPARISONS = PLAN.comparisons
+
+
+def reported(key):
+    """Declared figure or table ``key`` (ferflow.outputs) as a rule's output, marked for
+    Snakemake's report with its caption (workflow/report/<caption>.rst) and section."""
+    o = declared()[key]
+    path = getattr(P, key)
+    wildcards = [o.instance] if o.instance in ("run", "name") else []
+    sub = " ".join(f"{{{w}}}" for w in [*wildcards, *o.variants]) or None
+    options = dict(caption=f"../report/{o.caption}.rst", category=SECTIONS[o.section])
+    if sub:
+        options["subcategory"] = sub
+    if o.kind == "figures":  # a directory of PNG files
+        return report(directory(path), patterns=["{layer}.png"], **options)
+    return report(path, **options)
 
 
 def _alternatives(names):
@@ -67,6 +84,14 @@ def analysis_params(analysis, *keys):
     ``eval_set`` (evaluate.eval_set) and ``image`` (analysis.image) when listed."""
     shared = {"eval_set": config["evaluate"]["eval_set"], "image": config["analysis"]["image"]}
     return {k: shared[k] if k in shared else config["analysis"][analysis][k] for k in keys}
+
+
+def scaled_by(runs):
+    """The calibration files of ``runs`` when evaluate.calibration.use_scaled (their
+    temperatures scale the probabilities an ensemble, predict or an export uses), else none."""
+    if not config["evaluate"]["calibration"]["use_scaled"]:
+        return []
+    return [P("calibration", name=r) for r in runs]
 
 
 def ingest_inputs(wildcards):

@@ -28,6 +28,7 @@ rule metrics:
         metrics=P.metrics,
     log:
         f"{R}/logs/metrics/{{run}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     script:
         "../scripts/metrics.py"
 
@@ -41,16 +42,19 @@ rule model_card:
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
         train=rules.split.output.train,
+        calibration=P("calibration", name="{run}"),
     output:
         card=P.model_card,
     log:
         f"{R}/logs/model_card/{{run}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         settings=lambda wc: PLAN.settings(wc.run),
         sources=lambda wc: ingest_inputs(wc),
         eval_set=config["evaluate"]["eval_set"],
         dataset=config["dataset"],
         data_format=config["data"]["format"],
+        use_scaled=config["evaluate"]["calibration"]["use_scaled"],
     script:
         "../scripts/model_card.py"
 
@@ -60,6 +64,7 @@ rule export_model:
         model=rules.train.output.model,
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,
+        calibrations=lambda wc: scaled_by([wc.run]),
     output:
         out=directory(P.export),
     log:
@@ -73,6 +78,8 @@ rule export_model:
 rule ensemble:
     input:
         preds=lambda wc: [P("pred", name=m) for m in PLAN.members(wc.ensemble)],
+        # evaluate.calibration.use_scaled: the members' temperatures (else none)
+        calibrations=lambda wc: scaled_by(PLAN.members(wc.ensemble)),
     output:
         pred=P("pred", name="{ensemble}"),
         metrics=P.ensemble_metrics,
@@ -80,6 +87,7 @@ rule ensemble:
         weights=P.ensemble_weights,
     log:
         f"{R}/logs/ensemble/{{ensemble}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         members=lambda wc: PLAN.members(wc.ensemble),
         method=lambda wc: config["ensembles"][wc.ensemble]["method"],
@@ -92,16 +100,42 @@ rule confusion:
     input:
         pred=P.pred,
     output:
-        png=report(
-            P.confusion,
-            caption="../report/confusion.rst",
-            category=SECTIONS["confusion"],
-            subcategory="{name}",
-        ),
+        png=reported("confusion"),
         counts=P.confusion_counts,
     log:
         f"{R}/logs/confusion/{{name}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         eval_set=config["evaluate"]["eval_set"],
     script:
         "../scripts/confusion.py"
+
+
+rule calibration:
+    input:
+        pred=P.pred,
+    output:
+        calibration=P.calibration,
+    log:
+        f"{R}/logs/calibration/{{name}}.log",
+    localrule: True
+    params:
+        bins=config["evaluate"]["calibration"]["bins"],
+        evidence=config["evaluate"]["evidence"],
+    script:
+        "../scripts/calibration.py"
+
+
+rule reliability:
+    input:
+        calibration=rules.calibration.output.calibration,
+    output:
+        png=reported("reliability"),
+    log:
+        f"{R}/logs/reliability/{{name}}.log",
+    localrule: True
+    params:
+        # scored where the temperature was not fitted: private for validation
+        eval_set=config["evaluate"]["eval_set"].replace("validation", "private"),
+    script:
+        "../scripts/reliability.py"

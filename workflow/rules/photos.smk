@@ -7,6 +7,7 @@ if PREDICT["images"]:
         input:
             model=lambda wc: P("model", run=predict_model()),
             images=lambda wc: image_files([PREDICT["images"]]),  # a new or changed photo reruns it
+            calibrations=lambda wc: scaled_by([predict_model()]),
         output:
             csv=P.photo_predictions,
             annotated=directory(P.photo_annotated),

@@ -8,6 +8,7 @@ rule report:
         html=P.report,
     log:
         f"{R}/logs/report.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         layout=REPORT,
     script:

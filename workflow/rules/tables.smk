@@ -6,20 +6,13 @@ rule accuracy_table:
     input:
         layouts.files(ACCURACY, keys=("metrics", "info", "pred")),
     output:
-        csv=report(
-            P.accuracy_table,
-            caption="../report/tables.rst",
-            category=SECTIONS["accuracy"],
-        ),
+        csv=reported("accuracy_table"),
         md=markdown(P.accuracy_table),
-        ens_csv=report(
-            P.ensembles_table,
-            caption="../report/ensembles.rst",
-            category=SECTIONS["ensembles"],
-        ),
+        ens_csv=reported("ensembles_table"),
         ens_md=markdown(P.ensembles_table),
     log:
         f"{R}/logs/tables/accuracy.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         layout=ACCURACY,
         eval_set=config["evaluate"]["eval_set"],
@@ -32,14 +25,11 @@ rule ablation_table:
     input:
         lambda wc: layouts.files(ablation_layout(wc), keys=("metrics", "info", "pred")),
     output:
-        csv=report(
-            P.ablation_table,
-            caption="../report/ablation.rst",
-            category=SECTIONS["ablations"],
-        ),
+        csv=reported("ablation_table"),
         md=markdown(P.ablation_table),
     log:
         f"{R}/logs/tables/ablation_{{ablation}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         layout=ablation_layout,
         evidence=config["evaluate"]["evidence"],
@@ -51,19 +41,16 @@ rule comparison_table:
     input:
         lambda wc: layouts.files(comparison_layout(wc)),
     output:
-        csv=report(
-            P.comparison_table,
-            caption="../report/comparison.rst",
-            category=SECTIONS["cnn-vs-dnn"],
-        ),
+        csv=reported("comparison_table"),
         md=markdown(P.comparison_table),
         pairs=report(
             P.comparison_pairs,
-            caption="../report/comparison.rst",
+            caption="../report/comparison_table.rst",
             category=SECTIONS["cnn-vs-dnn"],
         ),
     log:
         f"{R}/logs/tables/compare_{{comparison}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         layout=comparison_layout,
         evidence=config["evaluate"]["evidence"],
@@ -75,14 +62,11 @@ rule explanations_table:
     input:
         layouts.files(EXPLANATIONS, keys=None),
     output:
-        csv=report(
-            P.explanations_table,
-            caption="../report/explanations_table.rst",
-            category=SECTIONS["explanations"],
-        ),
+        csv=reported("explanations_table"),
         md=markdown(P.explanations_table),
     log:
         f"{R}/logs/tables/explanations.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         **layouts.explanations_params(config),
         layout=EXPLANATIONS,
@@ -94,14 +78,28 @@ rule validation_curves:
     input:
         lambda wc: layouts.files(curves_layout(wc), keys=("info", "history")),
     output:
-        png=report(
-            P.validation_curves,
-            caption="../report/validation_curves.rst",
-            category=SECTIONS["cnn-vs-dnn"],
-        ),
+        png=reported("validation_curves"),
     log:
         f"{R}/logs/validation_curves/{{comparison}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         layout=curves_layout,
     script:
         "../scripts/validation_curves.py"
+
+
+rule calibration_table:
+    input:
+        [P("calibration", name=n) for n in RUNS + ENSEMBLES],
+    output:
+        csv=reported("calibration_table"),
+        md=markdown(P.calibration_table),
+    log:
+        f"{R}/logs/tables/calibration.log",
+    localrule: True
+    params:
+        layout={n: P("calibration", name=n) for n in RUNS + ENSEMBLES},
+        # the set the Markdown shows (the temperature is fitted on validation)
+        eval_set=config["evaluate"]["eval_set"].replace("validation", "private"),
+    script:
+        "../scripts/calibration_table.py"

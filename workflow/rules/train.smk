@@ -33,14 +33,10 @@ rule training_curves:
     input:
         history=rules.train.output.history,
     output:
-        png=report(
-            P.training_curves,
-            caption="../report/training_curves.rst",
-            category=SECTIONS["curves"],
-            subcategory="{run}",
-        ),
+        png=reported("training_curves"),
     log:
         f"{R}/logs/training_curves/{{run}}.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
     params:
         monitor=lambda wc: PLAN.settings(wc.run)["monitor"],
     script:

@@ -5,4 +5,4 @@ from ferflow.pipeline.runlog import run
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], write_ensemble, list(sm.input.preds), list(sm.params.members), sm.output.pred,
     sm.output.metrics, sm.output.submission, sm.output.weights, method=sm.params.method,
-    seed=sm.params.seed)
+    seed=sm.params.seed, calibrations=list(sm.input.calibrations))

@@ -164,6 +164,7 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
     for c in CLASS_NAMES:
         r = facts["recall"].get(c)
         lines.append(f"| {c} | {'n/a' if r is None else f'{r:.3f}'} | {facts['predicted'][c]:,} |")
+    lines += calibration_lines(facts.get("calibration"), facts.get("use_scaled", False))
     lines += ["", "## Known limits", ""]
     lines += [f"- {x}" for x in limits(facts, eval_set)]
     lines += [f"- {TRAINED_ON.get(data_format, TRAINED_ON['fer2013'])}",
@@ -179,13 +180,55 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
     return "\n".join(lines)
 
 
+def calibration_lines(cal: dict | None, use_scaled: bool) -> list[str]:
+    """The card's calibration section, from the run's calibration file (its dict)."""
+    if not cal:
+        return []
+
+    def ece(row, which=""):
+        v = row.get(f"ece{which}")
+        if v is None:
+            return "n/a"
+        return f"{v:.3f} [{row[f'ece{which}_lower']:.3f}, {row[f'ece{which}_upper']:.3f}]"
+
+    def loss(row, which=""):
+        v = row.get(f"log_loss{which}")
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = ["", "## Calibration", "",
+             f"Expected calibration error ({cal['bins']} equal-width confidence bins, "
+             f"{100 * cal.get('confidence', 0.95):g}% bootstrap interval over faces) and "
+             f"log-loss; temperature T = {cal['temperature']:.3f} fitted on the validation "
+             "faces and scored on the public and private ones only (scaling by T changes no "
+             "predicted class).", "",
+             "| set | ECE | ECE, scaled | log-loss | log-loss, scaled |",
+             "| --- | --- | --- | ---: | ---: |"]
+    for s in SETS:
+        row = cal.get(s) or {}
+        scaled = s != cal.get("fitted_on")
+        lines.append(f"| {s} | {ece(row)} | {ece(row, '_scaled') if scaled else '–'} | "
+                     f"{loss(row)} | {loss(row, '_scaled') if scaled else '–'} |")
+    lines += ["", ("- The ensembles, `ferflow predict` and the exports of this run use the "
+                   "temperature-scaled probabilities (`evaluate.calibration.use_scaled: true`)."
+                   if use_scaled else
+                   "- The ensembles, `ferflow predict` and the exports use the model's own "
+                   "probabilities (`evaluate.calibration.use_scaled: false`); with `true` they "
+                   "use the scaled ones.")]
+    return lines
+
+
 def write_model_card(run: str, settings: dict, inputs: dict, sources: dict, eval_set: str,
-                     dataset: str, out: str, data_format: str = "fer2013") -> dict:
-    """``inputs``: paths ``metrics``, ``info``, ``pred``, ``faces``, ``split``, ``train``;
-    ``sources``: the ingested data files by config key (none for synthetic faces);
-    ``data_format``: the config's ``data.format``."""
+                     dataset: str, out: str, data_format: str = "fer2013",
+                     use_scaled: bool = False) -> dict:
+    """``inputs``: paths ``metrics``, ``info``, ``pred``, ``faces``, ``split``, ``train``,
+    ``calibration`` (optional); ``sources``: the ingested data files by config key (none
+    for synthetic faces); ``data_format``: the config's ``data.format``; ``use_scaled``:
+    config key ``evaluate.calibration.use_scaled``."""
     facts = card_facts(inputs["metrics"], inputs["info"], inputs["pred"], inputs["faces"],
                        inputs["split"], inputs["train"], eval_set)
+    if inputs.get("calibration"):
+        facts["calibration"] = load_json(inputs["calibration"])
+        facts["use_scaled"] = bool(use_scaled)
     text = render(run, settings, facts, {k: os.fspath(v) for k, v in sources.items()},
                   eval_set, dataset, os.fspath(inputs["faces"]), data_format)
     with atomic_path(out, ".md") as tmp, open(tmp, "w") as f:

@@ -9,6 +9,13 @@ import numpy as np
 from ferflow import CLASS_NAMES
 from ferflow.errors import DataError
 from ferflow.io import atomic_path, load_json
+from ferflow.outputs import figure
+
+OUTPUTS = (  # declarations (ferflow.outputs)
+    figure("training_curves", "figures/{run}/training_curves.png", "curves"),
+    figure("validation_curves", "figures/{comparison}/validation_curves.png", "cnn-vs-dnn",
+           order=2),
+)
 
 
 def pyplot():

@@ -7,6 +7,11 @@ import numpy as np
 from ferflow import CLASS_NAMES
 from ferflow.errors import ConfigError, DataError
 from ferflow.io import atomic_path, load_npz, save_json, save_npz
+from ferflow.outputs import figure
+
+OUTPUTS = (  # declarations (ferflow.outputs); confusion() also writes its counts (a file)
+    figure("confusion", "figures/{name}/confusion.png", "confusion"),
+)
 
 # Evaluation sets: name -> how to select faces. "test" is every non-Training face
 # (the course's Kaggle test set: PublicTest + PrivateTest, or test.csv).
@@ -196,11 +201,22 @@ def write_metrics(pred_path: str, info_path: str, out_path: str) -> dict:
 
 def write_ensemble(pred_paths: list[str], names: list[str], out_pred: str, out_metrics: str,
              out_submission: str, out_weights: str | None = None, method: str = "mean",
-             seed: int = 0) -> dict:
-    """Combine the members' probabilities (see ferflow.evaluation.ensemble); metrics and submission."""
+             seed: int = 0, calibrations: list[str] | None = None) -> dict:
+    """Combine the members' probabilities (see ferflow.evaluation.ensemble); metrics and
+    submission. ``calibrations``: the members' calibration files, in their order: each
+    member's probabilities are scaled by its temperature first (evaluate.calibration.use_scaled)."""
     from ferflow.evaluation.ensemble import combine
 
     preds = [load_npz(p) for p in pred_paths]
+    if calibrations:
+        from ferflow.evaluation.calibration import load_temperature, scale
+
+        if len(calibrations) != len(preds):
+            raise DataError(f"{len(calibrations)} calibration files for {len(preds)} members")
+        for p, c in zip(preds, calibrations):
+            t = load_temperature(c)
+            for s in SETS:
+                p[f"{s}_probs"] = scale(p[f"{s}_probs"], t)
     ref = preds[0]
     for name, p in zip(names[1:], preds[1:]):
         for s in SETS:

@@ -27,6 +27,14 @@ import numpy as np
 from ferflow import CLASS_NAMES
 from ferflow.evaluation import stats
 from ferflow.io import atomic_path, load_json, load_npz
+from ferflow.outputs import table
+
+OUTPUTS = (  # declarations (ferflow.outputs)
+    table("accuracy_table", "tables/accuracy.csv", "accuracy"),
+    table("ensembles_table", "tables/ensembles.csv", "ensembles"),
+    table("ablation_table", "tables/ablation_{ablation}.csv", "ablations"),
+    table("comparison_table", "tables/compare_{comparison}.csv", "cnn-vs-dnn"),
+)  # compare_{comparison}_pairs.csv: a file (its rows are in the comparison's Markdown)
 
 SETS = {"validation": "val", "public": "public", "private": "private"}
 # the headline columns: ferflow diff compares them; each gets a "_std" partner when a
@@ -234,6 +242,29 @@ def to_markdown(blocks: list[tuple]) -> str:
         else:
             out += markdown_table(b[1], b[2])
     return out[:-1] if out.endswith("\n\n") else out
+
+
+def from_markdown(text: str) -> list[tuple]:
+    """The blocks of a table's Markdown file (the inverse of :func:`to_markdown`): the
+    report reads every table from its .md twin."""
+    blocks, lines = [], text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            blocks.append(("heading", level, line[level:].strip()))
+        elif line.startswith("| "):
+            rows = []
+            while i < len(lines) and lines[i].startswith("| "):
+                rows.append([c.strip() for c in lines[i][2:-2].split(" | ")])
+                i += 2 if len(rows) == 1 else 1  # the header's separator line skipped
+            blocks.append(("table", rows[0], rows[1:]))
+            continue
+        elif line:
+            blocks.append(("text", line))
+        i += 1
+    return blocks
 
 
 def _rows(df) -> list[dict]:

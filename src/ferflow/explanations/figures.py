@@ -31,6 +31,20 @@ from ferflow.explanations.methods import (
 )
 from ferflow.io import load_npz
 from ferflow.models import load_model
+from ferflow.outputs import figure, figures
+
+OUTPUTS = (  # declarations (ferflow.outputs): the runs of config key analysis.<runs>
+    figure("saliency", "figures/{run}/saliency.png", "saliency", runs="saliency"),
+    figure("filters", "figures/{run}/filters_{start}.png", "filters", runs="filters",
+           variants={"start": ("noise", "image")}, chosen="analysis.filters.starts"),
+    figure("layer_outputs", "figures/{run}/layer_outputs.png", "layer-outputs",
+           runs="layer_outputs"),
+    figure("lime", "figures/{run}/lime.png", "lime", runs="lime"),
+    figure("explanations", "figures/{run}/explanations.png", "explanations", order=1,
+           runs="explanations"),
+    figures("keract", "figures/{run}/keract_{view}", "keract", runs="keract",
+            variants={"view": ("heatmaps", "activations")}),
+)
 
 
 def _image(x, eval_set: str, index: int):

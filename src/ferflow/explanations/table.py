@@ -11,6 +11,12 @@ from ferflow.errors import DataError
 from ferflow.evaluation.tables import missing, write_table
 from ferflow.explanations.attribution import LABELS
 from ferflow.io import load_npz
+from ferflow.outputs import table
+
+OUTPUTS = (  # declarations (ferflow.outputs): made when analysis.explanations has runs
+    table("explanations_table", "tables/explanations.csv", "explanations",
+          runs="explanations"),
+)
 
 COMPARED = ("deletion", "insertion")  # against the random order, one Holm family
 BASELINE_TEXT = {"mean": "a flat image of the face's mean gray", "black": "zeros"}

@@ -77,12 +77,14 @@ def destination(model_path: str, fmt: str, out: str | None) -> str:
 
 
 def export_model(model_path: str, fmt: str, out: str | None = None, faces=None,
-                 log=print) -> dict:
+                 log=print, temperature: float | None = None) -> dict:
     """Export the ferflow model ``model_path`` as ``fmt`` to ``out`` (see
     :func:`destination`), then run the export on ``faces`` (uint8 (N, 48, 48); default 16
     random images) and compare with Keras: the largest difference must be within
-    :data:`TOLERANCE`, else nothing is kept (:class:`ExportError`). Returns {"path",
-    "max_difference", "faces"}."""
+    :data:`TOLERANCE`, else nothing is kept (:class:`ExportError`). With ``temperature``
+    the export gives the temperature-scaled probabilities (compared with
+    :func:`ferflow.evaluation.calibration.scale` of Keras'). Returns {"path",
+    "max_difference", "faces", "temperature"}."""
     import warnings
 
     from ferflow.models import load_model
@@ -95,6 +97,12 @@ def export_model(model_path: str, fmt: str, out: str | None = None, faces=None,
         faces = np.random.default_rng(0).integers(0, 256, (16, IMAGE_SIZE, IMAGE_SIZE))
     x = np.asarray(faces, np.float32)[..., None]
     expected = model.predict(x, verbose=0)
+    if temperature is not None:
+        from ferflow.evaluation.calibration import scale
+        from ferflow.models.custom import with_temperature
+
+        expected = scale(expected, temperature)
+        model = with_temperature(model, temperature)
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(out)}.tmp-{os.getpid()}{FORMATS[fmt][1]}")
@@ -115,17 +123,25 @@ def export_model(model_path: str, fmt: str, out: str | None = None, faces=None,
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
             os.remove(tmp)
-    log(f"{model_path} -> {out} ({fmt}); on {len(x)} faces its probabilities are Keras' "
-        f"within {diff:.1e}")
-    return {"path": out, "max_difference": diff, "faces": int(len(x))}
+    scaled = "" if temperature is None else f" (temperature-scaled, T = {temperature:.3f})"
+    log(f"{model_path} -> {out} ({fmt}){scaled}; on {len(x)} faces its probabilities are "
+        f"Keras' within {diff:.1e}")
+    return {"path": out, "max_difference": diff, "faces": int(len(x)),
+            "temperature": temperature}
 
 
 def export_run(model_path: str, fmt: str, out_dir: str, faces_path: str, split_path: str,
-               n_faces: int = 100, log=print) -> dict:
+               n_faces: int = 100, log=print, calibration: str | None = None) -> dict:
     """The workflow's export job: ``out_dir`` holds ``model.onnx`` or ``model.tflite``, or is
-    the SavedModel; checked on the first ``n_faces`` validation faces."""
+    the SavedModel; checked on the first ``n_faces`` validation faces. ``calibration``:
+    the run's calibration file, whose temperature the export applies."""
     from ferflow.io import load_npz
 
     faces = load_npz(faces_path)["images"][load_npz(split_path)["validation"][:n_faces]]
     out = out_dir if fmt == "saved_model" else os.path.join(out_dir, "model" + FORMATS[fmt][1])
-    return export_model(model_path, fmt, out, faces=faces, log=log)
+    temperature = None
+    if calibration:
+        from ferflow.evaluation.calibration import load_temperature
+
+        temperature = load_temperature(calibration)
+    return export_model(model_path, fmt, out, faces=faces, log=log, temperature=temperature)

@@ -116,7 +116,7 @@ def _annotated_names(files: list[str]) -> dict[str, str]:
 def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | None = None,
                    detect: bool = True, margin: float = DEFAULT_MARGIN, tta: str = "none",
                    batch_size: int = 256, log=print, warn=None, every: int = 1,
-                   plot: str | None = None):
+                   plot: str | None = None, calibration: str | None = None):
     """Faces of every image and video of ``paths`` (files or folders) -> one CSV row per
     face (:data:`COLUMNS`): file, face (0, 1, ... in the image), box, 7 probabilities,
     label; with a video among them, per face and analysed frame (:data:`VIDEO_COLUMNS`:
@@ -125,6 +125,8 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
 
     ``annotate_dir``: a PNG copy of each image with its boxes and labels (stills only).
     ``plot``: a PNG timeline of each video's class probabilities (:func:`timeline`).
+    ``calibration``: the model's calibration file (calibration/{run}.json): the
+    probabilities are scaled by its temperature.
     ``warn`` gets one line per file that could not be used (default: ``log``). Returns
     the table; raises NothingPredicted (and writes nothing) when no face could be predicted.
     """
@@ -147,6 +149,11 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
     videos = any(is_video(f) for f in files)
     if plot is not None and not videos:
         raise ConfigError("--plot draws the timeline of a video: no video among the files")
+    temperature = None
+    if calibration is not None:
+        from ferflow.evaluation.calibration import load_temperature
+
+        temperature = load_temperature(calibration)  # DataError: one line naming the file
     model = load_model(model_path)  # NotAFerflowModel: one line naming the model file
     found = []  # (file, image or None, boxes, crops, frame, time)
     for f in files:
@@ -162,6 +169,10 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
         raise NothingPredicted(f"no face predicted in {len(files)} file(s)")
     crops = np.concatenate([c for _, _, _, c, *_ in found])
     probs = predict_faces(model, crops, tta=tta, batch_size=batch_size)
+    if temperature is not None:
+        from ferflow.evaluation.calibration import scale
+
+        probs = scale(probs, temperature)
     rows, start = [], 0
     for f, _, boxes, c, frame, t in found:
         for i, (box, p) in enumerate(zip(boxes, probs[start:start + len(c)])):

@@ -47,6 +47,36 @@ def _ones():
     return keras.saving.register_keras_serializable("ferflow")(Ones)
 
 
+def _temperature_scaling():
+    """A layer over a model's probabilities: softmax(log(p) / T), the temperature-scaled
+    probabilities (:mod:`ferflow.evaluation.calibration`); the exports of a run with
+    ``evaluate.calibration.use_scaled`` end with it."""
+    import keras
+
+    class TemperatureScaling(keras.layers.Layer):
+        def __init__(self, temperature: float = 1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.temperature = float(temperature)
+
+        def call(self, probs):
+            ops = keras.ops
+            logits = ops.log(ops.clip(probs, 1e-30, 1.0))
+            return ops.softmax(logits / self.temperature, axis=-1)
+
+        def get_config(self):
+            return {**super().get_config(), "temperature": self.temperature}
+
+    return keras.saving.register_keras_serializable("ferflow")(TemperatureScaling)
+
+
+def with_temperature(model, temperature: float):
+    """``model`` followed by temperature scaling (a new functional model, same input)."""
+    import keras
+
+    out = CUSTOM["TemperatureScaling"](temperature, name="temperature_scaling")(model.output)
+    return keras.Model(model.input, out, name=f"{model.name}_scaled")
+
+
 class _Registry(dict):
     """ferflow's Keras classes (scaled optimizers, the constraint), made and registered
     with Keras on first use, so that nothing imports Keras before it is needed."""
@@ -54,7 +84,8 @@ class _Registry(dict):
     def __missing__(self, name):
         import keras
 
-        self[name] = _ones() if name == "Ones" else _scaled(getattr(keras.optimizers, name))
+        made = {"Ones": _ones, "TemperatureScaling": _temperature_scaling}.get(name)
+        self[name] = made() if made else _scaled(getattr(keras.optimizers, name))
         return self[name]
 
 
@@ -64,5 +95,5 @@ CUSTOM = _Registry()
 def register_custom_objects() -> None:
     """Register ferflow's Keras classes, so that a saved model holding one of them loads
     (:func:`ferflow.models.load_model` calls this)."""
-    for name in ("SGD", "Adam", "AdamW", "Ones"):
+    for name in ("SGD", "Adam", "AdamW", "Ones", "TemperatureScaling"):
         CUSTOM[name]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ferflow.data.ingest import DATA_FILES
 from ferflow.errors import ConfigError
-from ferflow.pipeline.plan import ANALYSES, Plan, merge, with_setting
+from ferflow.pipeline.plan import Plan, merge, with_setting
 from ferflow.schema import did_you_mean, load_schema, message, resolve
 
 __all__ = ["ConfigError", "RENAMED", "validate"]
@@ -163,7 +163,8 @@ def _check_references(config: dict, plan: Plan) -> None:
             if m not in plan.models:
                 raise _not_a_model(f"comparisons.{name}", m, models)
     analysis = config["analysis"]
-    for key in ("", *ANALYSES):
+    analyses = [k for k, v in analysis.items() if isinstance(v, dict) and "models" in v]
+    for key in ("", *analyses):
         for m in (analysis["models"] if not key else analysis[key]["models"]) or []:
             if m not in plan.runs:
                 where = "analysis.models" if not key else f"analysis.{key}.models"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 
-from ferflow.pipeline.paths import Paths, markdown
-from ferflow.pipeline.plan import ANALYSES, Plan, setting
+from ferflow.pipeline.paths import Paths, declared, markdown
+from ferflow.pipeline.plan import Plan, setting
 
 RUN_FILES = ("metrics", "info", "history", "pred")
 
@@ -79,10 +79,40 @@ def files(layout, keys=RUN_FILES) -> list[str]:
     return [layout] if isinstance(layout, str) and keys is None else []
 
 
-# --- explanation figures -----------------------------------------------------------
+# --- declared figures and tables (ferflow.outputs) ------------------------------------
 
-ANALYSIS_VARIANTS = {"filters": "start", "keract": "view"}  # analysis -> its second wildcard
-KERACT_VIEWS = ("heatmaps", "activations")
+
+def instances(plan: Plan, output) -> list[dict]:
+    """The wildcards of every instance of a declared output that this config makes:
+    its runs (every run, or those of config key ``analysis.<runs>``), names (runs and
+    ensembles), ensembles, comparisons or ablations, crossed with its variants' values."""
+    w = output.instance
+    if w is None:
+        names = [None] if output.runs is None or plan.analysed(output.runs) else []
+    elif w == "run":
+        names = plan.analysed(output.runs) if output.runs else list(plan.runs)
+    else:
+        names = {"name": [*plan.runs, *plan.ensembles], "ensemble": plan.ensembles,
+                 "comparison": plan.comparisons, "ablation": plan.ablations}[w]
+    combos = [{}]
+    for wildcard, values in output.variants.items():
+        chosen = values if output.chosen is None else _lookup(plan.config, output.chosen)
+        combos = [{**c, wildcard: v} for c in combos for v in values if v in chosen]
+    return [{**({w: n} if w else {}), **c} for n in names for c in combos]
+
+
+def _lookup(config: dict, dotted: str):
+    """The value of a dotted config key ("analysis.filters.starts")."""
+    for k in dotted.split("."):
+        config = config[k]
+    return config
+
+
+def declared_files(plan: Plan, paths: Paths) -> dict[str, list[tuple[dict, str]]]:
+    """Every declared output this config makes: key -> [(wildcards, path)], in the
+    report's order."""
+    return {key: [(wc, paths(key, **wc)) for wc in instances(plan, o)]
+            for key, o in declared().items()}
 
 
 def explanations_layout(plan: Plan, paths: Paths) -> dict:
@@ -106,22 +136,6 @@ def explanations_params(config: dict) -> dict:
                 config["analysis"]["explanations"]["randomisation"]["max_rank_correlation"]}
 
 
-def analysis_figures(plan: Plan, paths: Paths) -> dict:
-    """The configured explanation figures: report layout key (saliency, filters_noise,
-    keract_heatmaps, ...) -> {run: path}."""
-    values = {"filters": plan.config["analysis"]["filters"]["starts"], "keract": KERACT_VIEWS}
-    out = {}
-    for analysis in ANALYSES:
-        runs = plan.analysed(analysis)
-        wildcard = ANALYSIS_VARIANTS.get(analysis)
-        if wildcard is None:
-            out[analysis] = {r: paths(analysis, run=r) for r in runs}
-            continue
-        for v in values[analysis]:
-            out[f"{analysis}_{v}"] = {r: paths(analysis, run=r, **{wildcard: v}) for r in runs}
-    return out
-
-
 # --- the HTML report and the final targets ----------------------------------------
 
 
@@ -134,6 +148,31 @@ def result_config(config: dict) -> dict:
     return cfg
 
 
+def report_sections(plan: Plan, paths: Paths) -> list[dict]:
+    """The report's sections in order, each with its declared figures and tables:
+    ``[{"id", "items": [{"key", "kind", "path", "caption", "wildcards", "heading"}]}]``.
+    Within a section the outputs of one instance (a comparison, a run, ...) sit together
+    under a heading of its name, after those of no instance (a table of every model)."""
+    from ferflow.outputs import SECTIONS
+
+    sections = {sid: {} for sid in SECTIONS}  # section -> instance -> items
+    for key, made in declared_files(plan, paths).items():
+        o = declared()[key]
+        for wc, path in made:
+            name = wc.get(o.instance) if o.instance else None
+            item = {"key": key, "kind": o.kind, "path": path, "caption": o.caption,
+                    "wildcards": wc, "heading": name}
+            if key == "confusion":  # its most confused pairs are read from the counts
+                item["counts"] = paths("confusion_counts", **wc)
+            sections[o.section].setdefault(name, []).append(item)
+    out = []
+    for sid, groups in sections.items():
+        items = groups.pop(None, [])
+        items += [i for group in groups.values() for i in group]
+        out.append({"id": sid, "items": items})
+    return out
+
+
 def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
                   captions: dict | None = None) -> dict:
     """The report's layout; ``data_files``: the ingested input files, ``commit``: the
@@ -142,68 +181,58 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
     import yaml
 
     config = plan.config
-    names = [*plan.runs, *plan.ensembles]
     return {
         "title": f"ferflow report: {config['dataset']}",
         "models": {
             m: {"summary": paths("summary", run=runs[0]),
-                "curves": {r: paths("training_curves", run=r) for r in runs},
                 "cards": {r: paths("model_card", run=r) for r in runs}}
             for m, runs in plan.models.items()
         },
-        "tables": {"accuracy": paths.accuracy_table, "ensembles": paths.ensembles_table,
-                   **({"explanations": paths.explanations_table}
-                      if plan.analysed("explanations") else {})},
-        "ablations": {x: paths("ablation_table", ablation=x) for x in plan.ablations},
-        "comparisons": {
-            c: {"table": paths("comparison_table", comparison=c),
-                "pairs": paths("comparison_pairs", comparison=c),
-                "curves": paths("validation_curves", comparison=c)}
-            for c in plan.comparisons
+        "groups": {run: m for m, runs in plan.models.items() for run in runs},
+        "sections": report_sections(plan, paths),
+        # what the findings read (tables and comparisons' paired verdicts)
+        "findings": {
+            "accuracy": paths.accuracy_table, "ensembles": paths.ensembles_table,
+            "ablations": {x: {"table": paths("ablation_table", ablation=x),
+                              "base": config["ablations"][x]["base"]} for x in plan.ablations},
+            "comparisons": {c: paths("comparison_pairs", comparison=c)
+                            for c in plan.comparisons},
+            "calibration": paths.calibration_table,
         },
-        "confusion": {n: {"png": paths("confusion", name=n),
-                          "counts": paths("confusion_counts", name=n)} for n in names},
-        "analysis": analysis_figures(plan, paths),
         "captions": dict(captions or {}),
         "provenance": {
             "data": [*data_files, paths.faces],
             "config": yaml.safe_dump(result_config(config), sort_keys=False),
             "commit": commit,
         },
-        "context": {  # what the tables' CSV files do not say
-            "eval_set": config["evaluate"]["eval_set"],
-            "ablations": {x: {k: config["ablations"][x][k] for k in ("base", "design")}
-                          for x in plan.ablations},
-            "explanations": explanations_params(config),
-        },
+        "eval_set": config["evaluate"]["eval_set"],
     }
 
 
 def report_inputs(layout: dict) -> list[str]:
-    """Every file or directory the report embeds: each path of the layout but its title,
-    provenance text and context (by position, so any model name is safe)."""
-    text = ("title", "captions", "provenance", "context")
-    embedded = {k: v for k, v in layout.items() if k not in text}
-    return files(embedded, keys=None) + layout["provenance"]["data"]
+    """Every file or directory the report embeds or reads (by position, so any model
+    name is safe)."""
+    items = [f for s in layout["sections"] for i in s["items"]
+             for f in (i["path"], i.get("counts")) if f]
+    models = [f for m in layout["models"].values()
+              for f in (m["summary"], *m["cards"].values())]
+    f = layout["findings"]
+    found = [f["accuracy"], f["ensembles"], f["calibration"],
+             *(a["table"] for a in f["ablations"].values()), *f["comparisons"].values()]
+    return [*models, *items, *found, *layout["provenance"]["data"]]
 
 
 def all_targets(plan: Plan, paths: Paths) -> list[str]:
-    """Every final output of the workflow (rule all)."""
-    runs, names = list(plan.runs), [*plan.runs, *plan.ensembles]
-    tables = [paths.accuracy_table, paths.ensembles_table]
-    tables += [paths("ablation_table", ablation=a) for a in plan.ablations]
-    tables += [paths("comparison_table", comparison=c) for c in plan.comparisons]
-    tables += [paths.explanations_table] if plan.analysed("explanations") else []
+    """Every final output of the workflow (rule all): the declared figures and tables
+    (with the tables' Markdown twins) and the files no figure or table reads."""
+    runs = list(plan.runs)
     out = [paths.faces, paths.split, paths.train_flipped]
     out += [paths("metrics", run=r) for r in runs]
-    out += [paths("confusion", name=n) for n in names]
-    out += [paths("training_curves", run=r) for r in runs]
     out += [paths("model_card", run=r) for r in runs]
     out += [paths(k, ensemble=e) for e in plan.ensembles for k in ("ensemble_metrics", "submission")]
-    out += [f for t in tables for f in (t, markdown(t))]
-    out += [paths("comparison_pairs", comparison=c) for c in plan.comparisons]
-    out += [paths("validation_curves", comparison=c) for c in plan.comparisons]
-    out += [p for figures in analysis_figures(plan, paths).values() for p in figures.values()]
+    for key, made in declared_files(plan, paths).items():
+        table = declared()[key].kind == "table"
+        out += [f for _, p in made for f in ((p, markdown(p)) if table else (p,))]
     out.append(paths.report)
     export = plan.config["export"]
     out += [paths("export", run=r, format=f) for f in export["formats"]

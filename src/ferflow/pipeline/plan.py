@@ -20,7 +20,6 @@ import re
 
 from ferflow.errors import ConfigError
 
-ANALYSES = ("saliency", "filters", "layer_outputs", "lime", "keract", "explanations")
 MODEL_ONLY = ("tta", "repeats", "resources")  # model keys that are not training settings
 
 
