@@ -156,3 +156,23 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
             f.write("{}")
     save_json(str(tmp_path / "n.json"), {"a": 1})
     assert sorted(os.listdir(tmp_path)) == [".other.json.tmp-def.json", "m.json", "n.json"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full (not Linux)")
+def test_a_step_writing_more_than_a_pipe_holds_to_a_full_log_disk_does_not_block():
+    """The log's disk is full (/dev/full: every write fails with ENOSPC): the copier
+    keeps draining the pipe, so a step that writes 1 MB to its stdout and stderr (16 times
+    a pipe's buffer) still finishes and returns. Run in a child with a timeout, so a copier
+    that stopped draining fails the test instead of hanging the suite."""
+    code = ("import os\n"
+            "from ferflow.pipeline.runlog import run\n"
+            "def step():\n"
+            "    for fd in (1, 2):\n"
+            "        for _ in range(512):\n"
+            "            os.write(fd, b'x' * 1023 + b'\\n')\n"
+            "    return 7\n"
+            "assert run('/dev/full', step) == 7\n"
+            "print('returned', flush=True)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0 and res.stdout == "returned\n", res.stderr[-2000:]
