@@ -284,7 +284,7 @@ def _settings():
 
 
 def _model_entry():  # every training setting plus the model-only keys
-    return sorted(set(_settings()) | set(load_schema()["$defs"]["model"]["properties"]))
+    return sorted(set(_settings()) | set(load_schema()["$defs"]["trained_model"]["properties"]))
 
 
 BASE = {"models": {"cnn": {"arch": "small_cnn"}}}

@@ -59,7 +59,8 @@ class Output:
     ``key``); ``variants``: wildcard -> every value it may take (the Snakefile's
     constraint); ``chosen``: the dotted config key that lists the values made (default:
     all of them); ``runs``: for a ``{run}`` output, the config section whose ``models``
-    (or ``analysis.models``) choose the runs (default: every run); ``kind``: "figure",
+    (or ``analysis.models``) choose the runs, or "trained" (the runs ferflow trains, not
+    the models trained elsewhere); default: every run; ``kind``: "figure",
     "figures" (a directory of PNGs) or "table" (a CSV file with a Markdown twin).
     """
 

@@ -32,6 +32,16 @@ def defaults(section: str) -> dict:
     return fill_defaults({}, root["properties"][section], root)
 
 
+def defaults_at(*keys: str) -> dict:
+    """The defaults of the schema node at ``keys`` from the root (``"$defs",
+    "foreign_model", "properties", "input"``). A fresh copy."""
+    root = _schema()
+    node = root
+    for k in keys:
+        node = node[k]
+    return fill_defaults({}, node, root)
+
+
 def _schema() -> dict:
     global _SCHEMA
     if _SCHEMA is None:

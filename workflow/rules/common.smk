@@ -9,6 +9,7 @@ from ferflow.data import folders
 
 from ferflow.pipeline import layouts
 from ferflow.data.ingest import DATA_FILES
+from ferflow.models.foreign import kind as foreign_kind
 from ferflow.outputs import SECTIONS
 from ferflow.pipeline.paths import Paths, declared, markdown
 from ferflow.pipeline.plan import Plan
@@ -16,7 +17,12 @@ from ferflow.pipeline.plan import Plan
 R = f"results/{config['dataset']}"
 P = Paths(R)  # every output file (ferflow.pipeline.paths.OUTPUTS)
 PLAN = Plan(config)
-RUNS = list(PLAN.runs)  # every training run (repeats and ablation variants included)
+RUNS = list(PLAN.runs)  # every run (repeats and ablation variants included)
+TRAINED = PLAN.trained  # the runs ferflow trains; the others are models trained elsewhere
+FOREIGN = {
+    kind: [r for r in RUNS if PLAN.foreign(r) and foreign_kind(PLAN.runs[r]["file"]) == kind]
+    for kind in ("keras", "onnx")
+}
 ENSEMBLES = PLAN.ensembles
 ABLATIONS = PLAN.ablations
 COMPARISONS = PLAN.comparisons

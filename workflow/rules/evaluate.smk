@@ -3,7 +3,8 @@
 
 rule predict:
     input:
-        model=rules.train.output.model,  # loaded only for tta tencrop and multicrop
+        # loaded only for tta tencrop and multicrop (an ONNX model has none)
+        model=lambda wc: [] if wc.run in FOREIGN["onnx"] else P("model", run=wc.run),
         views=rules.train.output.views,
         faces=rules.ingest.output.faces,
         split=rules.split.output.split,

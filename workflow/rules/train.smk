@@ -18,6 +18,8 @@ rule train:
         f"{R}/logs/train/{{run}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{run}}.tsv"
+    wildcard_constraints:
+        run=_alternatives(TRAINED),
     retries: config["resources"]["retries"]
     threads: job_threads("train")
     resources:
@@ -27,6 +29,49 @@ rule train:
         state_dir=lambda wc: P("checkpoints", run=wc.run),
     script:
         "../scripts/train.py"
+
+
+# A model trained elsewhere (config key file): scored, not trained. A Keras file becomes a
+# ferflow model (model.keras: explanations, TTA, exports); an ONNX file gets its views only.
+rule import_model:
+    input:
+        file=lambda wc: PLAN.runs[wc.run]["file"],  # a new file reruns it
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        model=P.model,
+        history=P.history,
+        summary=P.summary,
+        info=P.info,
+        views=P.views,
+    log:
+        f"{R}/logs/import/{{run}}.log",
+    wildcard_constraints:
+        run=_alternatives(FOREIGN["keras"]),
+    params:
+        settings=lambda wc: PLAN.settings(wc.run),
+    script:
+        "../scripts/import_model.py"
+
+
+rule import_onnx:
+    input:
+        file=lambda wc: PLAN.runs[wc.run]["file"],
+        faces=rules.ingest.output.faces,
+        split=rules.split.output.split,
+    output:
+        history=P.history,
+        summary=P.summary,
+        info=P.info,
+        views=P.views,
+    log:
+        f"{R}/logs/import/{{run}}.log",
+    wildcard_constraints:
+        run=_alternatives(FOREIGN["onnx"]),
+    params:
+        settings=lambda wc: PLAN.settings(wc.run),
+    script:
+        "../scripts/import_model.py"
 
 
 rule training_curves:

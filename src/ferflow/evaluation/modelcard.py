@@ -110,7 +110,7 @@ TRAINED_ON = {
 def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
            dataset: str, faces_path: str, data_format: str = "fer2013") -> str:
     info = facts["info"]
-    m = info.get("machine") or {}
+    m = info.get("machine") or info.get("scored_on") or {}
     from ferflow.tfsetup import machine_line
 
     machine = machine_line(m, m.get("gpu")) if m.get("cpu") else info.get("device", "unknown")
@@ -119,7 +119,11 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
              f"ferflow model `{run}` of the dataset `{dataset}` (`model.keras` beside this file), "
              "written from the run's records by the workflow's `model_card` rule.", "",
              "## Model", "",
-             f"- Architecture `{settings['arch']}`, {info['params']:,} parameters.",
+             (f"- Architecture `{settings['arch']}`, {info['params']:,} parameters." if
+              info.get("trained_here", True) else
+              f"- **Not trained here**: `{info['file']}` ({info['format']}), sha256 "
+              f"`{info['sha256']}`, {info['params']:,} parameters; source: {info['source']}. "
+              f"Its input as ferflow feeds it: {_foreign_input(settings)}."),
              f"- Input: {IMAGE_SIZE}x{IMAGE_SIZE} grayscale faces, raw 0-255 pixels (the model "
              "normalises them itself), cropped tight around the face as FER2013's are "
              "(`ferflow predict` crops photos so).",
@@ -144,10 +148,13 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
               "- Training faces per class: " + ", ".join(
                   f"{c} {n:,}" for c, n in facts["train_counts"].items()) + ".", "",
               "## Training", "",
-              f"- {info['epochs_run']} epochs, the weights of epoch {info['best_epoch']} kept "
-              f"({info['monitor']} {info['best']:.4f}); {info['seconds']:,.0f} s of training "
-              f"({info.get('images_per_second') or 'n/a'} images/s).",
-              f"- Machine: {machine}.",
+              *([f"- {info['epochs_run']} epochs, the weights of epoch {info['best_epoch']} kept "
+                 f"({info['monitor']} {info['best']:.4f}); {info['seconds']:,.0f} s of training "
+                 f"({info.get('images_per_second') or 'n/a'} images/s).",
+                 f"- Machine: {machine}."] if info.get("trained_here", True) else
+                ["- None here: the model was trained elsewhere (above); the faces, split and "
+                 "class counts are those it is scored on here, not its own training data. "
+                 f"Scored on: {machine}."]),
               "- Settings (every one; the config's `models.*` entry over `training`):", "",
               "```json", json.dumps(settings, indent=1, sort_keys=True), "```", "",
               "## Accuracy", "",
@@ -178,6 +185,15 @@ def render(run: str, settings: dict, facts: dict, sources: dict, eval_set: str,
               "people (hiring, policing, health, grading): an expression is not an emotion, "
               "and the model's errors are not evenly spread across classes or people.", ""]
     return "\n".join(lines)
+
+
+def _foreign_input(settings: dict) -> str:
+    i = settings["input"]
+    scaling = (f"(pixel/255 - {i['mean']}) / {i['std']}" if i["mean"] is not None
+               else f"pixel * {i['scale']:g} + {i['offset']:g}")
+    return (f"{i['size']}x{i['size']} {i['color']} ({i['interpolation']} resize), {scaling}, "
+            f"{i['layout']}; outputs ({settings['outputs']}) in the order "
+            + ", ".join(str(c) for c in settings["classes"]))
 
 
 def calibration_lines(cal: dict | None, use_scaled: bool) -> list[str]:

@@ -12,7 +12,7 @@ from ferflow.io import atomic_path, load_json
 from ferflow.outputs import figure
 
 OUTPUTS = (  # declarations (ferflow.outputs)
-    figure("training_curves", "figures/{run}/training_curves.png", "curves"),
+    figure("training_curves", "figures/{run}/training_curves.png", "curves", runs="trained"),
     figure("validation_curves", "figures/{comparison}/validation_curves.png", "cnn-vs-dnn",
            order=2),
 )
@@ -114,6 +114,8 @@ def validation_curves(layout: dict, out_png: str, title: str) -> None:
         kind = family(info[0]) or "?"
         hs = histories(g)
         n = min(len(h) for h in hs)
+        if not n:  # a model trained elsewhere: no epochs to draw
+            continue
         label = f"{name} ({kind}, {info[0]['params']:,} params)"
         for ax, col in zip(axes, ("val_accuracy", "val_loss")):
             vals = np.stack([h[col].to_numpy()[:n] for h in hs])

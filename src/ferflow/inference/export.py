@@ -103,6 +103,7 @@ def export_model(model_path: str, fmt: str, out: str | None = None, faces=None,
 
         expected = scale(expected, temperature)
         model = with_temperature(model, temperature)
+        model.predict(x[:1], verbose=0)  # built and called: Model.export needs that
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(out)}.tmp-{os.getpid()}{FORMATS[fmt][1]}")

@@ -97,3 +97,6 @@ def register_custom_objects() -> None:
     (:func:`ferflow.models.load_model` calls this)."""
     for name in ("SGD", "Adam", "AdamW", "Ones", "TemperatureScaling"):
         CUSTOM[name]
+    from ferflow.models.foreign import LAYERS
+
+    LAYERS.register()  # the wrapper layers of a model trained elsewhere

@@ -77,6 +77,11 @@ def _check_names(config: dict) -> None:
 
 def _check_archs(config: dict, registered: list[str]) -> None:
     for name, entry in config["models"].items():
+        if "file" in entry:
+            from ferflow.models.foreign import check_entry
+
+            check_entry(entry, f"models.{name}")
+            continue
         if entry["arch"] not in registered:
             raise ConfigError(f"config key models.{name}.arch: architecture {entry['arch']!r} is not "
                               f"registered{did_you_mean(entry['arch'], registered, quote=True)} "
@@ -94,6 +99,9 @@ def _check_ablations(config: dict, schema: dict) -> None:
         if base not in config["models"]:
             raise _not_a_model(f"ablations.{name}.base", base, config["models"],
                                    scope=" in config key models")
+        if "file" in config["models"][base]:
+            raise ConfigError(f"config key ablations.{name}.base: {base!r} is a model trained "
+                              "elsewhere (file): an ablation switches training settings")
         for path, values in abl["factors"].items():
             head, _, rest = path.partition(".")
             sub = resolve(settings.get(head, {}), schema).get("properties", {})
@@ -125,7 +133,7 @@ def _setting_key(config: dict, run: str, setting: str) -> str:
 
 def _check_settings(config: dict, plan: Plan) -> None:
     """Settings that contradict each other in one run (repeats and variants included)."""
-    for run in plan.runs:
+    for run in plan.trained:
         s = plan.settings(run)
         if s.get("jit_compile") is True and s.get("deterministic", True):
             raise ConfigError(f"config key {_setting_key(config, run, 'jit_compile')}: "
@@ -176,15 +184,48 @@ def _check_references(config: dict, plan: Plan) -> None:
     model = config["predict"]["model"]
     if model is not None and model not in plan.runs:
         raise _not_a_model("predict.model", model, plan.runs)
+    _check_onnx_uses(config, plan)
     for m in config["export"]["models"] or []:
         if m not in plan.runs:
             raise _not_a_model("export.models", m, plan.runs)
 
 
+def _check_onnx_uses(config: dict, plan: Plan) -> None:
+    """An ONNX model is scored (predictions, tables, ensembles, model card); what needs
+    its Keras graph (the explanations, tencrop/multicrop, exports, photos) is refused."""
+    onnx = [r for r in plan.runs if plan.foreign(r)
+            and str(plan.runs[r]["file"]).lower().endswith(".onnx")]
+    if not onnx:
+        return
+    analysis = config["analysis"]
+    for key, section in [("", analysis), *((k, v) for k, v in analysis.items()
+                                             if isinstance(v, dict) and "models" in v)]:
+        listed = section.get("models") or []
+        if key and section.get("models") is None:
+            continue
+        for r in onnx:
+            if r in listed:
+                where = f"analysis.{key}.models" if key else "analysis.models"
+                raise ConfigError(f"config key {where}: {r!r} is an ONNX model: its explanations "
+                                  "need a Keras model (.keras or .h5)")
+    for r in onnx:
+        if plan.tta(r) not in ("none", "flip"):
+            raise ConfigError(f"config key models.{r}.tta: {plan.tta(r)!r} needs a Keras model; "
+                              "an ONNX model takes none or flip")
+    exported = config["export"]["models"]
+    for r in onnx:
+        if config["export"]["formats"] and (exported is None or r in exported):
+            raise ConfigError(f"config key export.models: {r!r} is already an ONNX model "
+                              "(list the models to export)")
+    if config["predict"]["images"] and (config["predict"]["model"] or plan.trained[0]) in onnx:
+        raise ConfigError("config key predict.model: an ONNX model cannot label photos yet "
+                          "(name a Keras model)")
+
+
 def _check_data(config: dict, plan: Plan) -> None:
     data = config["data"]
     if data["format"] != "ferplus":
-        for run in plan.runs:
+        for run in plan.trained:
             if plan.settings(run).get("targets") == "votes":
                 key = (f"models.{run}.targets" if "targets" in config["models"].get(run, {})
                        else "training.targets" if config["training"].get("targets") == "votes"

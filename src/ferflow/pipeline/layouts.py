@@ -9,6 +9,7 @@ files as the rule's inputs (:func:`files`); :mod:`ferflow.evaluation.tables` and
 from __future__ import annotations
 
 import copy
+import os
 
 from ferflow.pipeline.paths import Paths, declared, markdown
 from ferflow.pipeline.plan import Plan, setting
@@ -25,7 +26,8 @@ def model_layout(plan: Plan, paths: Paths, model: str) -> dict:
     """One model (a row of the tables): its architecture, epochs, TTA and runs' files."""
     first = plan.models[model][0]
     s = plan.settings(first)
-    return {"arch": s["arch"], "epochs": s["epochs"], "tta": plan.tta(first),
+    arch = s["arch"] if "arch" in s else f"file {os.path.basename(s['file'])}"
+    return {"arch": arch, "epochs": s.get("epochs"), "tta": plan.tta(first),
             "runs": {run: run_files(paths, run) for run in plan.models[model]}}
 
 
@@ -90,7 +92,8 @@ def instances(plan: Plan, output) -> list[dict]:
     if w is None:
         names = [None] if output.runs is None or plan.analysed(output.runs) else []
     elif w == "run":
-        names = plan.analysed(output.runs) if output.runs else list(plan.runs)
+        names = (plan.trained if output.runs == "trained" else
+                 plan.analysed(output.runs) if output.runs else list(plan.runs))
     else:
         names = {"name": [*plan.runs, *plan.ensembles], "ensemble": plan.ensembles,
                  "comparison": plan.comparisons, "ablation": plan.ablations}[w]

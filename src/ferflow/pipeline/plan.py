@@ -112,6 +112,10 @@ class Plan:
         self._settings: dict[str, dict] = {}
 
     def _add(self, name: str, entry: dict) -> None:
+        if "file" in entry:  # a model trained elsewhere: one run, no seed
+            self.runs[name] = entry
+            self.models[name] = [name]
+            return
         seed = merge(self.config, entry)["seed"]
         self.runs[name] = entry
         self.models[name] = [name]
@@ -120,12 +124,28 @@ class Plan:
             self.models[name].append(f"{name}.r{i}")
 
     def settings(self, run: str) -> dict:
-        """Effective training settings of ``run``: training defaults + its overrides."""
+        """Effective training settings of ``run``: training defaults + its overrides; for
+        a model trained elsewhere (:meth:`foreign`) its entry, ``input`` filled in."""
         if run not in self.runs:
             raise ConfigError(f"config key models.{run}: no such model")
         if run not in self._settings:
-            self._settings[run] = merge(self.config, self.runs[run])
+            entry = self.runs[run]
+            if self.foreign(run):
+                from ferflow.models.foreign import settings
+
+                self._settings[run] = settings(entry)
+            else:
+                self._settings[run] = merge(self.config, entry)
         return copy.deepcopy(self._settings[run])
+
+    def foreign(self, run: str) -> bool:
+        """Whether ``run`` is a model trained elsewhere (config key ``file``): scored, not trained."""
+        return "file" in self.runs[run]
+
+    @property
+    def trained(self) -> list[str]:
+        """The runs ferflow trains (every run but the foreign models)."""
+        return [r for r in self.runs if not self.foreign(r)]
 
     def tta(self, run: str) -> str:
         """Test-time augmentation of ``run``: its model's own ``tta`` or ``evaluate.tta``."""
