@@ -76,6 +76,26 @@ def test_a_wrapped_h5_is_the_model_run_by_hand_on_the_same_faces(foreign):
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
     assert got.std(0).max() > 1e-3  # different faces, different answers
+    # one flat graph: its own layers are the wrapper's (layer selectors, keract, ascent)
+    assert [layer.name for layer in model.layers][:3] == ["faces", "foreign_input", "conv2d"]
+
+
+def test_the_area_resize_is_tensorflows_and_has_a_gradient():
+    import tensorflow as tf
+
+    from ferflow.models.foreign import preprocess, settings
+
+    x = tf.constant(_faces(3, seed=4))
+    for size in (64, 40, 30):
+        spec = settings({"file": "m.h5", "source": "s", "input": {"size": size}})["input"]
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = preprocess(x, spec)
+            total = tf.reduce_sum(y)
+        expected = tf.image.resize(x, (size, size), method="area")
+        np.testing.assert_allclose(y.numpy(), expected.numpy(), atol=2e-3)  # 0-255 pixels
+        grad = tape.gradient(total, x).numpy()
+        np.testing.assert_allclose(grad, (size / 48) ** 2, rtol=1e-4)  # each pixel's share
 
 
 def test_an_onnx_file_is_run_by_onnxruntime_by_hand_on_the_same_faces(foreign):

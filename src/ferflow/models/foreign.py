@@ -12,6 +12,7 @@ layers, no unknown custom objects), no pickle.
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -83,8 +84,13 @@ def preprocess(x, spec: dict):
     x = ops.cast(x, "float32")
     size = int(spec["size"])
     if size != x.shape[1] or size != x.shape[2]:
-        x = ops.image.resize(x, (size, size), interpolation=spec["interpolation"],
-                             data_format="channels_last")
+        if spec["interpolation"] == "area":  # as a product of matrices: it has a gradient
+            rows = ops.convert_to_tensor(area_matrix(int(x.shape[1]), size))
+            cols = ops.convert_to_tensor(area_matrix(int(x.shape[2]), size))
+            x = ops.einsum("ih,nhwc,jw->nijc", rows, x, cols)
+        else:
+            x = ops.image.resize(x, (size, size), interpolation=spec["interpolation"],
+                                 data_format="channels_last")
     if spec["mean"] is not None:
         x = (x / 255.0 - float(spec["mean"])) / float(spec["std"])
     else:
@@ -94,6 +100,19 @@ def preprocess(x, spec: dict):
     if spec["layout"] == "NCHW":
         x = ops.transpose(x, (0, 3, 1, 2))
     return x
+
+
+def area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The (n_out, n_in) weights of an area (box-filter) resize along one axis: each output
+    pixel is the mean of the input it covers, partly covered pixels weighted by their
+    share (TensorFlow's ``ResizeArea``, which has no gradient, as a linear map that has)."""
+    scale = n_in / n_out
+    out = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        lo, hi = i * scale, (i + 1) * scale
+        for j in range(int(np.floor(lo)), min(int(np.ceil(hi)), n_in)):
+            out[i, j] = (min(hi, j + 1) - max(lo, j)) / scale
+    return out
 
 
 def to_classes(y, cols: list[int], logits: bool):
@@ -184,12 +203,73 @@ def wrap(model, s: dict, key: str = "models.?"):
     from ferflow import IMAGE_SIZE
 
     _outputs_fit(int(model.output_shape[-1]), s, key, s["file"])
+    flat = _flat(model, s)
+    if flat is not None:
+        return flat
     inp = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="faces")
     x = LAYERS["ForeignInput"](s["input"], name="foreign_input")(inp)
-    y = model(x)
+    y = model(x)  # not a one-input functional model: called as one layer
     out = LAYERS["ClassMap"](columns(s["classes"]), s["outputs"] == "logits",
                              name="class_map")(y)
     return keras.Model(inp, out, name=f"foreign_{model.name}")
+
+
+def _flat(model, s: dict):
+    """A one-input, one-output functional ``model`` rebuilt as one flat graph from its
+    config: ferflow's input, the ``ForeignInput`` layer, its own layers (their weights
+    copied), ``ClassMap``; so that layer selectors (``conv:1``), keract and filter ascent
+    see its layers. None for any other model."""
+    import keras
+
+    from ferflow import IMAGE_SIZE
+
+    def one(spec):  # ["name", 0, 0] or [["name", 0, 0]]
+        return spec[0] if len(spec) == 1 and isinstance(spec[0], list) else spec
+
+    try:
+        cfg = model.get_config()
+        (in_name, _, _), (out_name, _, _) = one(cfg["input_layers"]), one(cfg["output_layers"])
+    except Exception:
+        return None
+    text = json.dumps(cfg["layers"])
+    taken = {layer["config"]["name"] for layer in cfg["layers"]}
+    if {"faces", "foreign_input", "class_map"} & taken:
+        return None
+    # every consumer of its input reads ForeignInput's output instead
+    text = text.replace(f'"keras_history": ["{in_name}", 0, 0]',
+                        '"keras_history": ["foreign_input", 0, 0]')
+    layers = [layer for layer in json.loads(text) if layer["config"]["name"] != in_name]
+
+    def tensor(name, shape):
+        return {"class_name": "__keras_tensor__", "config": {
+            "shape": shape, "dtype": "float32", "keras_history": [name, 0, 0]}}
+
+    n_in = [None, IMAGE_SIZE, IMAGE_SIZE, 1]
+    head = [{"module": "keras.layers", "class_name": "InputLayer", "config": {
+                "batch_shape": n_in, "dtype": "float32", "sparse": False, "name": "faces"},
+             "registered_name": None, "name": "faces", "inbound_nodes": []},
+            {"module": None, "class_name": "ferflow>ForeignInput", "config": {
+                "name": "foreign_input", "trainable": False, "spec": s["input"]},
+             "registered_name": "ferflow>ForeignInput", "name": "foreign_input",
+             "inbound_nodes": [{"args": [tensor("faces", n_in)], "kwargs": {}}]}]
+    tail = [{"module": None, "class_name": "ferflow>ClassMap", "config": {
+                "name": "class_map", "trainable": False, "columns": columns(s["classes"]),
+                "logits": s["outputs"] == "logits"},
+             "registered_name": "ferflow>ClassMap", "name": "class_map",
+             "inbound_nodes": [{"args": [tensor(out_name, list(model.output_shape))],
+                                "kwargs": {}}]}]
+    LAYERS.register()
+    try:
+        flat = keras.Model.from_config({
+            "name": f"foreign_{cfg['name']}", "trainable": False,
+            "layers": head + layers + tail, "input_layers": ["faces", 0, 0],
+            "output_layers": ["class_map", 0, 0]})
+        for layer in model.layers:
+            if layer.weights:
+                flat.get_layer(layer.name).set_weights(layer.get_weights())
+    except Exception:
+        return None
+    return flat
 
 
 def onnx_predictor(s: dict, key: str = "models.?"):
