@@ -237,3 +237,20 @@ def test_foreign_models_enter_the_tables_comparisons_and_ensembles(foreign, tmp_
     assert f"**Not trained here**: `{foreign / 'm.h5'}` (keras), sha256 `{sha}`" in card
     assert "source: a made-up test model" in card
     assert pd.isna(acc.at["h5", "machine"]) and pd.notna(acc.at["cnn", "machine"])  # not trained
+
+
+def test_no_training_curves_for_what_was_not_trained_here():
+    """A model trained elsewhere has no epochs: no training curves, and a comparison of
+    such models only has no validation-curve overlay (one with a trained model keeps it)."""
+    from ferflow.pipeline import layouts
+    from ferflow.pipeline.paths import Paths
+    from ferflow.pipeline.plan import Plan
+
+    cfg = _config(fer={"file": "m.h5", "source": "s"}, ox={"file": "m.onnx", "source": "s"})
+    cfg["comparisons"] = {"published": ["fer", "ox"], "mixed": ["small_cnn", "fer"]}
+    plan = Plan(validate(cfg))
+    made = layouts.declared_files(plan, Paths("r"))
+    assert [wc["run"] for wc, _ in made["training_curves"]] == ["small_cnn"]
+    assert [wc["comparison"] for wc, _ in made["validation_curves"]] == ["mixed"]
+    assert [wc["comparison"] for wc, _ in made["comparison_table"]] == ["published", "mixed"]
+    assert [wc["name"] for wc, _ in made["reliability"]] == ["small_cnn", "fer", "ox"]

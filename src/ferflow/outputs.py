@@ -60,7 +60,8 @@ class Output:
     constraint); ``chosen``: the dotted config key that lists the values made (default:
     all of them); ``runs``: for a ``{run}`` output, the config section whose ``models``
     (or ``analysis.models``) choose the runs, or "trained" (the runs ferflow trains, not
-    the models trained elsewhere); default: every run; ``kind``: "figure",
+    the models trained elsewhere; for a ``{comparison}`` output: the comparisons with a
+    trained model); default: every run; ``kind``: "figure",
     "figures" (a directory of PNGs) or "table" (a CSV file with a Markdown twin).
     """
 

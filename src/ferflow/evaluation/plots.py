@@ -14,7 +14,7 @@ from ferflow.outputs import figure
 OUTPUTS = (  # declarations (ferflow.outputs)
     figure("training_curves", "figures/{run}/training_curves.png", "curves", runs="trained"),
     figure("validation_curves", "figures/{comparison}/validation_curves.png", "cnn-vs-dnn",
-           order=2),
+           order=2, runs="trained"),  # a comparison with a trained model: its epochs
 )
 
 

@@ -97,6 +97,10 @@ def instances(plan: Plan, output) -> list[dict]:
     else:
         names = {"name": [*plan.runs, *plan.ensembles], "ensemble": plan.ensembles,
                  "comparison": plan.comparisons, "ablation": plan.ablations}[w]
+        if w == "comparison" and output.runs == "trained":  # those with a trained model
+            names = [c for c in names if any(not plan.foreign(r) for m in
+                                             plan.config["comparisons"][c]
+                                             for r in plan.models[m])]
     combos = [{}]
     for wildcard, values in output.variants.items():
         chosen = values if output.chosen is None else _lookup(plan.config, output.chosen)
