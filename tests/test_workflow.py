@@ -291,7 +291,8 @@ def test_report_page_answers_every_question(run_dir):
     rates = counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True).clip(1)
     np.fill_diagonal(rates, -1)
     i, j = np.unravel_index(rates.argmax(), rates.shape)
-    both = page[page.index("<h3>both</h3>"):]
+    confusion = page[page.index('<section id="confusion">'):]
+    both = confusion[confusion.index("<h3>both</h3>"):]
     both = re.sub(r'^<h3>both</h3><p class="warn">[^<]*</p>', "<h3>both</h3>", both)
     assert both.startswith(f"<h3>both</h3><p>Most confused: {counts.index[i]} predicted as "
                            f"{counts.columns[j]} ({rates[i, j]:.0%} of {counts.index[i]}, "
@@ -377,7 +378,7 @@ def test_incremental_rebuilds(run_dir):
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("comparison_table", "comparison=cnn_vs_dnn"),
         ("validation_curves", "comparison=cnn_vs_dnn"), ("report", ""),
-    ] + ANALYSIS_JOBS), res.stdout
+    ] + ANALYSIS_JOBS + calibrated("cnn", "cnn.r1", "both")), res.stdout
     # 3. test-time augmentation switched on for one model: its predictions (and its
     # ablation variant's), not its training; not the curves
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -392,7 +393,7 @@ def test_incremental_rebuilds(run_dir):
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("ablation_table", "ablation=norm"), ("comparison_table", "comparison=cnn_vs_dnn"),
         ("report", ""),
-    ]), res.stdout
+    ] + calibrated("dnn", "dnn.normalize-off", "both")), res.stdout
     # 4. a factor added to the ablation: the new variant and the tables that list it
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
     cfg["ablations"]["norm"]["factors"]["learning_rate"] = [0.01]
@@ -403,7 +404,7 @@ def test_incremental_rebuilds(run_dir):
         [(rule, f"run={new}") for rule in ("train", "predict", "metrics", "model_card",
                                             "training_curves")]
         + [("confusion", f"name={new}"), ("accuracy_table", ""),
-           ("ablation_table", "ablation=norm"), ("report", "")]), res.stdout
+           ("ablation_table", "ablation=norm"), ("report", "")] + calibrated(new)), res.stdout
     # 5. a LIME drawing setting changed: the LIME figure only (and the report that shows
     # it); a LIME setting: the explanations that computed LIME, their table, the figures
     # drawn from their file
@@ -434,6 +435,9 @@ def test_incremental_rebuilds(run_dir):
                                                                  ("report", "")]
         + [("model_card", f"run={n}") for n in RUNS]
         + [job for job in ANALYSIS_JOBS if job != ("filters", "run=cnn, start=noise")]
+        # the reliability diagrams and the table's Markdown show the evaluation set; the
+        # temperatures (fitted on validation) stay
+        + [("reliability", f"name={n}") for n in (*RUNS, "both")] + [("calibration_table", "")]
     ), res.stdout
     # 6. input data touched: everything downstream
     time.sleep(1)
@@ -444,7 +448,14 @@ def test_incremental_rebuilds(run_dir):
     assert sorted(rules) == sorted(["ingest", "split", "ensemble", "confusion", "accuracy_table",
                                     "ablation_table", "comparison_table", "validation_curves",
                                     "report", "export_model"]
-                                   + per_run * len(RUNS) + [r for r, _ in ANALYSIS_JOBS]), res.stdout
+                                   + per_run * len(RUNS) + [r for r, _ in ANALYSIS_JOBS]
+                                   + [r for r, _ in calibrated(*RUNS, "both")]), res.stdout
+
+
+def calibrated(*names) -> list[tuple[str, str]]:
+    """The calibration jobs a change of these runs' or ensembles' predictions reruns."""
+    return ([(rule, f"name={n}") for n in names for rule in ("calibration", "reliability")]
+            + [("calibration_table", "")])
 
 
 def test_bad_input_fails_with_one_line_and_no_output(tmp_path):
