@@ -121,3 +121,14 @@ def test_the_folders_are_layers_and_each_imports_only_those_below_it():
     upward = [(m, d) for m, deps in graph.items() for d in deps
               if LAYERS.index(_layer(d)) > LAYERS.index(_layer(m))]
     assert upward == []
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name starting with "_" stays in its module (a shared helper is made public)."""
+    private = []
+    for path in (SRC / "ferflow").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ferflow"):
+                private += [f"{_module_name(path)}: {node.module}.{a.name}"
+                            for a in node.names if a.name.startswith("_")]
+    assert private == []

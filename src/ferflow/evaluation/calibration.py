@@ -272,7 +272,8 @@ def _array(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def _interval_text(value, lower, upper) -> str:
+def interval_text(value, lower, upper) -> str:
+    """``0.052 [0.041, 0.064]`` ("–" without a value; the value alone without its ends)."""
     if value is None:
         return "–"
     if lower is None or upper is None:
@@ -330,7 +331,7 @@ def reliability_figure(calibration_json: str, out_png: str, title: str,
     row = data[eval_set]
     edges = np.asarray(data["edges"], dtype=np.float64)
     pct = f"{100 * data.get('confidence', stats.CONFIDENCE):g}%"
-    panels = [("before temperature scaling", row["reliability"], _interval_text(
+    panels = [("before temperature scaling", row["reliability"], interval_text(
         row["ece"], row["ece_lower"], row["ece_upper"]))]
     t = data.get("temperature")
     if eval_set == data.get("fitted_on"):
@@ -339,7 +340,7 @@ def reliability_figure(calibration_json: str, out_png: str, title: str,
                      *panels[0][1:])
     elif row.get("reliability_scaled") is not None:
         panels.append((f"after temperature scaling (T = {t:.2f}, fitted on "
-                       f"{data.get('fitted_on')})", row["reliability_scaled"], _interval_text(
+                       f"{data.get('fitted_on')})", row["reliability_scaled"], interval_text(
                            row["ece_scaled"], row["ece_scaled_lower"], row["ece_scaled_upper"])))
     plt = pyplot()
     fig = plt.figure(figsize=(11.6 if len(panels) == 2 else 7.2, 6.6), dpi=110,
@@ -400,7 +401,7 @@ def _check_eval_set(eval_set: str) -> None:
 
 def calibration_blocks(df, eval_set: str = "private") -> list[tuple]:
     """The calibration table (its CSV's rows) for reading."""
-    from ferflow.evaluation.tables import _fmt, missing
+    from ferflow.evaluation.tables import missing, number_cell
 
     _check_eval_set(eval_set)
     rows = df.to_dict("records")
@@ -443,9 +444,9 @@ def calibration_blocks(df, eval_set: str = "private") -> list[tuple]:
 
     header = ["model", "T"] + [h for s in order for h in (
         f"{s} ECE", f"{s} ECE at T", f"{s} log-loss", f"{s} log-loss at T")]
-    body = [[r["name"], _fmt(r.get("temperature"), 2)]
+    body = [[r["name"], number_cell(r.get("temperature"), 2)]
             + [c for s in order for c in (interval(r, f"{s}_ece"), interval(r, f"{s}_ece_scaled"),
-                                          _fmt(r.get(f"{s}_log_loss")),
-                                          _fmt(r.get(f"{s}_log_loss_scaled")))]
+                                          number_cell(r.get(f"{s}_log_loss")),
+                                          number_cell(r.get(f"{s}_log_loss_scaled")))]
             for r in rows]
     return blocks + [("table", header, body)]

@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-from ferflow.evaluation.predictions import eval_rows, set_images, write_views
-from ferflow.io import atomic_path, load_npz, save_json, save_npz, sha256
+from ferflow.evaluation.predictions import write_views
+from ferflow.io import atomic_path, save_json, sha256
 
 
 def import_run(settings: dict, outputs: dict, faces_path: str, split_path: str,
@@ -42,18 +42,11 @@ def import_run(settings: dict, outputs: dict, faces_path: str, split_path: str,
     else:
         import onnx
 
-        predict = onnx_predictor(settings, key)
         graph = onnx.load(path, load_external_data=False).graph
         params = int(sum(np.prod(t.dims) for t in graph.initializer))
         conv = sum(node.op_type == "Conv" for node in graph.node)
-        faces, split = load_npz(faces_path), load_npz(split_path)
-        _, rows = eval_rows(faces, split)
-        x = set_images(faces, rows)
-        plain = np.concatenate([predict(x[i:i + 256]) for i in range(0, len(x), 256)])
-        flip = np.concatenate([predict(x[i:i + 256, :, ::-1]) for i in range(0, len(x), 256)])
-        save_npz(outputs["views"], rows=rows.astype(np.int64), plain=plain.astype(np.float32),
-                 flip=flip.astype(np.float32))
-        n = len(rows)
+        n = write_views(onnx_predictor(settings, key), faces_path, split_path,
+                        outputs["views"], log=log)
         with atomic_path(outputs["summary"]) as tmp, open(tmp, "w") as f:
             f.write(f"ONNX model {path}: {len(graph.node)} nodes, {params:,} parameters\n")
             f.write(f"\nnot trained here: {path} (sha256 {digest})\n")

@@ -201,11 +201,11 @@ def calibration_lines(cal: dict | None, use_scaled: bool) -> list[str]:
     if not cal:
         return []
 
+    from ferflow.evaluation.calibration import interval_text
+
     def ece(row, which=""):
-        v = row.get(f"ece{which}")
-        if v is None:
-            return "n/a"
-        return f"{v:.3f} [{row[f'ece{which}_lower']:.3f}, {row[f'ece{which}_upper']:.3f}]"
+        key = f"ece{which}"
+        return interval_text(row.get(key), row.get(f"{key}_lower"), row.get(f"{key}_upper"))
 
     def loss(row, which=""):
         v = row.get(f"log_loss{which}")

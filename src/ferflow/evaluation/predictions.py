@@ -115,13 +115,20 @@ def write_views(model, faces_path: str, split_path: str, out_path: str,
     """The model's class probabilities of every evaluation face, plain and mirrored ->
     ``out_path`` (.npz: ``rows``, ``plain``, ``flip``). The training job writes them while
     its model is in memory, so that ``predict`` needs neither TensorFlow nor the model
-    for ``tta`` none or flip. Returns the number of faces."""
+    for ``tta`` none or flip. ``model``: a Keras model, or a function of a batch of faces
+    (an ONNX model trained elsewhere). Returns the number of faces."""
     import time
 
     t0 = time.perf_counter()
     faces, split = load_npz(faces_path), load_npz(split_path)
     _, rows = eval_rows(faces, split)
-    plain, flip = predict_views(model, set_images(faces, rows), "flip", batch_size)
+    x = set_images(faces, rows)
+    if hasattr(model, "predict"):
+        plain, flip = predict_views(model, x, "flip", batch_size)
+    else:
+        plain, flip = (np.concatenate([model(v[i:i + batch_size])
+                                       for i in range(0, len(v), batch_size)])
+                       for v in (x, x[:, :, ::-1]))
     save_npz(out_path, rows=rows.astype(np.int64), plain=plain.astype(np.float32),
              flip=flip.astype(np.float32))
     if log is not None:

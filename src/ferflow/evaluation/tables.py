@@ -188,7 +188,8 @@ def missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _fmt(v, digits: int = 3) -> str:
+def number_cell(v, digits: int = 3) -> str:
+    """A number as a table cell ("–" when missing)."""
     if missing(v):
         return "–"
     if isinstance(v, str):
@@ -198,7 +199,7 @@ def _fmt(v, digits: int = 3) -> str:
 
 def _pm(row: dict, key: str) -> str:
     std = row.get(f"{key}_std")
-    return _fmt(row.get(key)) + ("" if missing(std) else f" ± {std:.3f}")
+    return number_cell(row.get(key)) + ("" if missing(std) else f" ± {std:.3f}")
 
 
 def _ci(row: dict, key: str) -> str:
@@ -362,9 +363,9 @@ def accuracy_blocks(df, eval_set: str) -> list[tuple]:
     header = ["model", "family", "runs", "parameters", "epochs", "train s", "val acc [95% CI]",
               "public acc [95% CI]", "private acc [95% CI]", "learned", "private acc, no TTA",
               "val log-loss"]
-    body = [[r["name"], _fmt(r.get("family")), r["runs"], _int(r["params"]), _int(r.get("epochs")),
+    body = [[r["name"], number_cell(r.get("family")), r["runs"], _int(r["params"]), _int(r.get("epochs")),
              _int(r.get("train_seconds")), _ci(r, "val_acc"), _ci(r, "public_acc"),
-             _ci(r, "private_acc"), learned_cell(r), _fmt(r.get("private_acc_no_tta")),
+             _ci(r, "private_acc"), learned_cell(r), number_cell(r.get("private_acc_no_tta")),
              _pm(r, "val_log_loss")]
             for r in rows]
     flagged = not_learned(df)
@@ -390,7 +391,7 @@ def accuracy_blocks(df, eval_set: str) -> list[tuple]:
         ("table", header, body),
         ("heading", 2, f"Per-class recall ({eval_set} set)"),
         ("table", ["model"] + list(CLASS_NAMES),
-         [[r["name"]] + [_fmt(r.get(f"recall_{c}")) for c in CLASS_NAMES] for r in rows])]
+         [[r["name"]] + [number_cell(r.get(f"recall_{c}")) for c in CLASS_NAMES] for r in rows])]
 
 
 def ensemble_blocks(df) -> list[tuple]:
@@ -405,9 +406,9 @@ def ensemble_blocks(df) -> list[tuple]:
     header = ["ensemble", "method", "members", "val acc", "best member", "its val acc",
               "private acc", "its private acc", "validation: ensemble - best",
               "public: ensemble - best", "private: ensemble - best"]
-    body = [[r["name"], r["method"], len(r["members"].split()), _fmt(r["val_acc"]),
-             r["best_member"], _fmt(r["best_member_val_acc"]), _fmt(r["private_acc"]),
-             _fmt(r["best_member_private_acc"])]
+    body = [[r["name"], r["method"], len(r["members"].split()), number_cell(r["val_acc"]),
+             r["best_member"], number_cell(r["best_member_val_acc"]), number_cell(r["private_acc"]),
+             number_cell(r["best_member_private_acc"])]
             + [comparison_cell(r, short) for short in SETS.values()] for r in rows]
     return blocks + [("table", header, body)]
 
@@ -460,7 +461,7 @@ def ablation_blocks(df, title: str, base: str, design: str) -> list[tuple]:
     header = factors + ["model", "runs", "val acc", "private acc", "val log-loss",
                         f"validation: variant - {base}", f"private: variant - {base}"]
     body = [[_fmt_value(r[f]) for f in factors] + [r["model"], r["runs"], _ci(r, "val_acc"),
-                                                   _ci(r, "private_acc"), _fmt(r["val_log_loss"]),
+                                                   _ci(r, "private_acc"), number_cell(r["val_log_loss"]),
                                                    comparison_cell(r, "val"),
                                                    comparison_cell(r, "private")] for r in rows]
     blocks.append(("table", header, body))
@@ -541,8 +542,8 @@ def comparison_blocks(df, title: str) -> list[tuple]:
     rows = _rows(df)
     header = ["model", "family", "parameters", "epochs", "best val acc (any epoch, no TTA)",
               "val acc", "private acc", "learned", "train s"]
-    body = [[r["model"], _fmt(r["family"]), _int(r["params"]), _int(r["epochs"]),
-             _fmt(r["max_val_accuracy"]), _ci(r, "val_acc"), _ci(r, "private_acc"),
+    body = [[r["model"], number_cell(r["family"]), _int(r["params"]), _int(r["epochs"]),
+             number_cell(r["max_val_accuracy"]), _ci(r, "val_acc"), _ci(r, "private_acc"),
              learned_cell(r), _int(r["train_seconds"])] for r in rows]
     return [("heading", 1, title),
             ("text", "Parameters side by side; accuracy of the kept weights (validation / "

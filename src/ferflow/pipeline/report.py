@@ -194,9 +194,10 @@ def _interval(row, short: str) -> str:
 
 
 def _ece(row, eval_set: str, which: str) -> str:
-    v = row[f"{eval_set}_ece{which}"]
-    return (f"{v:.3f} [{row[f'{eval_set}_ece{which}_lower']:.3f}, "
-            f"{row[f'{eval_set}_ece{which}_upper']:.3f}]")
+    from ferflow.evaluation.calibration import interval_text
+
+    key = f"{eval_set}_ece{which}"
+    return interval_text(row[key], row[f"{key}_lower"], row[f"{key}_upper"])
 
 
 def _item_html(item: dict, captions: dict, warn) -> str:
