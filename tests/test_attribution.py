@@ -5,7 +5,13 @@ answers are known (a linear model, a model that looks at one quadrant only) and 
 import numpy as np
 import pytest
 
-from ferflow.explanations.attribution import Attributor, baseline_images, lime_map, randomised
+from ferflow.explanations.attribution import (
+    Attributor,
+    baseline_images,
+    lime_map,
+    occlusion,
+    randomised,
+)
 from ferflow.explanations.faithfulness import area, cue_share, curves, order, random_orders, rank_correlation
 from ferflow.explanations.methods import saliency
 
@@ -223,3 +229,34 @@ def test_lime_map_spreads_superpixel_weights():
     seg = np.array([[0, 0, 1], [2, 2, 1]])
     m = lime_map({"segments": seg, "weights": {0: 0.5, 2: -0.25}})
     np.testing.assert_allclose(m, [[0.5, 0.5, 0.0], [-0.25, -0.25, 0.0]])
+
+
+def test_occlusion_of_a_linear_model_is_the_mean_drop_over_the_covering_squares():
+    """predict: class 1's score is a weighted sum of the pixels, so a square's drop is
+    the sum of weight x (pixel - baseline) inside it; each pixel's value is the mean over
+    the squares that cover it (written out here with loops)."""
+    rng = np.random.default_rng(0)
+    w = np.zeros((48, 48), np.float32)
+    w[4:12, 30:40] = rng.uniform(0.5, 1.0, (8, 10))  # only this block counts
+
+    def predict(x):
+        s = (x[..., 0] * w).sum(axis=(1, 2)) / 1000.0
+        return np.stack([np.zeros_like(s), s], axis=1)
+
+    x = rng.integers(0, 256, (2, 48, 48, 1)).astype(np.float32)
+    base = baseline_images(x, "mean")
+    maps = occlusion(predict, x, np.array([1, 1]), base, patch=8, stride=6)
+    starts = sorted({*range(0, 41, 6), 40})
+    expected = np.zeros((2, 48, 48))
+    cover = np.zeros((48, 48))
+    for t in starts:
+        for left in starts:
+            sq = (slice(t, t + 8), slice(left, left + 8))
+            drop = ((x[:, sq[0], sq[1], 0] - base[:, sq[0], sq[1], 0]) * w[sq]).sum((1, 2)) / 1000
+            expected[:, sq[0], sq[1]] += drop[:, None, None]
+            cover[sq] += 1
+    np.testing.assert_allclose(maps, expected / cover, rtol=1e-4, atol=1e-6)
+    assert cover.min() >= 1  # every pixel covered, the last row and column included
+    assert np.all(maps[:, 30:, :] == 0) and np.abs(maps[:, 4:12, 30:40]).min() >= 0
+    assert np.abs(maps[:, 4:12, 30:40]).max() > 0.01
+    assert occlusion(predict, x[:0], np.array([], int), base[:0]).shape == (0, 48, 48)

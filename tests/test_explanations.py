@@ -13,6 +13,7 @@ from ferflow.io import load_npz, save_npz
 SETTINGS = {"methods": list(METHODS), "faces": 10, "lime_faces": 4, "steps": 5,
             "baseline": "mean", "smoothgrad": {"samples": 3, "noise": 0.15},
             "integrated_gradients": {"steps": 8}, "grad_cam": {"layer": "conv:-1"},
+            "occlusion": {"patch": 8, "stride": 8},
             "randomisation": {"faces": 3, "max_rank_correlation": 0.5}, "batch_size": 64,
             "seed": 0}
 LIME = {"segments": 30, "compactness": 0.1, "num_samples": 40, "batch_size": 40, "seed": 0}

@@ -176,12 +176,88 @@ def test_a_foreign_entrys_mistake_names_its_key(entry, key, message):
     assert f"config key {key}" in str(e.value) and message in str(e.value), str(e.value)
 
 
+def test_an_onnx_model_gets_the_gradient_free_explanations_and_the_rest_is_said():
+    """analysis.models naming an ONNX model: the analyses that need a Keras model leave it
+    out (and the report's layout lists what was left out); the explanations keep their
+    gradient-free methods; an analysis's own list naming it is refused."""
+    from ferflow.pipeline import layouts
+    from ferflow.pipeline.paths import Paths
+    from ferflow.pipeline.plan import KERAS_ANALYSES, Plan
+
+    cfg = _config(ox={"file": "m.onnx", "source": "s"}, fer={"file": "m.h5", "source": "s"})
+    cfg["analysis"] = {"models": ["small_cnn", "ox", "fer"]}
+    plan = Plan(validate(cfg))
+    for a in KERAS_ANALYSES:
+        assert plan.analysed(a) == ["small_cnn", "fer"], a
+    assert plan.analysed("explanations") == plan.analysed("lime") == ["small_cnn", "ox", "fer"]
+    gradient = ["gradient", "smoothgrad", "integrated_gradients", "grad_cam"]
+    assert sorted(plan.left_out("ox")[:4]) == sorted(KERAS_ANALYSES)
+    assert plan.left_out("ox")[4:] == gradient  # the explanations' methods that need them
+    assert plan.left_out("small_cnn") == plan.left_out("fer") == []
+    layout = layouts.report_layout(plan, Paths("r"), [], "c")
+    assert layout["left_out"] == {"ox": plan.left_out("ox")}
+    made = layouts.declared_files(plan, Paths("r"))
+    assert [wc["run"] for wc, _ in made["saliency"]] == ["small_cnn", "fer"]
+    assert [wc["run"] for wc, _ in made["explanations"]] == ["small_cnn", "ox", "fer"]
+    # only gradient methods configured: no explanations for it, and that is said too
+    cfg["analysis"] = {"models": ["ox"], "explanations": {"methods": gradient},
+                       "lime": {"models": []}}
+    plan = Plan(validate(cfg))
+    assert plan.analysed("explanations") == [] and "explanations" in plan.left_out("ox")
+    for key, section in [("saliency", {}), ("explanations", {"methods": gradient})]:
+        cfg["analysis"] = {"models": [], "lime": {"models": []},
+                           key: {**section, "models": ["ox"]}}
+        with pytest.raises(ConfigError, match=f"analysis.{key}.models: 'ox' is an ONNX model"):
+            validate(cfg)
+
+
+def test_an_onnx_model_is_explained_by_occlusion_and_lime_with_its_randomisation(foreign,
+                                                                                 tmp_path):
+    """The explanations job of an ONNX file: the gradient methods left out (and recorded),
+    occlusion equal to the occlusion of the model run by onnxruntime by hand, and the
+    randomisation check against the same graph with its weights drawn again."""
+    from ferflow.data.synthetic import generate
+    from ferflow.explanations.attribution import baseline_images, occlusion
+    from ferflow.explanations.scores import explain_run
+    from ferflow.io import load_npz, save_npz
+    from ferflow.models.foreign import onnx_predictor, randomised_onnx, settings
+
+    f = generate(seed=3, train_per_class=3, public_per_class=1, private_per_class=1)
+    save_npz(str(tmp_path / "faces.npz"), images=f.images, labels=f.labels, usage=f.usage,
+             ids=f.ids, **f.extra)
+    s = settings(_entry(foreign / "m.onnx"))
+    predict = onnx_predictor(s)
+    idx = np.flatnonzero(f.usage == "Training")
+    x = f.images[idx][..., None].astype(np.float32)
+    probs = predict(x)
+    save_npz(str(tmp_path / "pred.npz"), validation_index=idx, validation_labels=f.labels[idx],
+             validation_probs_no_tta=probs, validation_probs=probs)
+    settings_ = {"methods": ["gradient", "lime", "occlusion"], "faces": 6, "lime_faces": 2,
+                 "steps": 4, "baseline": "mean", "occlusion": {"patch": 12, "stride": 12},
+                 "randomisation": {"faces": 3}, "batch_size": 64, "seed": 0}
+    lime = {"segments": 20, "compactness": 0.1, "num_samples": 30, "batch_size": 30, "seed": 0}
+    out = explain_run(str(foreign / "m.onnx"), str(tmp_path / "pred.npz"),
+                      str(tmp_path / "faces.npz"), str(tmp_path / "e.png"),
+                      str(tmp_path / "e.npz"), "ox", settings_, lime, onnx=s,
+                      log=lambda m: None)
+    saved = load_npz(str(tmp_path / "e.npz"))
+    assert list(saved["methods"]) == ["lime", "occlusion"]
+    assert list(saved["left_out"]) == ["gradient"] and "saliency_maps" not in saved
+    assert saved["occlusion_rank_correlation"].shape == (3,)  # randomisation.faces
+    assert saved["lime_rank_correlation"].shape == (2,)  # of the lime_faces
+    fx = x[out["figure_index"]]
+    by_hand = occlusion(predict, fx, out["figure_pred"], baseline_images(fx, "mean"), 12, 12)
+    np.testing.assert_allclose(saved["figure_occlusion"], by_hand, atol=1e-6)
+    assert np.abs(by_hand).max() > 0
+    assert (tmp_path / "e.png").stat().st_size > 5_000
+    # the randomised graph: other weights, other answers; the same seed, the same graph
+    assert randomised_onnx(str(foreign / "m.onnx"), 1) == randomised_onnx(str(foreign / "m.onnx"), 1)
+    rand = onnx_predictor(s, randomise=1)(x[:8])
+    assert np.abs(rand - probs[:8]).max() > 1e-3
+
+
 def test_what_an_onnx_model_cannot_do_is_refused_naming_the_key():
     onnx = {"file": "m.onnx", "source": "s"}
-    cfg = _config(ox=onnx)
-    cfg["analysis"] = {"models": ["ox"]}
-    with pytest.raises(ConfigError, match="analysis.models: 'ox' is an ONNX model"):
-        validate(cfg)
     with pytest.raises(ConfigError, match="models.ox.tta: 'multicrop' needs a Keras model"):
         validate(_config(ox={**onnx, "tta": "multicrop"}))
     cfg = _config(ox=onnx)
@@ -211,7 +287,10 @@ def test_foreign_models_enter_the_tables_comparisons_and_ensembles(foreign, tmp_
            "models": {"cnn": {"arch": "small_cnn"}, "h5": _entry(foreign / "m.h5"),
                       "ox": _entry(foreign / "m.onnx")},
            "ensembles": {"all": {"members": ["cnn", "h5", "ox"]}},
-           "comparisons": {"c": ["cnn", "h5", "ox"]}, "analysis": {"models": []}}
+           "comparisons": {"c": ["cnn", "h5", "ox"]},
+           # the ONNX model explained: the gradient-free methods only, the rest said
+           "analysis": {"models": ["ox"], "lime": {"num_samples": 40},
+                        "explanations": {"faces": 4, "lime_faces": 2, "steps": 4}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     snakemake(tmp_path, configfile="c.yaml")
     r = tmp_path / "results" / "fx"
@@ -237,6 +316,14 @@ def test_foreign_models_enter_the_tables_comparisons_and_ensembles(foreign, tmp_
     assert f"**Not trained here**: `{foreign / 'm.h5'}` (keras), sha256 `{sha}`" in card
     assert "source: a made-up test model" in card
     assert pd.isna(acc.at["h5", "machine"]) and pd.notna(acc.at["cnn", "machine"])  # not trained
+    for fig in ("explanations", "lime"):
+        assert (r / "figures" / "ox" / f"{fig}.png").stat().st_size > 5_000
+    assert not list((r / "figures" / "ox").glob("saliency*")) + list((r / "figures" / "ox").glob("keract*"))
+    expl = pd.read_csv(r / "tables" / "explanations.csv")
+    assert list(expl["method"]) == ["lime", "occlusion"] and set(expl["run"]) == {"ox"}
+    page = (r / "report.html").read_text()
+    assert ("<li>ox: saliency maps" in page or "<li>ox: filter images" in page) and \
+        "Grad-CAM" in page.split("Left out for the models")[1].split("</ul>")[0]
 
 
 def test_no_training_curves_for_what_was_not_trained_here():

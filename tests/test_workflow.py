@@ -109,7 +109,7 @@ def test_end_to_end_outputs(run_dir):
     assert not (r / "figures" / "dnn" / "saliency.png").exists()
     table = pd.read_csv(r / "tables" / "explanations.csv")
     assert list(table["method"]) == ["gradient", "smoothgrad", "integrated_gradients",
-                                     "grad_cam", "lime"]
+                                     "grad_cam", "lime", "occlusion"]
     assert set(table["run"]) == {"cnn"} and set(table["faces"]) == {8, 4}
     assert "Explanations scored (validation set)" in (r / "tables" / "explanations.md").read_text()
 

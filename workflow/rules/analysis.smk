@@ -51,7 +51,10 @@ rule layer_outputs:
 
 rule explanations:
     input:
-        model=rules.train.output.model,
+        # an ONNX model: its own file (only the gradient-free methods)
+        model=lambda wc: (
+            PLAN.runs[wc.run]["file"] if wc.run in FOREIGN["onnx"] else P("model", run=wc.run)
+        ),
         pred=rules.predict.output.pred,
         faces=rules.ingest.output.faces,
     output:
@@ -68,6 +71,7 @@ rule explanations:
         eval_set=config["evaluate"]["eval_set"],
         settings=layouts.explanations_settings(config),
         lime=analysis_params("lime", "segments", "compactness", "num_samples", "batch_size", "seed"),
+        onnx=lambda wc: PLAN.settings(wc.run) if wc.run in FOREIGN["onnx"] else None,
     script:
         "../scripts/explanations.py"
 

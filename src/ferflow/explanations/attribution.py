@@ -15,6 +15,13 @@ values mark the pixels that count more for that class (the order in which
   output A, ``alpha_k`` the mean gradient of channel k, bilinearly resized to 48x48.
 * ``lime``: each pixel gets its superpixel's weight (:func:`ferflow.explanations.methods.lime_explanations`,
   the lime package); signed.
+* ``occlusion`` (Zeiler and Fergus 2014): a ``patch`` x ``patch`` square slid in steps of
+  ``stride`` is set to the baseline; each pixel gets the mean drop of the class's
+  probability over the squares that cover it; signed.
+
+``lime`` and ``occlusion`` need only the model's probabilities (:data:`GRADIENT_FREE`), so
+they also explain a model ferflow can only run, such as an ONNX file
+(:func:`ferflow.models.foreign.onnx_predictor`); the others need a Keras graph.
 
 "score" is the class's logit when the model ends in a softmax Dense layer (its
 probability otherwise). Gradients are batched ``tf.GradientTape`` code inside
@@ -28,12 +35,13 @@ import numpy as np
 
 from ferflow.errors import ConfigError
 
-METHODS = ("gradient", "smoothgrad", "integrated_gradients", "grad_cam", "lime")
+METHODS = ("gradient", "smoothgrad", "integrated_gradients", "grad_cam", "lime", "occlusion")
 GRADIENT_METHODS = METHODS[:4]
+GRADIENT_FREE = METHODS[4:]  # from the probabilities alone: any model that predicts
 BASELINES = ("mean", "black")  # the image x0 that pixels are removed to / inserted from
 LABELS = {"gradient": "gradient", "smoothgrad": "SmoothGrad",
           "integrated_gradients": "Integrated Gradients", "grad_cam": "Grad-CAM",
-          "lime": "LIME"}
+          "lime": "LIME", "occlusion": "occlusion"}
 
 
 def baseline_images(images: np.ndarray, kind: str) -> np.ndarray:
@@ -199,6 +207,31 @@ class Attributor:
 
             self._cams[layer] = cam
         return self._map(self._cams[layer], images, classes, self.shape[:2])
+
+
+def occlusion(predict, images: np.ndarray, classes: np.ndarray, baselines: np.ndarray,
+              patch: int = 8, stride: int = 4) -> np.ndarray:
+    """Occlusion maps ``(N, 48, 48)``: the mean drop of ``predict``'s probability of each
+    image's class when a ``patch`` square covering the pixel is set to the baseline
+    (``predict``: images -> probabilities, :func:`predictor` or an ONNX model's)."""
+    images = np.asarray(images, np.float32)
+    baselines = np.asarray(baselines, np.float32)
+    n, h, w = images.shape[:3]
+    if n == 0:
+        return np.zeros((0, h, w), np.float32)
+    tops = sorted({*range(0, max(h - patch, 0) + 1, stride), max(h - patch, 0)})
+    lefts = sorted({*range(0, max(w - patch, 0) + 1, stride), max(w - patch, 0)})
+    squares = [(t, left) for t in tops for left in lefts]
+    rows = np.arange(n)
+    plain = predict(images)[rows, classes]
+    drop = np.zeros((n, h, w), np.float64)
+    cover = np.zeros((h, w), np.float64)
+    for t, left in squares:
+        x = images.copy()
+        x[:, t:t + patch, left:left + patch] = baselines[:, t:t + patch, left:left + patch]
+        drop[:, t:t + patch, left:left + patch] += (plain - predict(x)[rows, classes])[:, None, None]
+        cover[t:t + patch, left:left + patch] += 1
+    return (drop / cover).astype(np.float32)
 
 
 def lime_map(explanation: dict) -> np.ndarray:

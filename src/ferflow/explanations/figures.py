@@ -216,10 +216,11 @@ def explanations_figure(data: dict, out_png: str, title: str, eval_set: str = "v
     from ferflow.explanations.attribution import LABELS
 
     methods = [str(m) for m in data["methods"]]
+    left_out = data.get("left_out", ())
     faces = data["figure_images"]
     plt = pyplot()
     n, cols = len(faces), 1 + len(methods)
-    fig, axes = plt.subplots(n, cols, figsize=(1.75 * cols, 1.8 * n + 1.3), dpi=100,
+    fig, axes = plt.subplots(n, cols, figsize=(max(1.75 * cols, 6.0), 1.8 * n + 1.5), dpi=100,
                              squeeze=False)
     for ax in axes.flat:
         _off(ax)
@@ -237,7 +238,9 @@ def explanations_figure(data: dict, out_png: str, title: str, eval_set: str = "v
                              f"ins {data[f'{m}_insertion'].mean():.2f}", fontsize=8)
     fig.suptitle(f"{title}: attributions for the predicted class ({eval_set} set)\n"
                  f"deletion (lower is faithful) / insertion (higher) areas over "
-                 f"{len(data['index'])} faces; random order: del {rd:.2f} ins {ri:.2f}",
+                 f"{len(data['index'])} faces;\nrandom order: del {rd:.2f} ins {ri:.2f}"
+                 + (f"\nleft out (they need gradients, which the model has not): "
+                    f"{', '.join(LABELS[str(m)] for m in left_out)}" if len(left_out) else ""),
                  fontsize=9)
     fig.tight_layout()
     return save(fig, out_png)

@@ -168,13 +168,14 @@ def lime_explanations(model, images: np.ndarray, n_segments: int = 45,
                       compactness: float = 0.1, num_samples: int = 1000,
                       batch_size: int = 256, seed: int = 0, labels=None) -> list[dict]:
     """LIME (the lime package) for each image's predicted class, or for ``labels`` (one
-    class per image): the segments, the superpixel weights, the class explained."""
+    class per image): the segments, the superpixel weights, the class explained.
+    ``model``: a Keras model, or a function images -> probabilities (an ONNX model's)."""
     from lime import lime_image
 
     from ferflow.explanations.attribution import predictor
 
     lime_image.tqdm = lambda items: items  # no progress bar per face in the step logs
-    predict = predictor(model, batch_size)
+    predict = predictor(model, batch_size) if hasattr(model, "inputs") else model
 
     def classify(rgb):
         return predict(rgb[..., :1])

@@ -28,10 +28,12 @@ import numpy as np
 from ferflow import CLASS_NAMES
 from ferflow.errors import ConfigError, DataError
 from ferflow.explanations.attribution import (
+    GRADIENT_METHODS,
     METHODS,
     Attributor,
     baseline_images,
     lime_map,
+    occlusion,
     predictor,
     randomised,
 )
@@ -46,16 +48,29 @@ def _seed(seed: int, what: str) -> int:
     return int(np.random.SeedSequence([seed, SEEDS[what]]).generate_state(1)[0])
 
 
-def attribute(attributor: Attributor, images, classes, method: str, settings: dict,
-              seed: int = 0) -> np.ndarray:
+def attribute(attributor: Attributor | None, predict, images, classes, method: str,
+              settings: dict, seed: int = 0) -> np.ndarray:
     """The ``method`` maps of ``images`` for ``classes`` (``(N, 48, 48)``), with the
     explanations ``settings`` (config key analysis.explanations, its ``lime`` the
-    settings of analysis.lime)."""
+    settings of analysis.lime). ``predict``: images -> probabilities (the gradient-free
+    methods'); ``attributor``: the gradient methods' (None for a model without gradients)."""
     from ferflow.explanations.methods import lime_explanations, resolve_layer
 
     a = attributor
     if len(images) == 0:
-        return np.zeros((0, *a.shape[:2]), np.float32)
+        return np.zeros((0, *np.shape(images)[1:3]), np.float32)
+    if method == "lime":
+        lime = settings["lime"]
+        expl = lime_explanations(predict, images, lime["segments"], lime["compactness"],
+                                 lime["num_samples"], lime["batch_size"], seed, labels=classes)
+        return np.stack([lime_map(e) for e in expl])
+    if method == "occlusion":
+        occ = settings["occlusion"]
+        return occlusion(predict, images, classes, baseline_images(images, settings["baseline"]),
+                         occ["patch"], occ["stride"])
+    if method in GRADIENT_METHODS and a is None:
+        raise ConfigError(f"config key analysis.explanations.methods: {method!r} needs "
+                          "gradients, which this model (ONNX) has not")
     if method == "gradient":
         return a.gradient(images, classes)
     if method == "smoothgrad":
@@ -67,11 +82,6 @@ def attribute(attributor: Attributor, images, classes, method: str, settings: di
                                       settings["integrated_gradients"]["steps"])
     if method == "grad_cam":
         return a.grad_cam(images, classes, resolve_layer(a.model, settings["grad_cam"]["layer"]))
-    if method == "lime":
-        lime = settings["lime"]
-        expl = lime_explanations(a.model, images, lime["segments"], lime["compactness"],
-                                 lime["num_samples"], lime["batch_size"], seed, labels=classes)
-        return np.stack([lime_map(e) for e in expl])
     raise ConfigError(f"config key analysis.explanations.methods: {method!r} is not one of "
                       f"{', '.join(METHODS)}")
 
@@ -103,12 +113,14 @@ def _lime_arrays(expl: list[dict]) -> dict:
 
 def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
                 out_npz: str, title: str, settings: dict, lime: dict,
-                eval_set: str = "validation", log=print) -> dict:
+                eval_set: str = "validation", onnx: dict | None = None, log=print) -> dict:
     """The job of one run (see the module). ``settings``: config key
-    analysis.explanations; ``lime``: analysis.lime. Returns what it wrote to ``out_npz``."""
+    analysis.explanations; ``lime``: analysis.lime. ``onnx``: for an ONNX model
+    (``model_path`` its file), its entry (:func:`ferflow.models.foreign.settings`): only
+    the gradient-free methods are computed, the others listed as ``left_out``.
+    Returns what it wrote to ``out_npz``."""
     from ferflow.explanations.figures import explanations_figure
-    from ferflow.explanations.methods import lime_explanations, pick_examples, predicted_set
-    from ferflow.models import load_model
+    from ferflow.explanations.methods import pick_examples, predicted_set
 
     start = time.perf_counter()
     s = {**settings, "lime": lime}
@@ -117,17 +129,33 @@ def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
     if unknown:
         raise ConfigError(f"config key analysis.explanations.methods: {unknown[0]!r} is not "
                           f"one of {', '.join(METHODS)}")
-    model = load_model(model_path)
     x, y, probs = predicted_set(pred_path, faces_path, eval_set)
     if len(x) < 2:
         raise DataError(f"{pred_path}: {len(x)} {eval_set} faces; explanations need 2")
     rows = load_npz(pred_path)[f"{eval_set}_index"]
     pred = probs.argmax(1)
     bs = s["batch_size"]
-    attributor = Attributor(model, bs)
-    rand = Attributor(randomised(model, _seed(s["seed"], "randomise")), bs)
+    left_out = []
+    if onnx is None:
+        from ferflow.models import load_model
 
-    predict = predictor(model, bs)
+        model = load_model(model_path)
+        attributor = Attributor(model, bs)
+        rand = Attributor(randomised(model, _seed(s["seed"], "randomise")), bs)
+        predict, rand_predict = predictor(model, bs), predictor(rand.model, bs)
+    else:  # no gradients: the methods that need the probabilities only
+        from ferflow.models.foreign import onnx_predictor
+
+        attributor = rand = None
+        predict = onnx_predictor(onnx)
+        rand_predict = onnx_predictor(onnx, randomise=_seed(s["seed"], "randomise"))
+        left_out = [m for m in methods if m in GRADIENT_METHODS]
+        methods = [m for m in methods if m not in GRADIENT_METHODS]
+        if not methods:
+            raise ConfigError("config key analysis.explanations.methods: an ONNX model "
+                              f"({model_path}) is explained by lime or occlusion only; "
+                              "list one of them")
+        log(f"{model_path}: ONNX, no gradients: {', '.join(left_out) or 'nothing'} left out")
 
     # the faces of the figure: every method, the model's own class
     picks = pick_examples(probs, y)
@@ -143,17 +171,20 @@ def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
                saliency_wrong=np.asarray([w for _, w, _ in chosen], bool),
                saliency_images=x[sal, ..., 0], saliency_labels=y[sal].astype(np.int64),
                saliency_pred=pred[sal].astype(np.int64),
-               saliency_prob=probs[sal, pred[sal]].astype(np.float32),
-               saliency_maps=attribute(attributor, x[sal], pred[sal], "gradient", s))
+               saliency_prob=probs[sal, pred[sal]].astype(np.float32))
+    if attributor is not None:  # the saliency figure's maps (gradients)
+        out["saliency_maps"] = attribute(attributor, predict, x[sal], pred[sal], "gradient", s)
     for m in methods:
         if m == "lime":
-            expl = lime_explanations(model, x[fig], lime["segments"], lime["compactness"],
+            from ferflow.explanations.methods import lime_explanations
+
+            expl = lime_explanations(predict, x[fig], lime["segments"], lime["compactness"],
                                      lime["num_samples"], lime["batch_size"],
                                      _seed(s["seed"], "lime"), labels=pred[fig])
             out.update(_lime_arrays(expl))
             out["figure_lime"] = np.stack([lime_map(e) for e in expl])
         else:
-            out[f"figure_{m}"] = attribute(attributor, x[fig], pred[fig], m, s,
+            out[f"figure_{m}"] = attribute(attributor, predict, x[fig], pred[fig], m, s,
                                            _seed(s["seed"], "smoothgrad"))
     # the scored faces
     idx = scored_faces(len(x), s["faces"], s["seed"])
@@ -174,11 +205,11 @@ def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
         k = min(n, s["lime_faces"]) if m == "lime" else n
         seed = _seed(s["seed"], "lime" if m == "lime" else "smoothgrad")
         t0 = time.perf_counter()
-        maps = attribute(attributor, xs[:k], cs[:k], m, s, seed)
+        maps = attribute(attributor, predict, xs[:k], cs[:k], m, s, seed)
         secs = time.perf_counter() - t0
         d, i = curves(predict, xs[:k], base[:k], order(maps, tiebreak[:k]), cs[:k], s["steps"])
         kr = min(k, k_rand)
-        rmaps = attribute(rand, xs[:kr], cs[:kr], m, s, seed)
+        rmaps = attribute(rand, rand_predict, xs[:kr], cs[:kr], m, s, seed)
         out.update({f"{m}_deletion": area(d), f"{m}_insertion": area(i),
                     f"{m}_deletion_curve": d.mean(0), f"{m}_insertion_curve": i.mean(0),
                     f"{m}_rank_correlation": rank_correlation(maps[:kr], rmaps),
@@ -195,6 +226,7 @@ def explain_run(model_path: str, pred_path: str, faces_path: str, out_png: str,
     log(f"random order: deletion {out['random_deletion'].mean():.3f}, insertion "
         f"{out['random_insertion'].mean():.3f} ({n} faces)")
     out["methods"] = np.array(methods)
+    out["left_out"] = np.array(left_out, dtype=str)
     out["eval_set"] = np.array(eval_set)
     out["baseline"] = np.array(s["baseline"])
     explanations_figure(out, out_png, title, eval_set)

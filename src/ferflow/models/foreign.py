@@ -272,16 +272,19 @@ def _flat(model, s: dict):
     return flat
 
 
-def onnx_predictor(s: dict, key: str = "models.?"):
+def onnx_predictor(s: dict, key: str = "models.?", randomise: int | None = None):
     """A function: ferflow's input (N, 48, 48, 1) -> seven probabilities, from an ONNX
-    file run by onnxruntime (the same preprocessing and class mapping as :func:`wrap`)."""
+    file run by onnxruntime (the same preprocessing and class mapping as :func:`wrap`).
+    With ``randomise`` (a seed), the same graph with its weights drawn again
+    (:func:`randomised_onnx`): the model-parameter randomisation check of the explanations."""
     import onnxruntime
 
     from ferflow.tfsetup import setup
 
     setup()
     try:
-        session = onnxruntime.InferenceSession(s["file"], providers=["CPUExecutionProvider"])
+        source = s["file"] if randomise is None else randomised_onnx(s["file"], randomise)
+        session = onnxruntime.InferenceSession(source, providers=["CPUExecutionProvider"])
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ForeignModelError(f"{s['file']}: refused ({type(e).__name__}: {first})") from None
@@ -300,3 +303,22 @@ def onnx_predictor(s: dict, key: str = "models.?"):
         return keras.ops.convert_to_numpy(to_classes(y, cols, logits))
 
     return run
+
+
+def randomised_onnx(path: str, seed: int) -> bytes:
+    """The ONNX model at ``path`` (serialised) with every weight tensor (a float
+    initializer of two or more dimensions: convolution kernels, dense matrices) drawn
+    again from a normal distribution of the tensor's own standard deviation, seeded;
+    biases and normalisation statistics kept. The ONNX counterpart of
+    :func:`ferflow.explanations.attribution.randomised` (Adebayo et al.)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    rng = np.random.default_rng(seed)
+    for i, init in enumerate(model.graph.initializer):
+        w = numpy_helper.to_array(init)
+        if w.ndim >= 2 and np.issubdtype(w.dtype, np.floating):
+            new = rng.normal(0.0, float(w.std()) or 0.05, w.shape).astype(w.dtype)
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(new, init.name))
+    return model.SerializeToString()

@@ -191,23 +191,23 @@ def _check_references(config: dict, plan: Plan) -> None:
 
 
 def _check_onnx_uses(config: dict, plan: Plan) -> None:
-    """An ONNX model is scored (predictions, tables, ensembles, model card); what needs
-    its Keras graph (the explanations, tencrop/multicrop, exports, photos) is refused."""
-    onnx = [r for r in plan.runs if plan.foreign(r)
-            and str(plan.runs[r]["file"]).lower().endswith(".onnx")]
+    """An ONNX model is scored (predictions, tables, ensembles, model card) and explained
+    by the gradient-free methods; an analysis that needs its Keras graph (saliency,
+    filters, layer outputs, keract) is left out when it comes from analysis.models and
+    refused when the analysis's own list names it; tencrop/multicrop, exports and
+    photos are refused."""
+    onnx = [r for r in plan.runs if plan.onnx(r)]
     if not onnx:
         return
-    analysis = config["analysis"]
-    for key, section in [("", analysis), *((k, v) for k, v in analysis.items()
-                                             if isinstance(v, dict) and "models" in v)]:
-        listed = section.get("models") or []
-        if key and section.get("models") is None:
+    for key, section in config["analysis"].items():
+        if not isinstance(section, dict) or section.get("models") is None:
             continue
         for r in onnx:
-            if r in listed:
-                where = f"analysis.{key}.models" if key else "analysis.models"
-                raise ConfigError(f"config key {where}: {r!r} is an ONNX model: its explanations "
-                                  "need a Keras model (.keras or .h5)")
+            if r in section["models"] and plan.needs_keras(key):
+                need = ("a gradient-free method in analysis.explanations.methods (lime, "
+                        "occlusion)" if key == "explanations" else "a Keras model (.keras or .h5)")
+                raise ConfigError(f"config key analysis.{key}.models: {r!r} is an ONNX model: "
+                                  f"this analysis needs {need}")
     for r in onnx:
         if plan.tta(r) not in ("none", "flip"):
             raise ConfigError(f"config key models.{r}.tta: {plan.tta(r)!r} needs a Keras model; "

@@ -213,6 +213,8 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
             "commit": commit,
         },
         "eval_set": config["evaluate"]["eval_set"],
+        # what the ONNX models are not explained by (no gradients, no Keras layers)
+        "left_out": {r: plan.left_out(r) for r in plan.runs if plan.left_out(r)},
     }
 
 

@@ -21,6 +21,8 @@ import re
 from ferflow.errors import ConfigError
 
 MODEL_ONLY = ("tta", "repeats", "resources")  # model keys that are not training settings
+# the analyses that need a Keras model (gradients or its layers): an ONNX model gets none
+KERAS_ANALYSES = ("saliency", "filters", "layer_outputs", "keract")
 
 
 def merge(config: dict, entry: dict) -> dict:
@@ -174,7 +176,44 @@ class Plan:
         """The rows of ablation ``name`` (:func:`ablation_rows`)."""
         return self._rows[name]
 
-    def analysed(self, analysis: str) -> list[str]:
-        """The runs analysis ``analysis`` explains: its own list or ``analysis.models``."""
+    def onnx(self, run: str) -> bool:
+        """Whether ``run`` is an ONNX model (no gradients, no Keras layers)."""
+        from ferflow.models.foreign import kind
+
+        return self.foreign(run) and kind(self.runs[run]["file"]) == "onnx"
+
+    def listed(self, analysis: str) -> list[str]:
+        """The runs config lists for ``analysis``: its own list or ``analysis.models``."""
         own = self.config["analysis"][analysis]["models"]
         return list(self.config["analysis"]["models"] if own is None else own)
+
+    def analysed(self, analysis: str) -> list[str]:
+        """The runs analysis ``analysis`` explains: those listed (:meth:`listed`) but an
+        ONNX model where the analysis needs a Keras model (:meth:`left_out`)."""
+        return [r for r in self.listed(analysis) if analysis not in self.left_out(r)]
+
+    def needs_keras(self, analysis: str) -> bool:
+        """Whether ``analysis`` needs gradients or layers: the explanations job needs them
+        only when no gradient-free method (lime, occlusion) is configured."""
+        from ferflow.explanations.attribution import GRADIENT_FREE
+
+        if analysis == "explanations":
+            methods = self.config["analysis"]["explanations"]["methods"]
+            return not any(m in GRADIENT_FREE for m in methods)
+        return analysis in KERAS_ANALYSES
+
+    def left_out(self, run: str) -> list[str]:
+        """What of the explanations configured for ``run`` it does not get: for an ONNX
+        model the analyses that need a Keras model and the gradient methods of the
+        explanations (in that order); nothing for any other run."""
+        from ferflow.explanations.attribution import GRADIENT_METHODS
+
+        if not self.onnx(run):
+            return []
+        analyses = [a for a in self.config["analysis"] if isinstance(self.config["analysis"][a], dict)
+                    and "models" in self.config["analysis"][a] and run in self.listed(a)]
+        out = [a for a in analyses if self.needs_keras(a)]
+        if "explanations" in analyses and "explanations" not in out:
+            out += [m for m in self.config["analysis"]["explanations"]["methods"]
+                    if m in GRADIENT_METHODS]
+        return out

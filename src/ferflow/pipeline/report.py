@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from ferflow import CLASS_NAMES
+from ferflow.explanations.attribution import LABELS
 from ferflow.io import atomic_path, data_digest
 from ferflow.pipeline.paths import markdown
 
@@ -236,6 +237,12 @@ def _architectures(layout: dict, out_html: str) -> list[dict]:
     return out
 
 
+# what an ONNX model is not explained by (ferflow.pipeline.plan.Plan.left_out), in words
+LEFT_OUT = {"saliency": "saliency maps", "filters": "filter images (gradient ascent)",
+            "layer_outputs": "layer outputs", "keract": "keract activations",
+            "explanations": "the attribution maps"}
+
+
 def build_report(layout: dict, out_html: str) -> dict:
     """The page, drawn from ``report.html.j2`` (its order is read there). ``layout``
     (:func:`ferflow.pipeline.layouts.report_layout`; paths are files the workflow built):
@@ -243,7 +250,7 @@ def build_report(layout: dict, out_html: str) -> dict:
     model}; ``sections`` [{"id", "items": [{"key", "kind", "path", "caption", "wildcards",
     "heading"}]}]; ``findings`` (the files :func:`findings` reads); ``captions`` {name:
     text of workflow/report/<name>.rst}; ``provenance`` {"data", "config", "commit"};
-    ``eval_set``. Returns ``{"sections": [...], "images": n}``."""
+    ``eval_set``; ``left_out`` {run: analyses and methods it does not get}. Returns ``{"sections": [...], "images": n}``."""
     import jinja2
 
     from ferflow.outputs import section_title
@@ -277,6 +284,8 @@ def build_report(layout: dict, out_html: str) -> dict:
         lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     page = env.get_template("report.html.j2").render(
         title=layout["title"], classes=", ".join(CLASS_NAMES), findings=found,
+        left_out={run: [LEFT_OUT.get(w) or LABELS[w] for w in what]
+                  for run, what in layout.get("left_out", {}).items()},
         architectures=_architectures(layout, out_html), sections=sections,
         architectures_title=section_title("architectures"),
         commit=prov["commit"], config=prov["config"],
