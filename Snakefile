@@ -4,7 +4,7 @@ import os
 
 from snakemake.utils import min_version
 
-from ferflow.pipeline.config import validate
+from ferflow.pipeline.config import validate_cached
 from ferflow.pipeline.paths import constraints
 
 min_version("9.0")
@@ -17,7 +17,8 @@ if not workflow.overwrite_configfiles:  # no --configfile given: the built-in de
 report: "workflow/report/workflow.rst"
 
 
-validate(config)
+# a no-op parse reads the config validated last time (same config, same ferflow)
+validate_cached(config, os.path.join(".snakemake", "ferflow"))
 
 
 include: "workflow/rules/common.smk"

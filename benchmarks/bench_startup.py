@@ -19,6 +19,11 @@ Without .venv-slurm only the local rows are measured.
 ``--run-dir DIR`` adds the no-op run of a finished run in DIR (``make run``'s default
 config unless ``--run-config``), and the no-op of a one-rule workflow with one param
 (snakemake's own floor: its DAG, persistence and params hashing, without ferflow).
+
+``--compare CHECKOUT`` adds the no-op run of another ferflow checkout (an older commit,
+say) on its own finished default run (``make run`` there, or ``PYTHONPATH=CHECKOUT/src
+.venv/bin/snakemake --cores all -d CHECKOUT``), its library imported from
+``CHECKOUT/src``: before and after in one interleaved run.
 """
 
 import argparse
@@ -50,12 +55,15 @@ def _cmd(venv: Path, workdir: Path, *args) -> list[str]:
             str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
 
 
-def timed(cmd, env) -> float:
+def timed(cmd, env, noop: bool = False) -> float:
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t0
     if res.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{res.stderr[-2000:]}")
+    if noop and "Nothing to be done" not in res.stdout + res.stderr:
+        raise SystemExit(f"not a no-op (some output is out of date): {' '.join(cmd)}\n"
+                         f"{res.stderr[-2000:]}")
     return seconds
 
 
@@ -76,6 +84,7 @@ def main() -> None:
     ap.add_argument("--slurm-conf")
     ap.add_argument("--run-dir", help="a finished run's directory: its no-op run is timed too")
     ap.add_argument("--run-config", help="the config of --run-dir (default: the built-in one)")
+    ap.add_argument("--compare", help="another ferflow checkout with a finished default run")
     args = ap.parse_args()
     env = dict(os.environ)
     if args.slurm_conf:
@@ -103,10 +112,16 @@ def main() -> None:
             if args.run_config:
                 run += ["--configfile", args.run_config]
             cases[f"no-op run of {args.run_dir}, local .venv"] = run
+        envs = {name: env for name in cases}
+        if args.compare:
+            other = Path(args.compare).resolve()
+            name = f"no-op run of {other} (its own src/), local .venv"
+            cases[name] = [local, "-s", str(other / "Snakefile"), "-d", str(other), "--cores", "2"]
+            envs[name] = {**env, "PYTHONPATH": str(other / "src")}
         times = {name: [] for name in cases}
         for _ in range(args.repeats):
             for name, cmd in cases.items():
-                times[name].append(timed(cmd, env))
+                times[name].append(timed(cmd, envs[name], noop=name.startswith("no-op")))
     med = {name: statistics.median(t) for name, t in times.items()}
     bare = med["snakemake --version, local .venv"]
     print(f"SLURM_CONF={env.get('SLURM_CONF', '(unset)')}; medians of {args.repeats} "

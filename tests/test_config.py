@@ -506,3 +506,38 @@ def test_renamed_evaluation_set_keys_name_the_new_key(section, old):
     assert str(err.value).startswith(f"config key {section}.{old}: renamed to evaluate.eval_set")
     assert "\n" not in str(err.value)
 
+
+
+def test_a_validated_config_is_kept_and_read_back_until_config_or_code_change(tmp_path,
+                                                                             monkeypatch):
+    """validate_cached: the first parse validates and keeps the result; the next with the
+    same config reads it (no validation: identical values and key order, so Snakemake's
+    params hashes are the same); a changed config, or a changed file of the package,
+    validates again (a bad config is refused even after a good one was kept)."""
+    import ferflow.pipeline.config as config_module
+    from ferflow.pipeline.config import validate_cached
+
+    cache = tmp_path / "cache"
+    raw = default_config()
+    first = validate_cached(copy.deepcopy(raw), str(cache))
+    assert repr(first) == repr(validate(copy.deepcopy(raw)))
+    assert len(list(cache.glob("validated-*.json"))) == 1
+    calls = []
+    real = config_module.validate
+    monkeypatch.setattr(config_module, "validate", lambda c: calls.append(1) or real(c))
+    again = validate_cached(copy.deepcopy(raw), str(cache))
+    assert repr(again) == repr(first) and calls == []  # read back, not validated
+    bad = copy.deepcopy(raw)
+    bad["training"]["epochs"] = 0
+    with pytest.raises(ConfigError, match="training.epochs"):
+        validate_cached(bad, str(cache))
+    other = copy.deepcopy(raw)
+    other["training"]["epochs"] = 3
+    assert validate_cached(other, str(cache))["training"]["epochs"] == 3 and calls == [1, 1]
+    assert len(list(cache.glob("validated-*.json"))) == 1  # one kept file, the last
+    monkeypatch.setattr(config_module, "_package_stamp", lambda: b"a changed source file")
+    validate_cached(copy.deepcopy(other), str(cache))
+    assert calls == [1, 1, 1]
+    # a folder that cannot be written: validated every time, still correct
+    (tmp_path / "file").write_text("")
+    assert repr(validate_cached(copy.deepcopy(raw), str(tmp_path / "file" / "x"))) == repr(first)

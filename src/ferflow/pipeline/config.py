@@ -9,12 +9,14 @@ trains, and with which settings, is :class:`ferflow.pipeline.plan.Plan`.
 
 from __future__ import annotations
 
+import os
+
 from ferflow.data.ingest import DATA_FILES
 from ferflow.errors import ConfigError
 from ferflow.pipeline.plan import Plan, merge, with_setting
 from ferflow.schema import did_you_mean, load_schema, message, resolve
 
-__all__ = ["ConfigError", "RENAMED", "validate"]
+__all__ = ["ConfigError", "RENAMED", "validate", "validate_cached"]
 
 
 # keys that were renamed: old dotted key -> new one (the old name gets a one-line error)
@@ -47,6 +49,68 @@ def validate(config: dict, registered: list[str] | None = None) -> dict:
     _check_names(config)
     _check_data(config, plan)
     return config
+
+
+def validate_cached(config: dict, cache_dir: str) -> dict:
+    """:func:`validate` with its result kept in ``cache_dir``: a parse whose config,
+    schema and ferflow source are unchanged (a no-op run) reads the validated config
+    instead of importing jsonschema and checking again. The key is the config's JSON
+    and the name, size and time of every file of the ferflow package (the schema
+    included), so any change validates again. Updates ``config`` in place; returns it."""
+    import hashlib
+    import json
+
+    try:
+        text = json.dumps(config, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (a YAML date, a number key): no cache
+        return validate(config)
+    key = hashlib.sha256(text.encode())
+    key.update(_package_stamp())
+    path = os.path.join(cache_dir, f"validated-{key.hexdigest()[:32]}.json")
+    try:
+        with open(path) as f:
+            cached = json.load(f)
+    except (OSError, ValueError):
+        validate(config)
+        _keep(path, config)
+        return config
+    config.clear()
+    config.update(cached)
+    return config
+
+
+def _package_stamp() -> bytes:
+    """The name, size and modification time of every file of the ferflow package."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            st = os.stat(os.path.join(folder, name))
+            parts.append(f"{os.path.relpath(os.path.join(folder, name), root)}:{st.st_size}:"
+                         f"{st.st_mtime_ns}")
+    return "\n".join(parts).encode()
+
+
+def _keep(path: str, config: dict) -> None:
+    """Write the validated config to ``path`` (the one cache file of its folder); a
+    folder that cannot be written only costs the next parse its validation."""
+    import json
+
+    folder = os.path.dirname(path)
+    if json.loads(json.dumps(config)) != config:  # e.g. number keys: JSON would change them
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for old in os.listdir(folder):
+            if old.startswith("validated-"):
+                os.remove(os.path.join(folder, old))
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _check_renamed(config: dict) -> None:

@@ -178,9 +178,11 @@ class Plan:
 
     def onnx(self, run: str) -> bool:
         """Whether ``run`` is an ONNX model (no gradients, no Keras layers)."""
+        if not self.foreign(run):
+            return False
         from ferflow.models.foreign import kind
 
-        return self.foreign(run) and kind(self.runs[run]["file"]) == "onnx"
+        return kind(self.runs[run]["file"]) == "onnx"
 
     def listed(self, analysis: str) -> list[str]:
         """The runs config lists for ``analysis``: its own list or ``analysis.models``."""
@@ -206,10 +208,10 @@ class Plan:
         """What of the explanations configured for ``run`` it does not get: for an ONNX
         model the analyses that need a Keras model and the gradient methods of the
         explanations (in that order); nothing for any other run."""
-        from ferflow.explanations.attribution import GRADIENT_METHODS
-
         if not self.onnx(run):
             return []
+        from ferflow.explanations.attribution import GRADIENT_METHODS
+
         analyses = [a for a in self.config["analysis"] if isinstance(self.config["analysis"][a], dict)
                     and "models" in self.config["analysis"][a] and run in self.listed(a)]
         out = [a for a in analyses if self.needs_keras(a)]
