@@ -217,14 +217,23 @@ def test_the_workflow_ingests_a_folder(genuine, tmp_path):
 
     images, labels = genuine
     write_folder(tmp_path / "faces", images, labels)
-    cfg = {"dataset": "f", "data": {"format": "folder", "path": "faces"},
+    cfg = {"dataset": "f", "data": {"format": "folder", "path": "faces", "detect": True,
+                                    "detector": "haar"},
            "models": {"cnn": {"arch": "small_cnn", "epochs": 1}}, "ensembles": {}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     snakemake(tmp_path, "results/f/data/split.npz")
     faces = load_faces(str(tmp_path / "results/f/data/faces.npz"))
     assert len(faces) == len(images)
     log = (tmp_path / "results/f/logs/ingest.log").read_text()
+    # each thread its own detector
     assert "decoding 140 images in 2 thread(s)" in log and "decoded 140 of 140 images" in log
+    # the detector is a param of the ingest: another one reruns it, the same one does not
+    assert "rule ingest:" not in snakemake(tmp_path, "results/f/data/split.npz", "-n").stdout
+    cfg["data"]["detector"] = "yunet"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert "rule ingest:" in snakemake(tmp_path, "results/f/data/split.npz", "-n").stdout
+    cfg["data"]["detector"] = "haar"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     # a new image reruns the ingest (Snakemake alone sees only the folder's own time)
     assert cv2.imwrite(str(tmp_path / "faces" / FOLDER_NAMES[labels[0]] / "new.png"), images[0])
     dry = snakemake(tmp_path, "results/f/data/split.npz", "-n").stdout

@@ -75,7 +75,7 @@ def _predict(args) -> int:
         predict_photos(args.model, args.images, args.out, annotate_dir=args.annotate,
                        detect=not args.no_detect, margin=args.margin, tta=args.tta,
                        log=say, warn=lambda msg: say(f"skipped: {msg}"), every=args.every,
-                       plot=args.plot, calibration=args.calibration)
+                       plot=args.plot, calibration=args.calibration, detector=args.detector)
     except (FerflowError, FileNotFoundError) as e:  # anything else is a bug: guarded() says so
         print(f"ferflow: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr)
@@ -198,7 +198,7 @@ def guarded(fn, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ferflow.data.images import DEFAULT_MARGIN  # numpy only
+    from ferflow.data.images import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS  # numpy only
     from ferflow.evaluation.tables import HEADLINE_METRICS  # numpy only: the CLI starts fast
     from ferflow.inference.photos import TTA_MODES
 
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--precision", type=int, default=4)
     d.set_defaults(fn=_diff)
     p = sub.add_parser("predict", help="expressions of the faces in photos and videos",
-                       description="Find the faces in each image or video frame (OpenCV's Haar "
-                       "cascade), crop them like FER2013 (48x48 grayscale) and predict their "
+                       description="Find the faces in each image or video frame (YuNet, or "
+                       "OpenCV's Haar cascade with --detector haar), crop them like FER2013 (48x48 grayscale) and predict their "
                        "expression with a trained ferflow model: one CSV row per face (file, "
                        "face, box, the 7 class probabilities, label; for a video per analysed "
                        "frame, with its index and time). A file that cannot be used is skipped "
@@ -238,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                    "boxes and labels drawn, as DIR/NAME.png")
     p.add_argument("--no-detect", action="store_true", help="each image is one face, already "
                    "cropped (its centred square is used)")
+    p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                   help=f"the face detector (default: {DEFAULT_DETECTOR})")
     p.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="widen each detected "
                    f"box by this fraction of its size on each side (default: {DEFAULT_MARGIN})")
     p.add_argument("--tta", choices=TTA_MODES, default="none",

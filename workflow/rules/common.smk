@@ -5,11 +5,8 @@
 import os
 import re
 
-from ferflow.data import folders
-
 from ferflow.pipeline import layouts
 from ferflow.data.ingest import DATA_FILES
-from ferflow.models.foreign import kind as foreign_kind
 from ferflow.outputs import SECTIONS
 from ferflow.pipeline.paths import Paths, declared, markdown
 from ferflow.pipeline.plan import Plan
@@ -19,9 +16,9 @@ P = Paths(R)  # every output file (ferflow.pipeline.paths.OUTPUTS)
 PLAN = Plan(config)
 RUNS = list(PLAN.runs)  # every run (repeats and ablation variants included)
 TRAINED = PLAN.trained  # the runs ferflow trains; the others are models trained elsewhere
-FOREIGN = {
-    kind: [r for r in RUNS if PLAN.foreign(r) and foreign_kind(PLAN.runs[r]["file"]) == kind]
-    for kind in ("keras", "onnx")
+FOREIGN = {  # the models trained elsewhere, by the kind of their file
+    "onnx": [r for r in RUNS if PLAN.onnx(r)],
+    "keras": [r for r in RUNS if PLAN.foreign(r) and not PLAN.onnx(r)],
 }
 ENSEMBLES = PLAN.ensembles
 ABLATIONS = PLAN.ablations
@@ -120,6 +117,10 @@ def ingest_params():
         params["synthetic"] = config["synthetic"]
     if params["format"] in ("folder", "rafdb"):  # how the image files become faces
         params.update({k: config["data"][k] for k in ("detect", "skip_bad")})
+        if config["data"]["detect"]:  # which detector crops the faces
+            params["detector"] = config["data"]["detector"]
+        from ferflow.data import folders  # imported only for a folder of images
+
         # Snakemake sees the folder's own time only: the files' names, sizes and times
         params["files"] = folders.manifest(params["format"], config["data"]["path"])
     return params
@@ -169,9 +170,15 @@ def curves_layout(wc):
 
 
 # Your own photos (rules/photos.smk): the folder predict.images and the model that labels it.
-from ferflow.data.images import image_files  # numpy only (OpenCV is imported where it is used)
-
 PREDICT = config["predict"]
+
+
+def image_files(folders):
+    """The photos (and videos) under ``folders`` (ferflow.data.images.image_files),
+    imported when a photo folder is configured."""
+    from ferflow.data import images
+
+    return images.image_files(folders)
 
 
 def predict_model():

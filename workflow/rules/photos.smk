@@ -16,6 +16,7 @@ if PREDICT["images"]:
         params:
             folder=PREDICT["images"],
             detect=PREDICT["detect"],
+            detector=PREDICT["detector"],
             margin=PREDICT["margin"],
             tta=PREDICT["tta"],
             every=PREDICT["every"],

@@ -5,5 +5,5 @@ from ferflow.pipeline.runlog import run
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 run(sm.log[0], predict_photos, sm.input.model, [sm.params.folder], sm.output.csv,
     annotate_dir=sm.output.annotated, detect=sm.params.detect, margin=sm.params.margin,
-    tta=sm.params.tta, every=sm.params.every,
+    tta=sm.params.tta, every=sm.params.every, detector=sm.params.detector,
     calibration=next(iter(sm.input.calibrations), None))

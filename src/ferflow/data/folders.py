@@ -12,7 +12,7 @@ angry, happiness / happy, ...); any other folder is a one-line error naming it.
 Sadness, Anger, Neutral) and the aligned faces ``Image/aligned/train_00001_aligned.jpg``.
 
 Every image, of any size and colour, becomes a 48x48 grayscale face (area averaging;
-with ``data.detect`` the largest face OpenCV's detector finds, cropped as ``ferflow
+with ``data.detect`` the largest face the detector (``data.detector``) finds, cropped as ``ferflow
 predict`` crops). Images are decoded in parallel threads (OpenCV releases the GIL) with a
 progress line. An unreadable or corrupt image is a one-line error naming the file and
 nothing is written; with ``data.skip_bad: true`` it is skipped and listed in the log.
@@ -26,7 +26,7 @@ import numpy as np
 
 from ferflow import CLASS_NAMES, IMAGE_SIZE
 from ferflow.data.faces import Faces
-from ferflow.data.images import IMAGE_EXTENSIONS  # numpy only (OpenCV is imported where used)
+from ferflow.data.images import DEFAULT_DETECTOR, IMAGE_EXTENSIONS  # numpy only (OpenCV where used)
 from ferflow.errors import DataError
 
 SYNONYMS = {
@@ -174,19 +174,21 @@ def manifest(kind: str, root: str) -> str:
     return f"{len(files)} files, {h.hexdigest()[:16]}"
 
 
-def decode_face(path: str, detect: bool = False) -> np.ndarray:
-    """One image file as a 48x48 uint8 grayscale face; DataError naming it when it cannot
-    be read or decoded."""
+def decode_face(path: str, detect: bool = False, detector: str = DEFAULT_DETECTOR) -> np.ndarray:
+    """One image file as a 48x48 uint8 grayscale face (with ``detect``, the largest face
+    ``detector`` finds, else the centred square); DataError naming it when it cannot be
+    read or decoded."""
     import cv2
 
     from ferflow.data.images import PhotoError, crop_face, detect_faces, read_image, to_gray
 
     try:
-        gray = to_gray(read_image(path))
+        img = read_image(path)
     except PhotoError as e:
         raise DataError(str(e)) from None
+    gray = to_gray(img)
     if detect:
-        boxes = detect_faces(gray)
+        boxes = detect_faces(img, detector)
         if boxes:
             return crop_face(gray, max(boxes, key=lambda b: b[2] * b[3]))
     h, w = gray.shape
@@ -197,23 +199,21 @@ def decode_face(path: str, detect: bool = False) -> np.ndarray:
 
 
 def decode_all(files: list[str], detect: bool = False, skip_bad: bool = False,
-               threads: int | None = None, log=print, warn=None):
+               threads: int | None = None, log=print, warn=None,
+               detector: str = DEFAULT_DETECTOR):
     """(faces uint8 (n, 48, 48), indices of the files decoded, each decoded file's
-    sha256 digest), in parallel threads."""
+    sha256 digest), in parallel threads (each with its own face detector)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ferflow.tfsetup import thread_budget
 
     warn = warn or log
     threads = threads or thread_budget() or os.cpu_count() or 1
-    if detect:  # one OpenCV face detector, not shared between threads
-        threads = 1
-
     def one(path):
         import hashlib
 
         try:
-            face = decode_face(path, detect)
+            face = decode_face(path, detect, detector)
         except DataError as e:
             if not skip_bad:
                 raise
@@ -239,12 +239,13 @@ def decode_all(files: list[str], detect: bool = False, skip_bad: bool = False,
 
 
 def read_images(kind: str, root: str, detect: bool = False, skip_bad: bool = False,
-                log=print, warn=None) -> Faces:
+                log=print, warn=None, detector: str = DEFAULT_DETECTOR) -> Faces:
     """The faces of a ``folder`` or ``rafdb`` data set (see the module's text)."""
     files, labels, usage = (list_folder if kind == "folder" else list_rafdb)(root)
     if not files:
         raise DataError(f"{root}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    images, kept, digests = decode_all(files, detect, skip_bad, log=log, warn=warn)
+    images, kept, digests = decode_all(files, detect, skip_bad, log=log, warn=warn,
+                                       detector=detector)
     if not len(kept):
         raise DataError(f"{root}: not one image could be decoded")
     return Faces(images, labels[kept], usage[kept], kept.astype(np.int64),

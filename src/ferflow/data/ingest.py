@@ -584,9 +584,11 @@ def read_source(data: dict, synthetic: dict | None = None, log=print, warn=None)
         return generate(**(synthetic or {}))
     if fmt in ("folder", "rafdb"):
         from ferflow.data.folders import read_images
+        from ferflow.data.images import DEFAULT_DETECTOR
 
         return read_images(fmt, data["path"], detect=data.get("detect", False),
-                           skip_bad=data.get("skip_bad", False), log=log, warn=warn)
+                           skip_bad=data.get("skip_bad", False), log=log, warn=warn,
+                           detector=data.get("detector", DEFAULT_DETECTOR))
     if fmt not in READERS:
         raise DataError(f"config key data.format: unknown format {fmt!r}")
     return READERS[fmt](*[data.get(k) for k in DATA_FILES[fmt]])

@@ -19,6 +19,7 @@ import numpy as np
 
 from ferflow import CLASS_NAMES
 from ferflow.data.images import (
+    DEFAULT_DETECTOR,
     DEFAULT_MARGIN,
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -116,7 +117,8 @@ def _annotated_names(files: list[str]) -> dict[str, str]:
 def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | None = None,
                    detect: bool = True, margin: float = DEFAULT_MARGIN, tta: str = "none",
                    batch_size: int = 256, log=print, warn=None, every: int = 1,
-                   plot: str | None = None, calibration: str | None = None):
+                   plot: str | None = None, calibration: str | None = None,
+                   detector: str = DEFAULT_DETECTOR):
     """Faces of every image and video of ``paths`` (files or folders) -> one CSV row per
     face (:data:`COLUMNS`): file, face (0, 1, ... in the image), box, 7 probabilities,
     label; with a video among them, per face and analysed frame (:data:`VIDEO_COLUMNS`:
@@ -126,7 +128,8 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
     ``annotate_dir``: a PNG copy of each image with its boxes and labels (stills only).
     ``plot``: a PNG timeline of each video's class probabilities (:func:`timeline`).
     ``calibration``: the model's calibration file (calibration/{run}.json): the
-    probabilities are scaled by its temperature.
+    probabilities are scaled by its temperature. ``detector``: the face detector
+    (:data:`ferflow.data.images.DETECTORS`).
     ``warn`` gets one line per file that could not be used (default: ``log``). Returns
     the table; raises NothingPredicted (and writes nothing) when no face could be predicted.
     """
@@ -160,9 +163,11 @@ def predict_photos(model_path: str, paths, out_csv: str, annotate_dir: str | Non
         try:
             if is_video(f):
                 found += [(f, None, boxes, crops, frame, t) for frame, t, boxes, crops
-                          in video_faces(f, int(every), detect=detect, margin=margin)]
+                          in video_faces(f, int(every), detect=detect, margin=margin,
+                                         detector=detector)]
             else:
-                found.append((f, *faces_of(f, detect=detect, margin=margin), None, None))
+                found.append((f, *faces_of(f, detect=detect, margin=margin,
+                                           detector=detector), None, None))
         except PhotoError as e:
             warn(str(e))
     if not found:
