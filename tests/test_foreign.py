@@ -321,7 +321,7 @@ def test_foreign_models_enter_the_tables_comparisons_and_ensembles(foreign, tmp_
     assert not list((r / "figures" / "ox").glob("saliency*")) + list((r / "figures" / "ox").glob("keract*"))
     expl = pd.read_csv(r / "tables" / "explanations.csv")
     assert list(expl["method"]) == ["lime", "occlusion"] and set(expl["run"]) == {"ox"}
-    page = (r / "report.html").read_text()
+    page = (r / "report" / "index.html").read_text()
     assert ("<li>ox: saliency maps" in page or "<li>ox: filter images" in page) and \
         "Grad-CAM" in page.split("Left out for the models")[1].split("</ul>")[0]
 
