@@ -14,7 +14,11 @@ SLURM_STAMP := $(SLURM_VENV)/.installed-$(TF)
 
 .PHONY: run test lint test-other-isa test-long browser slurm-env dry-run clean-results
 
-run: $(STAMP)  ## run the whole pipeline on the built-in synthetic faces
+# onnxruntime-web and playwright-core (the browser page, export format web / ferflow demo,
+# and its tests), exactly as web/package-lock.json locks them
+WEB_STAMP := web/node_modules/.installed
+
+run: $(STAMP) $(WEB_STAMP)  ## run the whole pipeline on the built-in synthetic faces
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 # The second oneDNN kernel path: the tests marked `outcome` (they assert what a training
@@ -30,7 +34,7 @@ OTHER_ISA_TESTS ?= outcome and not long
 
 # The SLURM tests need root (they install and start a cluster): only then the SLURM env.
 # With PYTEST_ARGS (a selection of tests) the second path is left out: make test-other-isa.
-test: $(STAMP) lint browser $(if $(filter 0,$(shell id -u)),$(SLURM_STAMP))  ## run the test suite
+test: $(STAMP) $(WEB_STAMP) lint browser $(if $(filter 0,$(shell id -u)),$(SLURM_STAMP))  ## run the test suite
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 	$(if $(PYTEST_ARGS),@echo "PYTEST_ARGS given: the second oneDNN kernel path left out (make test-other-isa)",$(MAKE) --no-print-directory test-other-isa)
 
@@ -61,6 +65,10 @@ $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet -e '.[cpu,test]'
 	touch $(STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
 
 slurm-env: $(SLURM_STAMP)  ## the environment that submits to SLURM (docs/cluster.md)
 

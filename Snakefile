@@ -31,7 +31,7 @@ wildcard_constraints:
     name=_alternatives(RUNS + ENSEMBLES),
     ablation=_alternatives(ABLATIONS),
     comparison=_alternatives(COMPARISONS),
-    format="onnx|saved_model|litert",
+    format="onnx|saved_model|litert|web",
 
 
 include: "workflow/rules/data.smk"

@@ -426,7 +426,7 @@ def test_a_comparison_is_a_list_of_models():  # no keys inside: a mapping is a w
     ({"export": {"formats": ["onnx"], "models": ["cn"]}},
      "config key export.models: 'cn' is not a model; did you mean 'cnn'? (models: cnn)"),
     ({"export": {"formats": ["tflite"]}},
-     "config key export.formats.0: 'tflite' is not one of ['onnx', 'saved_model', 'litert']; "
+     "config key export.formats.0: 'tflite' is not one of ['onnx', 'saved_model', 'litert', 'web']; "
      "did you mean 'litert'?"),
     ({"comparisons": {"c": ["cnn", "cnm"]}},
      "config key comparisons.c: 'cnm' is not a model; did you mean 'cnn'? (models: cnn)"),

@@ -47,7 +47,7 @@ def tiny_config(csv: str) -> dict:
         "ensembles": {"both": {"members": ["cnn", "dnn"], "use_repeats": True}},
         "ablations": {"norm": {"base": "dnn", "factors": {"normalize": [False, True]}}},
         "comparisons": {"cnn_vs_dnn": ["cnn", "dnn"]},
-        "export": {"formats": ["onnx"], "models": ["cnn"]},
+        "export": {"formats": ["onnx", "web"], "models": ["cnn"]},
         "analysis": {"models": ["cnn"], "filters": {"steps": 10, "max_filters": 4},
                      "lime": {"num_samples": 100}, "keract": {"layers": ["conv:1", "pool:1"]},
                      "explanations": {"faces": 8, "lime_faces": 4, "steps": 4,
@@ -198,6 +198,11 @@ def test_the_configured_export_gives_the_keras_probabilities(run_dir):
     assert sorted(p.name for p in (r / "exports").iterdir()) == ["cnn"]  # export.models
     log = (r / "logs" / "export" / "cnn.onnx.log").read_text()
     assert "(onnx); on 36 faces its probabilities are Keras' within" in log  # 36 validation
+    # format web: the page of that export, linked from the report
+    page = r / "exports" / "cnn" / "web"
+    assert (page / "model.onnx").read_bytes() == onnx.read_bytes()
+    assert (page / "index.html").exists() and (page / "ort" / "ort-wasm-simd-threaded.wasm").exists()
+    assert '<a href="../exports/cnn/web/index.html">cnn</a>' in (r / "report" / "index.html").read_text()
     x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
     session = onnxruntime.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0],
@@ -374,7 +379,8 @@ def test_incremental_rebuilds(run_dir):
     cnn_runs = [(rule, f"run={m}") for m in ("cnn", "cnn.r1")
                 for rule in ("train", "predict", "metrics", "model_card", "training_curves")]
     assert planned_jobs(res) == sorted(cnn_runs + [
-        ("export_model", "run=cnn, format=onnx"), ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
+        ("export_model", "run=cnn, format=onnx"), ("web_page", "run=cnn"),
+        ("confusion", "name=cnn"), ("confusion", "name=cnn.r1"),
         ("ensemble", "ensemble=both"), ("confusion", "name=both"), ("accuracy_table", ""),
         ("comparison_table", "comparison=cnn_vs_dnn"),
         ("validation_curves", "comparison=cnn_vs_dnn"), ("report", ""),
@@ -447,7 +453,7 @@ def test_incremental_rebuilds(run_dir):
     per_run = ["train", "predict", "metrics", "model_card", "training_curves", "confusion"]
     assert sorted(rules) == sorted(["ingest", "split", "ensemble", "confusion", "accuracy_table",
                                     "ablation_table", "comparison_table", "validation_curves",
-                                    "report", "export_model"]
+                                    "report", "export_model", "web_page"]
                                    + per_run * len(RUNS) + [r for r, _ in ANALYSIS_JOBS]
                                    + [r for r, _ in calibrated(*RUNS, "both")]), res.stdout
 

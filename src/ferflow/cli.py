@@ -107,6 +107,38 @@ def _export(args) -> int:
     return 0
 
 
+def _demo(args) -> int:
+    """The model as a browser page: export to ONNX (checked against Keras), then the page."""
+    import tempfile
+
+    from ferflow.errors import FerflowError
+    from ferflow.inference.export import export_model
+    from ferflow.inference.web import build_page
+    from ferflow.tfsetup import setup
+
+    setup()
+    say = lambda msg: print(f"ferflow: {msg}", file=sys.stderr)  # noqa: E731
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.model)), "web")
+    try:
+        temperature = None
+        if args.calibration:
+            from ferflow.evaluation.calibration import load_temperature
+
+            temperature = load_temperature(args.calibration)
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx = os.path.join(tmp, "model.onnx")
+            export_model(args.model, "onnx", onnx, log=say, temperature=temperature)
+            name = args.name or os.path.basename(os.path.dirname(os.path.abspath(args.model)))
+            build_page(onnx, out, name, margin=args.margin, tta=args.tta, web=args.web, log=say)
+    except OSError as e:  # an unwritable --out: the user's to fix, not a bug
+        print(f"ferflow: error: {e.filename or out}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except FerflowError as e:  # a missing npm install, a bad calibration file: one line
+        print(f"ferflow: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def log_path() -> str:
     """Where the ``ferflow`` command logs what is not for the terminal: ``FERFLOW_LOG``, else
     ``$XDG_CACHE_HOME/ferflow/ferflow.log`` (``~/.cache/ferflow/ferflow.log``); each command
@@ -268,6 +300,24 @@ def main(argv: list[str] | None = None) -> int:
                    "temperature scaling of this calibration file (results/DATASET/calibration/"
                    "RUN.json)")
     e.set_defaults(fn=_export)
+    w = sub.add_parser("demo", help="the model live in a browser page (camera, video, photos)",
+                       description="Write a static folder that runs the model (its ONNX export, "
+                       "checked against Keras) and the YuNet face detector in the browser with "
+                       "onnxruntime-web, on the camera, a video file or photos, with ferflow "
+                       "predict's crops: nothing leaves the browser. Serve it with "
+                       "`python -m http.server -d DIR` and open http://localhost:8000.")
+    w.add_argument("model", help="a trained ferflow model (.keras)")
+    w.add_argument("--out", metavar="DIR", help="the page's folder (default: web/ beside the model)")
+    w.add_argument("--name", help="the model's name on the page (default: its folder's)")
+    w.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="widen each detected "
+                   f"box by this fraction of its size on each side (default: {DEFAULT_MARGIN})")
+    w.add_argument("--tta", choices=TTA_MODES, default="none",
+                   help="flip: average with the mirror image's prediction")
+    w.add_argument("--calibration", metavar="JSON", help="scale the probabilities by the "
+                   "temperature of this calibration file")
+    w.add_argument("--web", metavar="DIR", help="the page's sources with onnxruntime-web "
+                   "installed (default: this checkout's web/, after npm ci there)")
+    w.set_defaults(fn=_demo)
     args = parser.parse_args(argv)
     return guarded(args.fn, args)
 

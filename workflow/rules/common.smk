@@ -10,6 +10,7 @@ from ferflow.data.ingest import DATA_FILES
 from ferflow.outputs import SECTIONS
 from ferflow.pipeline.paths import Paths, declared, markdown
 from ferflow.pipeline.plan import Plan
+from ferflow.inference.web import page_inputs  # the page's files (the web_page rule)
 
 R = f"results/{config['dataset']}"
 P = Paths(R)  # every output file (ferflow.pipeline.paths.OUTPUTS)

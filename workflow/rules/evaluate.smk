@@ -70,10 +70,28 @@ rule export_model:
         out=directory(P.export),
     log:
         f"{R}/logs/export/{{run}}.{{format}}.log",
+    wildcard_constraints:
+        format="onnx|saved_model|litert",  # the web page: rule web_page
     params:
         faces=100,  # validation faces on which the export must give Keras' probabilities
     script:
         "../scripts/export.py"
+
+
+rule web_page:
+    input:
+        onnx=P("export", run="{run}", format="onnx"),
+        page=page_inputs(os.path.join(workflow.basedir, "web")),  # npm ci in web/
+    output:
+        page=directory(P("export", run="{run}", format="web")),
+    log:
+        f"{R}/logs/export/{{run}}.web.log",
+    localrule: True  # seconds of work: on a cluster it runs on the submitting node
+    params:
+        margin=PREDICT["margin"],
+        tta=PREDICT["tta"],
+    script:
+        "../scripts/web_page.py"
 
 
 rule ensemble:

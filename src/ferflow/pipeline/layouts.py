@@ -215,7 +215,16 @@ def report_layout(plan: Plan, paths: Paths, data_files: list[str], commit: str,
         "eval_set": config["evaluate"]["eval_set"],
         # what the ONNX models are not explained by (no gradients, no Keras layers)
         "left_out": {r: plan.left_out(r) for r in plan.runs if plan.left_out(r)},
+        # the browser pages of the runs exported as format web (linked, not embedded)
+        "pages": {r: paths("export", run=r, format="web") for r in exported(plan)
+                  if "web" in config["export"]["formats"]},
     }
+
+
+def exported(plan: Plan) -> list[str]:
+    """The runs config key export.models exports (null: every run)."""
+    models = plan.config["export"]["models"]
+    return list(plan.runs) if models is None else list(models)
 
 
 def report_inputs(layout: dict) -> list[str]:
@@ -228,7 +237,8 @@ def report_inputs(layout: dict) -> list[str]:
     f = layout["findings"]
     found = [f["accuracy"], f["ensembles"], f["calibration"],
              *(a["table"] for a in f["ablations"].values()), *f["comparisons"].values()]
-    return [*models, *items, *found, *layout["provenance"]["data"]]
+    return [*models, *items, *found, *layout.get("pages", {}).values(),
+            *layout["provenance"]["data"]]
 
 
 def all_targets(plan: Plan, paths: Paths) -> list[str]:
@@ -243,9 +253,8 @@ def all_targets(plan: Plan, paths: Paths) -> list[str]:
         table = declared()[key].kind == "table"
         out += [f for _, p in made for f in ((p, markdown(p)) if table else (p,))]
     out.append(paths.report)
-    export = plan.config["export"]
-    out += [paths("export", run=r, format=f) for f in export["formats"]
-            for r in (runs if export["models"] is None else export["models"])]
+    out += [paths("export", run=r, format=f) for f in plan.config["export"]["formats"]
+            for r in exported(plan)]
     if plan.config["predict"]["images"]:  # your own photos (workflow/rules/photos.smk)
         out += [paths.photo_predictions, paths.photo_annotated]
     return out

@@ -250,7 +250,8 @@ def build_report(layout: dict, out_html: str) -> dict:
     model}; ``sections`` [{"id", "items": [{"key", "kind", "path", "caption", "wildcards",
     "heading"}]}]; ``findings`` (the files :func:`findings` reads); ``captions`` {name:
     text of workflow/report/<name>.rst}; ``provenance`` {"data", "config", "commit"};
-    ``eval_set``; ``left_out`` {run: analyses and methods it does not get}. Returns ``{"sections": [...], "images": n}``."""
+    ``eval_set``; ``left_out`` {run: analyses and methods it does not get}; ``pages``
+    {run: its browser page's folder}. Returns ``{"sections": [...], "images": n}``."""
     import jinja2
 
     from ferflow.outputs import section_title
@@ -286,6 +287,9 @@ def build_report(layout: dict, out_html: str) -> dict:
         title=layout["title"], classes=", ".join(CLASS_NAMES), findings=found,
         left_out={run: [LEFT_OUT.get(w) or LABELS[w] for w in what]
                   for run, what in layout.get("left_out", {}).items()},
+        pages={run: os.path.relpath(os.path.abspath(os.path.join(page, "index.html")),
+                                    os.path.dirname(os.path.abspath(out_html)))
+               for run, page in layout.get("pages", {}).items()},
         architectures=_architectures(layout, out_html), sections=sections,
         architectures_title=section_title("architectures"),
         commit=prov["commit"], config=prov["config"],
