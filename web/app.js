@@ -12,7 +12,7 @@ const ctx = view.getContext("2d", { willReadFrequently: true });
 const video = $("video");
 const state = {
   pipeline: null, running: false, stream: null, frames: [], last: null, photos: [],
-  capture: false, captured: [],
+  capture: false, captured: [], batches: 0,
 };
 
 function say(text, error = false) {
@@ -178,6 +178,12 @@ async function openPhotos(files) {
     state.photos.push({ file: file.name, ...r });
     say(`${file.name}: ${r.faces.length} face${r.faces.length === 1 ? "" : "s"} ` +
         `(detector ${r.detectMs.toFixed(0)} ms, classifier ${r.classifyMs.toFixed(0)} ms).`);
+  }
+  state.batches += 1;
+  if (files.length > 1 && results.length) {
+    say(`${results.length} of ${files.length} files analysed` +
+        (results.length < files.length ? "; the others were not images this browser can read." : "."),
+        results.length < files.length);
   }
   return results;
 }

@@ -30,8 +30,7 @@ try {
   if (ready && spec.capture) await page.evaluate(() => { window.ferflow.state.capture = true; });
   if (ready && spec.mode === "photos") {
     await page.setInputFiles("#photo-files", spec.files);
-    await page.waitForFunction((n) => window.ferflow.state.photos.length >= n || document.querySelector("#status").className === "error",
-      spec.expect ?? spec.files.length, { timeout: 120000 });
+    await page.waitForFunction(() => window.ferflow.state.batches >= 1, null, { timeout: 120000 });
     out.results = await page.evaluate(() => window.ferflow.state.photos);
   } else if (ready && spec.mode === "video") {
     await page.setInputFiles("#video-file", spec.files);
