@@ -170,6 +170,22 @@ def test_csv_columns_probabilities_and_annotated_copies(predicted, photos):
 
 
 @pytest.mark.slow
+def test_the_haar_cascade_stays_selectable(model_path, photos, tmp_path):
+    """--detector haar: OpenCV's Haar cascade finds the twelve faces too, its boxes
+    squares on FER2013's framing (mean IoU with the pasted faces >= 0.8; YuNet's are
+    rectangles around the face), so its rows differ from the default's."""
+    assert cli(["predict", str(model_path), str(photos[0]), "--detector", "haar",
+                "--out", str(tmp_path / "haar.csv")]) == 0
+    haar = pd.read_csv(tmp_path / "haar.csv")
+    found = matches(haar, photos[1])
+    assert len(found) == 12 and len(haar) == 12
+    assert np.mean([v for _, v in found.values()]) >= 0.8
+    assert (haar["width"] == haar["height"]).all()  # Haar's boxes are squares
+    assert cli(["predict", str(model_path), str(photos[0]), "--out", str(tmp_path / "y.csv")]) == 0
+    assert not (pd.read_csv(tmp_path / "y.csv")["width"] == haar["width"]).all()
+
+
+@pytest.mark.slow
 def test_cli_is_deterministic_and_skips_bad_files_with_one_line(model_path, photos, tmp_path,
                                                                  capsys):
     folder = tmp_path / "mixed"
