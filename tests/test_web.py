@@ -195,6 +195,11 @@ def test_a_photo_gets_ferflow_predicts_boxes_and_probabilities(site, model, face
         img, _ = compose(faces[list(ROWS[4 * k:4 * k + 4])], seed=k, gray=gray)
         files.append(tmp_path / f"group{k}.png")
         assert cv2.imwrite(str(files[-1]), img)
+    # a photo longer than 2,048 px: searched scaled down, its boxes scaled back
+    big = cv2.resize(img, None, fx=3.5, fy=3.5, interpolation=cv2.INTER_CUBIC)
+    assert max(big.shape) > 2048
+    files.append(tmp_path / "big.png")
+    assert cv2.imwrite(str(files[-1]), big)
     out = drive(tmp_path, url=f"{base}/page/index.html", mode="photos",
                 files=[str(f) for f in files], screenshot=str(tmp_path / "page.png"))
     assert out["ready"] and out["statusClass"] != "error", out["status"]
