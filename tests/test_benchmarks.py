@@ -100,6 +100,15 @@ def test_train_benchmark_in_bfloat16_compares_with_a_bfloat16_matmul(keras, caps
     assert re.search(r"^small_cnn\s+94,247\s+\d+\.\d", out, re.M)
 
 
+@pytest.mark.slow
+def test_batch_benchmark_times_every_size_in_every_round(keras, capsys):
+    _load("bench_batch").main(["--arch", "small_cnn", "--sizes", "16", "32", "--images", "64",
+                               "--rounds", "2"])
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\| (\d+) \| (\d+), (\d+) \| \d+ \| ([\d.]+)x", out, re.M)
+    assert [r[0] for r in rows] == ["16", "32"] and rows[0][3] == "1.00"
+
+
 def test_recipe_benchmark_counts_epochs_of_the_flip_doubled_set(tmp_path, capsys):
     """A run on the originals (alternate flip: 50 of 100 doubled images an epoch) reaches
     0.84 in its 3rd epoch = 1.5 doubled-set epochs; a run on the doubled set never does."""
