@@ -15,7 +15,11 @@ after its accuracy on real faces is measured (validation, paired).
 
 import argparse
 import statistics
-import time
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_precision import compiled, interleaved_rates, training_set  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -27,34 +31,16 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args(argv)
 
-    import numpy as np
-
-    from ferflow.data.synthetic import generate
-    from ferflow.models import build_model
     from ferflow.tfsetup import cpu_summary, machine_line, setup
     from ferflow.training.augment import make_dataset
 
     tf, keras = setup(seed=0)
-    faces = generate(seed=0, train_per_class=args.images // 7 + 1, public_per_class=1,
-                     private_per_class=1)
-    x = faces.images[: args.images]
-    y = np.eye(7, dtype=np.float32)[faces.labels[: args.images]]
-    aug = {"enabled": True, "crop": args.crop}
+    x, y = training_set(args.images)
     print(f"machine: {machine_line(cpu_summary())}")
-    runs = {}
-    for size in args.sizes:
-        m = build_model(args.arch, mean=float(x.mean()), std=float(x.std()), size=args.crop)
-        m.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
-                  loss="categorical_crossentropy")
-        data = make_dataset(tf, x, y, size, 0, 0, aug).cache()
-        m.fit(data, epochs=1, verbose=0)  # warm-up; fills the cache
-        runs[size] = (m, data)
-    rates = {s: [] for s in runs}
-    for _ in range(args.rounds):
-        for s, (m, data) in runs.items():
-            t = time.perf_counter()
-            m.fit(data, epochs=1, verbose=0)
-            rates[s].append(args.images / (time.perf_counter() - t))
+    aug = {"enabled": True, "crop": args.crop}
+    runs = {size: (compiled(keras, args.arch, x, args.crop),
+                   make_dataset(tf, x, y, size, 0, 0, aug).cache()) for size in args.sizes}
+    rates = interleaved_rates(runs, args.images, args.rounds)
     first = args.sizes[0]
     print(f"{args.arch} on {args.crop}x{args.crop} windows, {args.images} images an epoch, "
           f"{args.rounds} interleaved rounds")

@@ -14,8 +14,10 @@ finds no face is a false detection.
     .venv/bin/python benchmarks/bench_detect.py [--images 300] [--seed 0] [--iou 0.3]
 
 Prints one table row per detector (recall with its Wilson interval, by condition, false
-detections per image, median ms per 640x480 image on one thread) and the paired
-comparison of each detector against Haar on the same faces (ferflow.evaluation.stats).
+detections per image, median ms per 640x480 image on one thread), the paired comparison
+of each detector against Haar on the same faces (ferflow.evaluation.stats), overall and
+per face size (Holm over the sizes), and how each detector's crops frame a face as
+FER2013's crops do (:func:`framing`).
 """
 
 from __future__ import annotations
@@ -198,11 +200,47 @@ def main() -> None:
         if d == "haar":
             continue
         p = stats.paired(base, results[d]["hits"])
-        wins, losses = p["wins"], p["losses"]
-        print(f"{d} against haar, per-face recall: {p['diff']:+.3f} "
-              f"[{p['lower']:+.3f}, {p['upper']:+.3f}], exact sign test p = {p['p']:.2g} "
-              f"({wins} faces found by {d} only, {losses} by haar only): "
-              f"{stats.verdict(p['diff'], p['p'])}")
+        print(f"{d} against haar, per-face recall: {p['diff']:+.3f} [{p['lower']:+.3f}, "
+              f"{p['upper']:+.3f}], exact sign test p = {p['p']:.2g} ({p['wins']} faces found "
+              f"by {d} only, {p['losses']} by haar only): {stats.verdict(p['diff'], p['p'])}")
+        # each side alone, Holm over the sizes (a subgroup, not what chose the default)
+        sides = [m for name, m in cond.items() if name.startswith("side")]
+        tests = stats.compare_all([(base[m], results[d]["hits"][m]) for m in sides], "validation")
+        for name, r in zip((n for n in cond if n.startswith("side")), tests):
+            print(f"  {name} px: {r['diff']:+.3f} [{r['lower']:+.3f}, {r['upper']:+.3f}], "
+                  f"p (Holm over the sizes) {r['p_holm']:.2g}: {r['verdict']}")
+    framing()
+
+
+def framing(photos: int = 25) -> None:
+    """How a detector's crop frames a face as FER2013 framed it: genuine FER2013 crops
+    (rows 0-99 of fer2013_partial_head.csv.gz) pasted whole, four a photo, as
+    tests/test_photos.py composes them; per face found, the IoU of the square a box is
+    cropped to (``crop_face``: longer side widened by the margin) with the pasted crop."""
+    import sys
+
+    from ferflow.data.images import DEFAULT_MARGIN, DETECTORS, box_iou, detect_faces
+    from ferflow.data.ingest import read_fer2013
+
+    sys.path.insert(0, str(ROOT))
+    from tests.test_photos import compose
+
+    faces = read_fer2013(str(FACES.parent / "fer2013_partial_head.csv.gz")).images
+    print(f"framing: {photos} photos of 4 genuine FER2013 crops pasted whole (rows "
+          f"0-{4 * photos - 1}); the crop square's IoU with the pasted crop, margin {DEFAULT_MARGIN}")
+    for d in DETECTORS:
+        ious = []
+        for k in range(photos):
+            img, pasted = compose(faces[4 * k:4 * k + 4], seed=k)
+            for box in pasted:
+                found = [b for b in detect_faces(img, d) if box_iou(b, box) > 0.3]
+                if found:
+                    x, y, w, h = max(found, key=lambda b: box_iou(b, box))
+                    side = max(w, h) * (1 + 2 * DEFAULT_MARGIN)
+                    ious.append(box_iou((x + w / 2 - side / 2, y + h / 2 - side / 2, side, side),
+                                        box))
+        print(f"  {d}: {len(ious)} of {4 * photos} faces found, mean crop IoU "
+              f"{np.mean(ious):.3f}")
 
 
 if __name__ == "__main__":

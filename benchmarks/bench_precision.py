@@ -15,6 +15,42 @@ import statistics
 import time
 
 
+def training_set(images: int):
+    """``images`` synthetic faces (uint8) and their one-hot labels: what the speed
+    benchmarks train on (speed does not depend on the faces)."""
+    import numpy as np
+
+    from ferflow.data.synthetic import generate
+
+    faces = generate(seed=0, train_per_class=images // 7 + 1, public_per_class=1,
+                     private_per_class=1)
+    return faces.images[:images], np.eye(7, dtype=np.float32)[faces.labels[:images]]
+
+
+def compiled(keras, arch: str, x, crop: int):
+    """An untrained ``arch`` on ``crop`` x ``crop`` windows, compiled as the benchmarks train."""
+    from ferflow.models import build_model
+
+    m = build_model(arch, mean=float(x.mean()), std=float(x.std()), size=crop)
+    m.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+              loss="categorical_crossentropy")
+    return m
+
+
+def interleaved_rates(runs: dict, images: int, rounds: int) -> dict:
+    """``runs``: {name: (model, dataset)}. One warm-up epoch each (it fills a cached
+    dataset), then ``rounds`` rounds of one epoch each, in turn: {name: images/s per round}."""
+    for m, data in runs.values():
+        m.fit(data, epochs=1, verbose=0)
+    rates = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (m, data) in runs.items():
+            t = time.perf_counter()
+            m.fit(data, epochs=1, verbose=0)
+            rates[name].append(images / (time.perf_counter() - t))
+    return rates
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", default="ferflow_cpu")
@@ -24,40 +60,22 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
 
-    import numpy as np
-
-    from ferflow.data.synthetic import generate
-    from ferflow.models import build_model
     from ferflow.tfsetup import cpu_summary, machine_line, setup
     from ferflow.training.augment import make_dataset
     from ferflow.training.recipe import precision_policy
 
     tf, keras = setup(seed=0)
-    faces = generate(seed=0, train_per_class=args.images // 7 + 1, public_per_class=1,
-                     private_per_class=1)
-    x = faces.images[: args.images]
-    y = np.eye(7, dtype=np.float32)[faces.labels[: args.images]]
-    aug = {"enabled": True, "crop": args.crop}
+    x, y = training_set(args.images)
     cpu = cpu_summary()
     print(f"machine: {machine_line(cpu)}")
     print(f"mixed_precision: auto picks {precision_policy('auto', cpu, False)} here")
     models = {}
     for policy in ("float32", "mixed_bfloat16"):
         keras.config.set_dtype_policy(policy)
-        m = build_model(args.arch, mean=float(x.mean()), std=float(x.std()), size=args.crop)
-        m.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
-                  loss="categorical_crossentropy")
-        models[policy] = m
+        models[policy] = compiled(keras, args.arch, x, args.crop)
     keras.config.set_dtype_policy("float32")
-    data = make_dataset(tf, x, y, args.batch_size, 0, 0, aug).cache()
-    for m in models.values():
-        m.fit(data, epochs=1, verbose=0)  # warm-up; fills the cache
-    rates = {p: [] for p in models}
-    for _ in range(args.rounds):
-        for p, m in models.items():
-            t = time.perf_counter()
-            m.fit(data, epochs=1, verbose=0)
-            rates[p].append(args.images / (time.perf_counter() - t))
+    data = make_dataset(tf, x, y, args.batch_size, 0, 0, {"enabled": True, "crop": args.crop}).cache()
+    rates = interleaved_rates({p: (m, data) for p, m in models.items()}, args.images, args.rounds)
     ratios = [b / a for a, b in zip(rates["float32"], rates["mixed_bfloat16"])]
     for p, r in rates.items():
         print(f"{p:<15} images/s per round: {' '.join(f'{v:.0f}' for v in r)} "

@@ -257,6 +257,6 @@ def test_occlusion_of_a_linear_model_is_the_mean_drop_over_the_covering_squares(
             cover[sq] += 1
     np.testing.assert_allclose(maps, expected / cover, rtol=1e-4, atol=1e-6)
     assert cover.min() >= 1  # every pixel covered, the last row and column included
-    assert np.all(maps[:, 30:, :] == 0) and np.abs(maps[:, 4:12, 30:40]).min() >= 0
+    assert np.all(maps[:, 30:, :] == 0)  # no square over the block reaches these rows
     assert np.abs(maps[:, 4:12, 30:40]).max() > 0.01
     assert occlusion(predict, x[:0], np.array([], int), base[:0]).shape == (0, 48, 48)

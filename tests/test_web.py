@@ -21,6 +21,7 @@ from tests.test_photos import ROWS, compose
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+NODE = shutil.which("node")
 BOX_PX, PROB = 2, 1e-3  # the page against ferflow predict
 
 
@@ -75,13 +76,21 @@ def site(model, tmp_path_factory):
     server.shutdown()
 
 
+def node() -> str:
+    """Node.js, which runs ferflow.js and the Chromium driver in these tests."""
+    if NODE is None:
+        unavailable("Node.js is not installed (the page's tests run ferflow.js with it)",
+                    "FERFLOW_REQUIRE_BROWSER")
+    return NODE
+
+
 def drive(tmp_path, **spec) -> dict:
     if CHROMIUM is None:
         unavailable("Chromium is not installed (make test installs it when run as root)",
                     "FERFLOW_REQUIRE_BROWSER")
     spec = {"chromium": CHROMIUM, "out": str(tmp_path / "out.json"), **spec}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    res = subprocess.run(["node", str(ROOT / "web" / "test" / "drive.mjs"),
+    res = subprocess.run([node(), str(ROOT / "web" / "test" / "drive.mjs"),
                           str(tmp_path / "spec.json")], capture_output=True, text=True,
                          timeout=600, cwd=ROOT / "web")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -151,7 +160,7 @@ def test_the_pages_grayscale_and_crops_are_ferflow_predicts(faces, tmp_path):
     boxes = [[5 + i, 3 + i, s, s + i % 5] for i, s in enumerate(sizes)]
     (tmp_path / "in.json").write_text(json.dumps({"width": w, "height": h, "margin": DEFAULT_MARGIN,
                                                   "rgba": rgba.ravel().tolist(), "boxes": boxes}))
-    subprocess.run(["node", str(ROOT / "web" / "test" / "crops.mjs"), str(tmp_path / "in.json"),
+    subprocess.run([node(), str(ROOT / "web" / "test" / "crops.mjs"), str(tmp_path / "in.json"),
                     str(tmp_path / "out.json")], check=True, capture_output=True, timeout=120)
     out = json.loads((tmp_path / "out.json").read_text())
     gray = to_gray(img)

@@ -83,6 +83,15 @@ def _predict(args) -> int:
     return 0
 
 
+def _temperature(calibration: str | None) -> float | None:
+    """--calibration's temperature (DataError, one line naming the file, when unusable)."""
+    if not calibration:
+        return None
+    from ferflow.evaluation.calibration import load_temperature
+
+    return load_temperature(calibration)
+
+
 def _export(args) -> int:
     from ferflow.errors import FerflowError
     from ferflow.inference.export import export_model
@@ -90,14 +99,9 @@ def _export(args) -> int:
 
     setup()
     try:
-        temperature = None
-        if args.calibration:
-            from ferflow.evaluation.calibration import load_temperature
-
-            temperature = load_temperature(args.calibration)
         export_model(args.model, args.format, args.out,
                      log=lambda msg: print(f"ferflow: {msg}", file=sys.stderr),
-                     temperature=temperature)
+                     temperature=_temperature(args.calibration))
     except OSError as e:  # an unwritable --out: the user's to fix, not a bug
         print(f"ferflow: error: {e.filename or args.out}: {e.strerror or e}", file=sys.stderr)
         return 1
@@ -120,14 +124,10 @@ def _demo(args) -> int:
     say = lambda msg: print(f"ferflow: {msg}", file=sys.stderr)  # noqa: E731
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.model)), "web")
     try:
-        temperature = None
-        if args.calibration:
-            from ferflow.evaluation.calibration import load_temperature
-
-            temperature = load_temperature(args.calibration)
         with tempfile.TemporaryDirectory() as tmp:
             onnx = os.path.join(tmp, "model.onnx")
-            export_model(args.model, "onnx", onnx, log=say, temperature=temperature)
+            export_model(args.model, "onnx", onnx, log=say,
+                         temperature=_temperature(args.calibration))
             name = args.name or os.path.basename(os.path.dirname(os.path.abspath(args.model)))
             build_page(onnx, out, name, margin=args.margin, tta=args.tta, web=args.web, log=say)
     except OSError as e:  # an unwritable --out: the user's to fix, not a bug
@@ -254,10 +254,11 @@ def main(argv: list[str] | None = None) -> int:
     d.set_defaults(fn=_diff)
     p = sub.add_parser("predict", help="expressions of the faces in photos and videos",
                        description="Find the faces in each image or video frame (YuNet, or "
-                       "OpenCV's Haar cascade with --detector haar), crop them like FER2013 (48x48 grayscale) and predict their "
-                       "expression with a trained ferflow model: one CSV row per face (file, "
-                       "face, box, the 7 class probabilities, label; for a video per analysed "
-                       "frame, with its index and time). A file that cannot be used is skipped "
+                       "OpenCV's Haar cascade with --detector haar), crop them like FER2013 "
+                       "(48x48 grayscale) and predict their expression with a trained ferflow "
+                       "model: one CSV row per face (file, face, box, the 7 class "
+                       "probabilities, label; for a video per analysed frame, with its index "
+                       "and time). A file that cannot be used is skipped "
                        "with a message; the exit status is 1 only when no face could be "
                        "predicted.")
     p.add_argument("model", help="a trained ferflow model (.keras, e.g. "

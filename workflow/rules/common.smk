@@ -174,13 +174,5 @@ def curves_layout(wc):
 PREDICT = config["predict"]
 
 
-def image_files(folders):
-    """The photos (and videos) under ``folders`` (ferflow.data.images.image_files),
-    imported when a photo folder is configured."""
-    from ferflow.data import images
-
-    return images.image_files(folders)
-
-
 def predict_model():
     return PREDICT["model"] or RUNS[0]

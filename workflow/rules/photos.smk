@@ -1,7 +1,8 @@
 # Your own photos: the faces of the folder predict.images, labelled by a trained model.
 # Only when predict.images is set (otherwise no such rule and no target).
-# (PREDICT, predict_model and image_files come from common.smk)
+# (PREDICT and predict_model come from common.smk)
 if PREDICT["images"]:
+    from ferflow.data.images import image_files  # numpy only: imported for a photo folder
 
     rule predict_photos:
         input:

