@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ferflow import CLASS_NAMES
 from tests.conftest import shared_file, unavailable
 from tests.test_photos import ROWS, compose
 
@@ -221,7 +222,38 @@ def test_a_photo_gets_ferflow_predicts_boxes_and_probabilities(site, model, face
     spread = np.ptp([p for r in rows.values() for _, p in r], axis=0)
     assert spread.max() > 0.2  # the faces get different answers: agreement means something
     shot = cv2.imread(str(tmp_path / "page.png"))
-    assert shot is not None and shot.std() > 20  # drawn, not blank (looked at: docs/web_page.png)
+    assert shot is not None and shot.std() > 20  # drawn, not blank (its screenshot looked at)
+
+
+def test_flip_tta_and_a_calibration_reach_the_page(site, model, faces, tmp_path):
+    """ferflow demo --tta flip --calibration: the page averages each face with its mirror
+    image and its export ends in the temperature, as ferflow predict does with the same
+    options (where the boxes are the same, probabilities within 1e-3)."""
+    from ferflow.cli import main as cli
+    from ferflow.inference.photos import predict_photos
+    from ferflow.io import save_json
+
+    root, base = site
+    save_json(str(tmp_path / "cal.json"), {"temperature": 2.5})
+    assert cli(["demo", str(model), "--out", str(root / "flip"), "--tta", "flip",
+                "--calibration", str(tmp_path / "cal.json")]) == 0
+    cfg = json.loads((root / "flip" / "config.json").read_text())
+    assert cfg["tta"] == "flip" and cfg["temperature"] == 2.5
+    photo = tmp_path / "group.png"
+    assert cv2.imwrite(str(photo), compose(faces[list(ROWS[:4])], seed=0)[0])
+    out = drive(tmp_path, url=f"{base}/flip/index.html", mode="photos", files=[str(photo)])
+    only_own_files(out, base, "flip")
+    table = predict_photos(str(model), [str(photo)], str(tmp_path / "p.csv"), tta="flip",
+                           calibration=str(tmp_path / "cal.json"), log=lambda m: None)
+    plain = predicted(model, [photo], tmp_path)["group.png"]
+    same = 0
+    for f, (_, row), (_, untouched) in zip(out["results"][0]["faces"], table.iterrows(), plain):
+        if tuple(f["box"]) == tuple(int(row[k]) for k in ("x", "y", "width", "height")):
+            np.testing.assert_allclose(f["probs"], row[list(CLASS_NAMES)].to_numpy(float),
+                                       atol=PROB)
+            assert np.abs(np.asarray(f["probs"]) - untouched).max() > 0.01  # not plain
+            same += 1
+    assert len(out["results"][0]["faces"]) == len(table) == 4 and same >= 3
 
 
 def _y4m(path: Path, frames: list[np.ndarray], fps: int = 10):
@@ -326,7 +358,7 @@ def test_the_workflow_builds_a_page_per_exported_run_and_the_report_links_it(tmp
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = snakemake(tmp_path, "-n", configfile="c.yaml", timeout=300).stdout
     block = out[out.index("rule web_page:"):].split("\n\n")[0]
-    assert "input: results/synthetic/exports/seed000/onnx, " in block
+    assert "input: results/synthetic/models/seed000/model.keras, " in block
     assert "web/index.html" in block and "ort-wasm-simd-threaded.wasm" in block
     assert "output: results/synthetic/exports/seed000/web" in block
     report = out[out.index("rule report:"):].split("\n\n")[0]

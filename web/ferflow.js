@@ -217,6 +217,16 @@ export function decodeDetections(outputs, pw, ph, scoreThreshold, nmsThreshold, 
   return kept.map((i) => faces[i]);
 }
 
+// softmax(log(clip(p, eps, 1)) / T): ferflow.evaluation.calibration.scale, after the TTA.
+export function scaleByTemperature(probs, t) {
+  const eps = 2.220446049250313e-16;
+  const z = probs.map((v) => Math.log(Math.min(1, Math.max(eps, v))) / t);
+  const top = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - top));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
 // --- the pipeline ------------------------------------------------------------------------
 
 export class Pipeline {
@@ -297,7 +307,11 @@ export class Pipeline {
       p = p.map((v, i) => (v + q[i]) / 2);
     }
     const n = CLASS_NAMES.length;
-    return crops.map((_, i) => Array.from(p.slice(i * n, (i + 1) * n)));
+    const t = this.settings.temperature;
+    return crops.map((_, i) => {
+      const row = Array.from(p.slice(i * n, (i + 1) * n));
+      return t ? scaleByTemperature(row, t) : row;
+    });
   }
 
   // Every face of an RGBA image: [{box, probs, label}], as `ferflow predict`'s rows.

@@ -112,24 +112,18 @@ def _export(args) -> int:
 
 
 def _demo(args) -> int:
-    """The model as a browser page: export to ONNX (checked against Keras), then the page."""
-    import tempfile
-
+    """The model as a browser page (ferflow.inference.web.demo)."""
     from ferflow.errors import FerflowError
-    from ferflow.inference.export import export_model
-    from ferflow.inference.web import build_page
+    from ferflow.inference.web import demo
     from ferflow.tfsetup import setup
 
     setup()
     say = lambda msg: print(f"ferflow: {msg}", file=sys.stderr)  # noqa: E731
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.model)), "web")
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            onnx = os.path.join(tmp, "model.onnx")
-            export_model(args.model, "onnx", onnx, log=say,
-                         temperature=_temperature(args.calibration))
-            name = args.name or os.path.basename(os.path.dirname(os.path.abspath(args.model)))
-            build_page(onnx, out, name, margin=args.margin, tta=args.tta, web=args.web, log=say)
+        name = args.name or os.path.basename(os.path.dirname(os.path.abspath(args.model)))
+        demo(args.model, out, name, margin=args.margin, tta=args.tta,
+             calibration=args.calibration, web=args.web, log=say)
     except OSError as e:  # an unwritable --out: the user's to fix, not a bug
         print(f"ferflow: error: {e.filename or out}: {e.strerror or e}", file=sys.stderr)
         return 1

@@ -80,7 +80,8 @@ rule export_model:
 
 rule web_page:
     input:
-        onnx=P("export", run="{run}", format="onnx"),
+        model=rules.train.output.model,
+        calibrations=lambda wc: scaled_by([wc.run]),  # the page applies it after its TTA
         page=page_inputs(os.path.join(workflow.basedir, "web")),  # npm ci in web/
     output:
         page=directory(P("export", run="{run}", format="web")),

