@@ -120,7 +120,19 @@ def test_schema_is_draft_2020_12():
      "config key models.seed000 (its run or variant seed000.augment_crop-40): crop 40 needs "
      "enabled: true"),
     ({"models": {"small_cnn": {"arch": "small_cnn", "augment": {"enabled": True, "crop": 8}}}},
-     "config key models.small_cnn.augment.crop: 8 is less than the minimum of 16"),
+     "config key models.small_cnn.augment.crop: 8 is not valid (8 is less than the minimum of 16"),
+    ({"models": {"small_cnn": {"arch": "small_cnn", "epochs": 5, "augment": {
+        "enabled": True, "crop": [{"size": 32, "epochs": 2}, {"size": 48, "epochs": 2}]}}}},
+     "config key models.small_cnn.augment.crop: the phases' epochs sum to 4, the model trains "
+     "5 epochs"),
+    ({"models": {"small_cnn": {"arch": "small_cnn", "epochs": 2, "augment": {
+        "enabled": True, "crop": [{"size": 8, "epochs": 2}]}}}},
+     "config key models.small_cnn.augment.crop"),
+    ({"training": {"augment": {"enabled": True}},
+      "ablations": {"a": {"base": "seed000", "factors": {"augment.crop": [
+          [{"size": 32, "epochs": 1}, {"size": 48, "epochs": 2}]]}}}},
+     "config key models.seed000 (its run or variant seed000.augment_crop-32x1+48x2): the "
+     "phases' epochs sum to 3, the model trains 2 epochs"),
     ({"ablations": {"normalize_augment": {"base": "small_cnn", "factors": {"jit_compile": [True]}}}},
      "config key models.small_cnn (its run or variant small_cnn.jit_compile-on): jit_compile true"),
     ({"models": {"m": {"arch": "small_cnn", "resources": {"gpus": 1}}}},

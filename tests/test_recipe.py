@@ -390,3 +390,103 @@ def test_the_recipe_learns_real_faces(tmp_path):
     majority = float(np.bincount(faces.labels[held]).max() / len(held))
     print(f"held-out accuracy {acc:.3f} (majority class {majority:.3f})")
     assert acc > majority + 0.1
+
+
+PROGRESSIVE = [{"size": 32, "epochs": 1}, {"size": 40, "epochs": 1}, {"size": 48, "epochs": 2}]
+
+
+@pytest.mark.slow
+def test_progressive_windows_train_each_phase_at_its_size_and_resume_across_a_switch(tmp_path):
+    """augment.crop as phases (32, then 40, then whole faces) with every fast-training
+    setting: the log names each switch, the training windows have each phase's size, and
+    a run cut after the 40x40 epoch resumes (from a 40x40 checkpoint, switching to whole
+    faces) to the same history and saved model as an uninterrupted run."""
+    settings = {**RECIPE, "epochs": 4, "augment": {**RECIPE["augment"], "crop": PROGRESSIVE}}
+    inputs = _tiny_training_inputs(tmp_path)
+
+    def run(name, log):
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        _train(settings, inputs, d, tmp_path / f"state-{name}", log=log)
+        return d
+
+    lines = []
+    a = run("ref", lines.append)
+    assert ("progressive windows: 1 epochs of 32x32, then 1 epochs of 40x40, then 2 epochs of "
+            "48x48; evaluating whole faces") in lines
+    switches = [line for line in lines if " on: " in line]
+    assert switches == ["epoch 2 on: random 40x40 windows", "epoch 3 on: whole faces"]
+
+    def stop_at_epoch_3(line):
+        if line.startswith("epoch 3:"):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        run("cut", stop_at_epoch_3)
+    from ferflow.models import load_model
+
+    ckpt = load_model(str(tmp_path / "state-cut/epoch-0002.keras"), size=40)
+    assert ckpt.input_shape[1:] == (40, 40, 1)
+    resumed = []
+    b = run("cut", resumed.append)
+    assert "resuming from the checkpoint after epoch 2" in resumed
+    assert "epoch 3 on: whole faces" in resumed
+    pd.testing.assert_frame_equal(pd.read_csv(b / "h.csv"), pd.read_csv(a / "h.csv"))
+    ma = same_saved_models(a / "m.keras", b / "m.keras")
+    assert ma.input_shape[1:] == (48, 48, 1)
+    hist = pd.read_csv(a / "h.csv")
+    assert validation_loss(ma, inputs) == pytest.approx(hist["val_loss"].min(), rel=1e-4)
+
+
+def test_progressive_windows_cut_each_epoch_at_its_phase_size(tmp_path):
+    """The training batches of each epoch are windows of that epoch's phase."""
+    from ferflow.training.train import _Data, crop_at, crop_phases
+
+    s = settings_with_defaults({**RECIPE, "epochs": 4,
+                                "augment": {**RECIPE["augment"], "crop": PROGRESSIVE}})
+    assert crop_phases(s) == [(32, 1), (40, 1), (48, 2)]
+    assert [crop_at(s, e) for e in range(5)] == [32, 40, 48, 48, 48]
+    data = _Data(s, dict(zip(("train", "faces", "split"), _tiny_training_inputs(tmp_path))),
+                 lambda line: None)
+    sizes = [next(iter(data.epoch(s, e)))[0].shape[1:3] for e in range(4)]
+    assert [tuple(x) for x in sizes] == [(32, 32), (40, 40), (48, 48), (48, 48)]
+    flat = settings_with_defaults({**RECIPE, "epochs": 4})
+    assert crop_phases(flat) == [(40, 4)]
+    off = settings_with_defaults({**RECIPE, "augment": {**RECIPE["augment"], "enabled": False}})
+    assert crop_phases(off) == [(48, 3)]
+    with pytest.raises(ConfigError, match="augment.crop: the phases' epochs sum to 4, the "
+                                          "model trains 3 epochs"):
+        crop_phases(settings_with_defaults({**RECIPE, "augment": {**RECIPE["augment"],
+                                                                  "crop": PROGRESSIVE}}))
+
+
+def test_a_resized_network_trains_on_as_the_one_it_came_from(tmp_path, keras):
+    """The phase switch (40x40 -> 48x48 -> 40x40) keeps weights, BatchNorm settings,
+    the per-variable optimizer state (Nesterov momenta, the BatchNorm biases' learning-rate
+    factor, the step count) and the weight average: a step on the same batch then gives
+    the same weights as on the network never resized (with the same dropout masks)."""
+    from ferflow.training.train import _compile, _Data, _resized, _Run, reseed_layers
+
+    s = settings_with_defaults({**RECIPE, "deterministic": True})
+    inputs = dict(zip(("train", "faces", "split"), _tiny_training_inputs(tmp_path)))
+    data = _Data(s, inputs, lambda line: None)
+    run = _Run(s, str(tmp_path / "state"), "fp", lambda line: None)
+    net = run.start(data, 40)
+    model = keras.models.clone_model(net)
+    _compile(s, model, net.optimizer)
+    batches = list(data.epoch(s, 1))
+    net.train_on_batch(*batches[0])
+    run.average.step(1, 2)
+    moved = _resized(s, _resized(s, net, model, 48, data, run.average), model, 40, data,
+                     run.average)
+    assert run.average.net is moved and model.optimizer is moved.optimizer
+    for a, b in zip(net.optimizer.variables, moved.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert moved.get_layer("bn1").momentum == 0.6
+    assert type(moved.optimizer).__name__ == "ScaledSGD"
+    for m in (net, moved):  # the dropout masks, as every epoch sets them
+        reseed_layers(m, 0, 1)
+        m.train_on_batch(*batches[1])
+    assert int(moved.optimizer.iterations.numpy()) == 2
+    for wa, wb in zip(net.get_weights(), moved.get_weights()):
+        np.testing.assert_array_equal(wa, wb)

@@ -14,7 +14,7 @@ import os
 from ferflow.data.ingest import DATA_FILES
 from ferflow.errors import ConfigError
 from ferflow.pipeline.plan import Plan, merge, with_setting
-from ferflow.schema import did_you_mean, load_schema, message, resolve
+from ferflow.schema import defaults, did_you_mean, load_schema, message, resolve
 
 __all__ = ["ConfigError", "RENAMED", "validate", "validate_cached"]
 
@@ -211,6 +211,13 @@ def _check_settings(config: dict, plan: Plan) -> None:
             raise ConfigError(f"config key {_setting_key(config, run, 'augment')}: crop "
                               f"{aug['crop']} needs enabled: true (windows are cut by the "
                               "online augmentation)")
+        crop = aug.get("crop")
+        epochs = s.get("epochs", defaults("training")["epochs"])
+        if isinstance(crop, list) and sum(p["epochs"] for p in crop) != epochs:
+            key = _setting_key(config, run, "augment")
+            raise ConfigError(f"config key {key}{'' if key.endswith(')') else '.crop'}: the "
+                              f"phases' epochs sum to {sum(p['epochs'] for p in crop)}, the "
+                              f"model trains {epochs} epochs")
         # the averaged weights have no BatchNorm statistics of their own: precise BN
         # measures them (the network's moving averages belong to other weights)
         if (s.get("average") or {}).get("method", "none") != "none" \

@@ -53,10 +53,20 @@ def setting(settings: dict, path: str):
     return value.get(rest) if rest and isinstance(value, dict) else value
 
 
+def _compact(value) -> str:
+    """A value in a variant's name: a list's items joined by +, a mapping's values by x
+    (progressive crops ``[{size: 32, epochs: 10}, {size: 48, epochs: 4}]``: 32x10+48x4)."""
+    if isinstance(value, list):
+        return "+".join(_compact(v) for v in value)
+    if isinstance(value, dict):
+        return "x".join(_compact(v) for v in value.values())
+    return str(value)
+
+
 def _label(path: str, value) -> str:
     key = path[: -len(".enabled")] if path.endswith(".enabled") else path
     key = key.replace(".", "_")
-    val = ("on" if value else "off") if isinstance(value, bool) else str(value)
+    val = ("on" if value else "off") if isinstance(value, bool) else _compact(value)
     return f"{key}-{re.sub(r'[^A-Za-z0-9_.+-]', '_', val)}"
 
 

@@ -111,6 +111,32 @@ def reseed_layers(model, seed: int, epoch: int) -> int:
     return n
 
 
+def crop_phases(s: dict) -> list[tuple[int, int]]:
+    """``augment.crop`` as (side, epochs) phases in training order: one phase of every
+    epoch for a single size (48 - whole faces - without a crop or augmentation), or the
+    configured progressive sizes, whose epochs must sum to ``epochs``."""
+    crop = s["augment"]["crop"] if s["augment"]["enabled"] else None
+    if not isinstance(crop, list):
+        return [(int(crop or IMAGE_SIZE), int(s["epochs"]))]
+    phases = [(int(p["size"]), int(p["epochs"])) for p in crop]
+    total = sum(n for _, n in phases)
+    if total != s["epochs"]:
+        raise ConfigError(f"augment.crop: the phases' epochs sum to {total}, the model "
+                          f"trains {s['epochs']} epochs")
+    return phases
+
+
+def crop_at(s: dict, epoch: int) -> int:
+    """The side of the training windows in ``epoch`` (0-based; 48: whole faces). Past the
+    last epoch, the last phase's."""
+    end = 0
+    for side, n in crop_phases(s):
+        end += n
+        if epoch < end:
+            return side
+    return side
+
+
 def _check_crop(arch: str, crop: int, net, model) -> None:
     """Training on crops needs weights that do not depend on the input size."""
     a = [tuple(w.shape) for w in net.weights]
@@ -226,18 +252,24 @@ def train(settings: dict, inputs: dict, outputs: dict, state_dir: str, log=print
 def _train(s: dict, inputs: dict, outputs: dict, state_dir: str, log, then,
            dtype_policy: str = "float32") -> Trained:
     data = _Data(s, inputs, log)
-    crop = s["augment"]["crop"] if s["augment"]["enabled"] else None
+    phases = crop_phases(s)
+    crop = phases[0][0] if phases[0][0] < IMAGE_SIZE or len(phases) > 1 else None
     # the policy ``auto`` chose belongs to the fingerprint: a checkpoint of another machine's
     # precision is not resumed
     run = _Run(s, state_dir, _fingerprint({**s, "dtype_policy": dtype_policy},
                                           *inputs.values()), log)
-    net = run.resume(crop) or run.start(data, crop)
+    net = run.resume() or run.start(data, crop_at(s, 0))
     model = _whole_face_model(s, net, data, crop, log)
     if model is not net and run.state["epoch"]:
         _sync(s, net, model, data, run.state["epoch"] - 1, run.average)
     log(f"precision: {net.dtype_policy.name}; XLA: {net.jit_compile} "
         f"(jit_compile: {s['jit_compile']})")
     while run.state["epoch"] < s["epochs"] and not run.state["stopped"]:
+        side = crop_at(s, run.state["epoch"])
+        if side != net.input_shape[1]:
+            net = _resized(s, net, model, side, data, run.average)
+            log(f"epoch {run.state['epoch'] + 1} on: "
+                + (f"random {side}x{side} windows" if side < IMAGE_SIZE else "whole faces"))
         row, secs = _epoch(s, net, model, data, run.state, run.average)
         log("epoch {epoch}: loss {loss:.4f} acc {accuracy:.4f} val_loss {val_loss:.4f} "
             "val_acc {val_accuracy:.4f} lr {learning_rate:.2e}".format(**row) + f" ({secs:.1f}s)")
@@ -296,7 +328,7 @@ class _Data:
 
             flips = alternating_flips(s["seed"], epoch, len(self.x_tr))
         return make_dataset(tf, self.x_tr, self.t_tr, s["batch_size"], s["seed"], epoch,
-                            s["augment"], flips=flips)
+                            {**s["augment"], "crop": crop_at(s, epoch)}, flips=flips)
 
     def whitening(self, s: dict, net) -> np.ndarray:
         """The whitening kernel of ``net``'s first layer, from the patches of a fixed
@@ -344,8 +376,9 @@ class _Run:
 
             self.average = WeightAverage(net, self.s)
 
-    def resume(self, crop):
-        """The network of the last checkpoint, if it is of these settings and data."""
+    def resume(self):
+        """The network of the last checkpoint, if it is of these settings and data (at the
+        window size of its last epoch)."""
         from ferflow.models import load_model
 
         if not os.path.exists(self.file):
@@ -356,15 +389,15 @@ class _Run:
             self.log("checkpoint missing or from other settings or data; starting over")
             return None
         self.state = prev
-        net = load_model(ckpt, size=crop or IMAGE_SIZE)
+        net = load_model(ckpt, size=crop_at(self.s, prev["epoch"] - 1))
         self._average(net)
         if self.average is not None:
             self.average.load(os.path.join(self.dir, prev["average"]))
         self.log(f"resuming from the checkpoint after epoch {prev['epoch']}")
         return net
 
-    def start(self, data: _Data, crop):
-        """A new network (at the crop size when training on windows), set up by the
+    def start(self, data: _Data, size: int):
+        """A new network (``size``: the side of its first epoch's windows), set up by the
         fast-training settings (:mod:`ferflow.training.recipe`) and compiled."""
         import keras
 
@@ -375,7 +408,7 @@ class _Run:
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir, exist_ok=True)
         net = build_model(s["arch"], normalize=s["normalize"], mean=data.mean, std=data.std,
-                          size=crop or IMAGE_SIZE, whiten=_whiten(s))
+                          size=size, whiten=_whiten(s))
         if _whiten(s):
             net.get_layer("whiten").kernel.assign(data.whitening(s, net))
             self.log(f"whitening: a frozen {_whiten(s)}x{_whiten(s)} convolution from the "
@@ -433,6 +466,35 @@ def _whiten(s: dict) -> int | None:
     return s["whitening"]["patch"] if s["whitening"]["enabled"] else None
 
 
+def _resized(s: dict, net, model, side: int, data: _Data, average=None):
+    """The network of the next phase of progressive window sizes: the same builder at
+    ``side`` x ``side`` with ``net``'s weights, BatchNorm settings and optimizer state
+    (momenta, step count), so that training goes on as in one network. The weight average
+    follows it, and the evaluated ``model`` is compiled with its optimizer (as it is saved)."""
+    import keras
+
+    from ferflow.models import build_model
+    from ferflow.training.recipe import batchnorm_biases, configure_batchnorm, optimizer
+
+    new = build_model(s["arch"], normalize=s["normalize"], mean=data.mean, std=data.std,
+                      size=side, whiten=_whiten(s))
+    _check_crop(s["arch"], side, net, new)
+    new.set_weights(net.get_weights())
+    configure_batchnorm(keras, new, s)
+    opt = optimizer(s, batchnorm_biases(keras, new))
+    _compile(s, new, opt)
+    opt.build(new.trainable_variables)
+    old = net.optimizer.variables
+    if [tuple(v.shape) for v in opt.variables] != [tuple(v.shape) for v in old]:
+        raise RuntimeError("the optimizer's state does not carry over to the resized network")
+    for mine, theirs in zip(opt.variables, old):
+        mine.assign(theirs)
+    if average is not None:
+        average.net = new
+    _compile(s, model, opt)
+    return new
+
+
 def _whole_face_model(s: dict, net, data: _Data, crop, log):
     """The model that is evaluated, kept and saved. With augment.crop the network is
     trained on crop x crop windows and this is a second model of the same builder at
@@ -449,7 +511,10 @@ def _whole_face_model(s: dict, net, data: _Data, crop, log):
         _check_crop(s["arch"], crop, net, model)
     _compile(s, model, net.optimizer)  # saved with the model, as without crop
     if crop:
-        log(f"training on random {crop}x{crop} windows, evaluating whole faces")
+        phases = crop_phases(s)
+        log(f"training on random {crop}x{crop} windows, evaluating whole faces" if len(phases) == 1
+            else "progressive windows: " + ", then ".join(
+                f"{n} epochs of {side}x{side}" for side, n in phases) + "; evaluating whole faces")
     if s["average"]["method"] != "none":
         a = s["average"]
         log(f"weight average ({a['method']}, decay {a['decay']} every {a['every']} steps from "
