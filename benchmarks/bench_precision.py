@@ -37,6 +37,18 @@ def compiled(keras, arch: str, x, crop: int):
     return m
 
 
+def speed_arguments(ap):
+    """The options of the interleaved speed benchmarks: the model, its windows, the batch,
+    the images an epoch and the rounds (defaults: ferflow_cpu as config/ferplus7-cpu.yaml
+    trains it)."""
+    ap.add_argument("--arch", default="ferflow_cpu")
+    ap.add_argument("--crop", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--images", type=int, default=2048)
+    ap.add_argument("--rounds", type=int, default=5)
+    return ap
+
+
 def interleaved_rates(runs: dict, images: int, rounds: int) -> dict:
     """``runs``: {name: (model, dataset)}. One warm-up epoch each (it fills a cached
     dataset), then ``rounds`` rounds of one epoch each, in turn: {name: images/s per round}."""
@@ -52,13 +64,7 @@ def interleaved_rates(runs: dict, images: int, rounds: int) -> dict:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--arch", default="ferflow_cpu")
-    ap.add_argument("--crop", type=int, default=40)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--images", type=int, default=2048)
-    ap.add_argument("--rounds", type=int, default=5)
-    args = ap.parse_args(argv)
+    args = speed_arguments(argparse.ArgumentParser()).parse_args(argv)
 
     from ferflow.tfsetup import cpu_summary, machine_line, setup
     from ferflow.training.augment import make_dataset

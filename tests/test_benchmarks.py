@@ -142,3 +142,21 @@ def test_folder_benchmark_runs_both_readers(capsys):
     _load("bench_folder").main(["--faces", "70", "--rounds", "1"])
     out = capsys.readouterr().out
     assert "70 " in out and "ferflow / PIL loop:" in out
+
+
+@pytest.mark.slow
+def test_threads_benchmark_runs_each_setting_in_a_process_of_its_own(capsys):
+    """Every round times each intra/inter setting in its own child, which runs with those
+    thread pools (TensorFlow's own report); the table has a row per setting."""
+    bench = _load("bench_threads")
+    argv = ["--arch", "small_cnn", "--crop", "32", "--batch-size", "16", "--images", "64",
+            "--epochs", "1", "--rounds", "2", "--matmul-size", "64", "--settings", "2/2", "1/1"]
+    bench.main(argv)
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\| (\d/\d) \| (\d+), (\d+) \| \d+ \| ([\d.]+)x .* \| (\d+)% \|$", out, re.M)
+    assert [r[0] for r in rows] == ["2/2", "1/1"] and rows[0][3] == "1.00", out
+    args = bench.argparse.Namespace(arch="small_cnn", crop=32, batch_size=16, images=64,
+                                    epochs=1, pipeline="full", matmul_size=64)
+    assert bench.run_child(args, (1, 2))["threads"] == [1, 2]
+    with pytest.raises(SystemExit):
+        bench.main(["--settings", "2-1"])
