@@ -460,11 +460,21 @@ def test_progressive_windows_cut_each_epoch_at_its_phase_size(tmp_path):
                                                                   "crop": PROGRESSIVE}}))
 
 
-def test_a_resized_network_trains_on_as_the_one_it_came_from(tmp_path, keras):
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_a_resized_network_trains_on_as_the_one_it_came_from(tmp_path, keras, policy):
     """The phase switch (40x40 -> 48x48 -> 40x40) keeps weights, BatchNorm settings,
     the per-variable optimizer state (Nesterov momenta, the BatchNorm biases' learning-rate
     factor, the step count) and the weight average: a step on the same batch then gives
-    the same weights as on the network never resized (with the same dropout masks)."""
+    the same weights as on the network never resized (with the same dropout masks). In
+    float16 the optimizer is Keras' loss-scaling wrapper, whose scale carries over too."""
+    keras.config.set_dtype_policy(policy)
+    try:
+        _resize_and_train_on(tmp_path, keras, policy)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def _resize_and_train_on(tmp_path, keras, policy):
     from ferflow.training.train import _compile, _Data, _resized, _Run, reseed_layers
 
     s = settings_with_defaults({**RECIPE, "deterministic": True})
@@ -483,7 +493,9 @@ def test_a_resized_network_trains_on_as_the_one_it_came_from(tmp_path, keras):
     for a, b in zip(net.optimizer.variables, moved.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert moved.get_layer("bn1").momentum == 0.6
-    assert type(moved.optimizer).__name__ == "ScaledSGD"
+    inner = getattr(moved.optimizer, "inner_optimizer", moved.optimizer)
+    assert type(inner).__name__ == "ScaledSGD"
+    assert (type(moved.optimizer).__name__ == "LossScaleOptimizer") == (policy != "float32")
     for m in (net, moved):  # the dropout masks, as every epoch sets them
         reseed_layers(m, 0, 1)
         m.train_on_batch(*batches[1])

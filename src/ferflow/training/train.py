@@ -481,8 +481,8 @@ def _resized(s: dict, net, model, side: int, data: _Data, average=None):
     _check_crop(s["arch"], side, net, new)
     new.set_weights(net.get_weights())
     configure_batchnorm(keras, new, s)
-    opt = optimizer(s, batchnorm_biases(keras, new))
-    _compile(s, new, opt)
+    _compile(s, new, optimizer(s, batchnorm_biases(keras, new)))
+    opt = new.optimizer  # with float16, Keras' loss-scaling wrapper of it
     opt.build(new.trainable_variables)
     old = net.optimizer.variables
     if [tuple(v.shape) for v in opt.variables] != [tuple(v.shape) for v in old]:
