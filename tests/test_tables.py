@@ -358,3 +358,21 @@ def test_comparison_and_ablation_tables_flag_a_model_that_did_not_learn(tmp_path
                        {"values": {"normalize": True}, "model": "good", "runs": good}]}
     df = ablation_table(layout, str(tmp_path / "a.csv"), str(tmp_path / "a.md"), "x")
     assert df.set_index("model").at["flat", "did_not_learn"]
+
+
+def test_ablation_table_shows_progressive_windows_compactly(tmp_path):
+    """A list-valued factor (augment.crop phases) is one readable cell, in the CSV and the
+    Markdown, as in its variant's name."""
+    phases = [{"size": 32, "epochs": 2}, {"size": 48, "epochs": 1}]
+    runs = {n: {n: write_run(tmp_path, n, a)} for n, a in
+            (("b", 0.55), ("b.augment_crop-32x2+48x1", 0.56))}
+    layout = {"base": "b", "design": "one_at_a_time", "factors": ["augment.crop"],
+              "levels": {"augment.crop": [40, phases]}, "base_values": {"augment.crop": 40},
+              "rows": [{"values": {"augment.crop": 40}, "model": "b", "runs": runs["b"]},
+                       {"values": {"augment.crop": phases}, "model": "b.augment_crop-32x2+48x1",
+                        "runs": runs["b.augment_crop-32x2+48x1"]}]}
+    ablation_table(layout, str(tmp_path / "a.csv"), str(tmp_path / "a.md"), "crop")
+    assert pd.read_csv(tmp_path / "a.csv")["augment.crop"].astype(str).tolist() == ["40", "32x2+48x1"]
+    md = open(tmp_path / "a.md").read()
+    assert "| 32x2+48x1 | b.augment_crop-32x2+48x1 | 1 |" in md
+    assert "| setting | 40 | 32x2+48x1 | verdict against the base |" in md

@@ -199,3 +199,14 @@ def message(err, root: dict) -> str:
         return (f"config key {key}: {err.message}"
                 f"{did_you_mean(err.instance, err.validator_value, quote=True)}")
     return f"config key {key}: {err.message}"
+
+
+def value_text(value) -> str:
+    """A config value as a variant's name and an ablation table's cell show it: a list's
+    items joined by +, a mapping's values by x (progressive windows ``[{size: 32, epochs:
+    10}, {size: 48, epochs: 4}]``: 32x10+48x4), anything else as ``str``."""
+    if isinstance(value, list):
+        return "+".join(value_text(v) for v in value)
+    if isinstance(value, dict):
+        return "x".join(value_text(v) for v in value.values())
+    return str(value)

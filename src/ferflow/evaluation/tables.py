@@ -28,6 +28,7 @@ from ferflow import CLASS_NAMES
 from ferflow.evaluation import stats
 from ferflow.io import atomic_path, load_json, load_npz
 from ferflow.outputs import table
+from ferflow.schema import value_text
 
 OUTPUTS = (  # declarations (ferflow.outputs)
     table("accuracy_table", "tables/accuracy.csv", "accuracy"),
@@ -429,7 +430,8 @@ def ablation_table(layout: dict, out_csv: str, out_md: str, title: str,
     rows = []
     for row in layout["rows"]:
         r = per_face.intervals(group_row({"runs": row["runs"]}, "validation"), row["runs"])
-        rows.append({**{f: row["values"].get(f, layout["base_values"][f]) for f in factors},
+        rows.append({**{f: _cell_value(row["values"].get(f, layout["base_values"][f]))
+                        for f in factors},
                      "switched": " ".join(row["values"]), "model": row["model"], "runs": r["runs"],
                      **{k: r.get(k) for k in ("val_acc", "val_acc_std", "public_acc",
                                               "public_acc_std", "private_acc", "private_acc_std",
@@ -484,6 +486,11 @@ def ablation_blocks(df, title: str, base: str, design: str) -> list[tuple]:
                    ("table", ["setting"] + values + ["verdict against the base"],
                     [[f] + [cell(f, v) for v in values] + [verdicts(f)] for f in factors])]
     return blocks
+
+
+def _cell_value(v):
+    """A factor's value in the table: a list (progressive windows) as its compact text."""
+    return value_text(v) if isinstance(v, (list, dict)) else v
 
 
 def _fmt_value(v) -> str:

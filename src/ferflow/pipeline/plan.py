@@ -19,6 +19,7 @@ import itertools
 import re
 
 from ferflow.errors import ConfigError
+from ferflow.schema import value_text
 
 MODEL_ONLY = ("tta", "repeats", "resources")  # model keys that are not training settings
 # the analyses that need a Keras model (gradients or its layers): an ONNX model gets none
@@ -53,20 +54,10 @@ def setting(settings: dict, path: str):
     return value.get(rest) if rest and isinstance(value, dict) else value
 
 
-def _compact(value) -> str:
-    """A value in a variant's name: a list's items joined by +, a mapping's values by x
-    (progressive crops ``[{size: 32, epochs: 10}, {size: 48, epochs: 4}]``: 32x10+48x4)."""
-    if isinstance(value, list):
-        return "+".join(_compact(v) for v in value)
-    if isinstance(value, dict):
-        return "x".join(_compact(v) for v in value.values())
-    return str(value)
-
-
 def _label(path: str, value) -> str:
     key = path[: -len(".enabled")] if path.endswith(".enabled") else path
     key = key.replace(".", "_")
-    val = ("on" if value else "off") if isinstance(value, bool) else _compact(value)
+    val = ("on" if value else "off") if isinstance(value, bool) else value_text(value)
     return f"{key}-{re.sub(r'[^A-Za-z0-9_.+-]', '_', val)}"
 
 
