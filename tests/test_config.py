@@ -116,6 +116,11 @@ def test_schema_is_draft_2020_12():
      "config key models.small_cnn.augment: crop 40 needs enabled: true"),
     ({"training": {"augment": {"crop": 40}}},
      "config key training.augment: crop 40 needs enabled: true"),
+    ({"models": {"small_cnn": {"arch": "small_cnn", "epochs": 2, "augment": {
+        "crop": [{"size": 32, "epochs": 1}, {"size": 40, "epochs": 1}]}}}},
+     "config key models.small_cnn.augment: crop 32x1+40x1 needs enabled: true"),
+    ({"training": {"augment": {"enabled": True, "crop": [{"size": 32, "epochs": 1}]}}},
+     "config key training.augment.crop: the phases' epochs sum to 1"),
     ({"ablations": {"a": {"base": "seed000", "factors": {"augment.crop": [40]}}}},
      "config key models.seed000 (its run or variant seed000.augment_crop-40): crop 40 needs "
      "enabled: true"),

@@ -14,7 +14,7 @@ import os
 from ferflow.data.ingest import DATA_FILES
 from ferflow.errors import ConfigError
 from ferflow.pipeline.plan import Plan, merge, with_setting
-from ferflow.schema import defaults, did_you_mean, load_schema, message, resolve
+from ferflow.schema import defaults, did_you_mean, load_schema, message, resolve, value_text
 
 __all__ = ["ConfigError", "RENAMED", "validate", "validate_cached"]
 
@@ -209,12 +209,15 @@ def _check_settings(config: dict, plan: Plan) -> None:
         base_aug = merge(config, config["models"][run.split(".")[0]]).get("augment") or {}
         if aug.get("crop") and not aug.get("enabled") and not base_aug.get("enabled"):
             raise ConfigError(f"config key {_setting_key(config, run, 'augment')}: crop "
-                              f"{aug['crop']} needs enabled: true (windows are cut by the "
+                              f"{value_text(aug['crop'])} needs enabled: true (windows are cut by the "
                               "online augmentation)")
         crop = aug.get("crop")
         epochs = s.get("epochs", defaults("training")["epochs"])
         if isinstance(crop, list) and sum(p["epochs"] for p in crop) != epochs:
-            key = _setting_key(config, run, "augment")
+            entry = config["models"].get(run, {})
+            key = (_setting_key(config, run, "augment") if run not in config["models"] else
+                   f"models.{run}.augment" if "crop" in (entry.get("augment") or {})
+                   else "training.augment")
             raise ConfigError(f"config key {key}{'' if key.endswith(')') else '.crop'}: the "
                               f"phases' epochs sum to {sum(p['epochs'] for p in crop)}, the "
                               f"model trains {epochs} epochs")
