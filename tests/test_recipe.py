@@ -316,13 +316,12 @@ RECIPE = {"arch": "ferflow_cpu", "epochs": 3, "batch_size": 8, "optimizer": "sgd
           "augment": {"enabled": True, "flip": "alternate", "crop": 40}}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["ema", "lookahead"])
-def test_recipe_training_resumes_like_an_uninterrupted_one(tmp_path, method):
-    """Every fast-training setting at once: cut after epoch 2 (the average started in epoch
-    2), resumed: the same history and the same saved model, which holds the average and
-    is the evaluated one (its validation loss is the history's)."""
-    settings = {**RECIPE, "average": {**RECIPE["average"], "method": method}}
+def _uninterrupted_cut_and_resumed(tmp_path, settings, between=lambda state: None):
+    """``settings`` trained on tiny inputs uninterrupted, and again cut as epoch 3 is
+    logged, ``between(state folder)`` checked, then resumed. Asserts that the resumed run
+    says so and ends with the same history and saved model, and that the saved model is
+    the evaluated one (its validation loss is the history's best). Returns that model and
+    the log lines of the uninterrupted and of the resumed run."""
     inputs = _tiny_training_inputs(tmp_path)
 
     def run(name, log):
@@ -331,10 +330,8 @@ def test_recipe_training_resumes_like_an_uninterrupted_one(tmp_path, method):
         _train(settings, inputs, d, tmp_path / f"state-{name}", log=log)
         return d
 
-    lines = []
+    lines, resumed = [], []
     a = run("ref", lines.append)
-    assert any(line.startswith("whitening: a frozen 2x2 convolution") for line in lines)
-    assert any(line.startswith(f"weight average ({method}") for line in lines)
 
     def stop_at_epoch_3(line):
         if line.startswith("epoch 3:"):
@@ -342,16 +339,31 @@ def test_recipe_training_resumes_like_an_uninterrupted_one(tmp_path, method):
 
     with pytest.raises(_Stop):
         run("cut", stop_at_epoch_3)
-    state = tmp_path / "state-cut"
-    assert (state / "epoch-0002.average.npz").exists()
-    assert not (state / "epoch-0001.average.npz").exists()  # the previous one removed
-    resumed = []
+    between(tmp_path / "state-cut")
     b = run("cut", resumed.append)
     assert "resuming from the checkpoint after epoch 2" in resumed
     pd.testing.assert_frame_equal(pd.read_csv(b / "h.csv"), pd.read_csv(a / "h.csv"))
     ma = same_saved_models(a / "m.keras", b / "m.keras")
     hist = pd.read_csv(a / "h.csv")
     assert validation_loss(ma, inputs) == pytest.approx(hist["val_loss"].min(), rel=1e-4)
+    return ma, lines, resumed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["ema", "lookahead"])
+def test_recipe_training_resumes_like_an_uninterrupted_one(tmp_path, method):
+    """Every fast-training setting at once: cut after epoch 2 (the average started in epoch
+    2), resumed: the same history and the same saved model, which holds the average and
+    is the evaluated one (its validation loss is the history's)."""
+    settings = {**RECIPE, "average": {**RECIPE["average"], "method": method}}
+
+    def between(state):
+        assert (state / "epoch-0002.average.npz").exists()
+        assert not (state / "epoch-0001.average.npz").exists()  # the previous one removed
+
+    ma, lines, _ = _uninterrupted_cut_and_resumed(tmp_path, settings, between)
+    assert any(line.startswith("whitening: a frozen 2x2 convolution") for line in lines)
+    assert any(line.startswith(f"weight average ({method}") for line in lines)
     np.testing.assert_array_equal(ma.get_layer("bn1").gamma.numpy(), 1.0)
     assert not ma.get_layer("whiten").trainable
 
@@ -402,40 +414,20 @@ def test_progressive_windows_train_each_phase_at_its_size_and_resume_across_a_sw
     a run cut after the 40x40 epoch resumes (from a 40x40 checkpoint, switching to whole
     faces) to the same history and saved model as an uninterrupted run."""
     settings = {**RECIPE, "epochs": 4, "augment": {**RECIPE["augment"], "crop": PROGRESSIVE}}
-    inputs = _tiny_training_inputs(tmp_path)
 
-    def run(name, log):
-        d = tmp_path / name
-        d.mkdir(exist_ok=True)
-        _train(settings, inputs, d, tmp_path / f"state-{name}", log=log)
-        return d
+    def between(state):
+        from ferflow.models import load_model
 
-    lines = []
-    a = run("ref", lines.append)
+        ckpt = load_model(str(state / "epoch-0002.keras"), size=40)
+        assert ckpt.input_shape[1:] == (40, 40, 1)
+
+    ma, lines, resumed = _uninterrupted_cut_and_resumed(tmp_path, settings, between)
     assert ("progressive windows: 1 epochs of 32x32, then 1 epochs of 40x40, then 2 epochs of "
             "48x48; evaluating whole faces") in lines
     switches = [line for line in lines if " on: " in line]
     assert switches == ["epoch 2 on: random 40x40 windows", "epoch 3 on: whole faces"]
-
-    def stop_at_epoch_3(line):
-        if line.startswith("epoch 3:"):
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        run("cut", stop_at_epoch_3)
-    from ferflow.models import load_model
-
-    ckpt = load_model(str(tmp_path / "state-cut/epoch-0002.keras"), size=40)
-    assert ckpt.input_shape[1:] == (40, 40, 1)
-    resumed = []
-    b = run("cut", resumed.append)
-    assert "resuming from the checkpoint after epoch 2" in resumed
     assert "epoch 3 on: whole faces" in resumed
-    pd.testing.assert_frame_equal(pd.read_csv(b / "h.csv"), pd.read_csv(a / "h.csv"))
-    ma = same_saved_models(a / "m.keras", b / "m.keras")
     assert ma.input_shape[1:] == (48, 48, 1)
-    hist = pd.read_csv(a / "h.csv")
-    assert validation_loss(ma, inputs) == pytest.approx(hist["val_loss"].min(), rel=1e-4)
 
 
 def test_progressive_windows_cut_each_epoch_at_its_phase_size(tmp_path):

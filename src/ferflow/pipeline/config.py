@@ -190,7 +190,9 @@ def _check_ablations(config: dict, schema: dict) -> None:
 def _setting_key(config: dict, run: str, setting: str) -> str:
     """Where ``run``'s value of ``setting`` comes from (a config key)."""
     if run in config["models"]:
-        in_entry = setting in config["models"][run]
+        head, _, rest = setting.partition(".")  # a dotted setting: augment.crop
+        entry = config["models"][run]
+        in_entry = head in entry and (not rest or rest in (entry[head] or {}))
         return f"models.{run}.{setting}" if in_entry else f"training.{setting}"
     return f"models.{run.split('.')[0]} (its run or variant {run})"
 
@@ -214,11 +216,7 @@ def _check_settings(config: dict, plan: Plan) -> None:
         crop = aug.get("crop")
         epochs = s.get("epochs", defaults("training")["epochs"])
         if isinstance(crop, list) and sum(p["epochs"] for p in crop) != epochs:
-            entry = config["models"].get(run, {})
-            key = (_setting_key(config, run, "augment") if run not in config["models"] else
-                   f"models.{run}.augment" if "crop" in (entry.get("augment") or {})
-                   else "training.augment")
-            raise ConfigError(f"config key {key}{'' if key.endswith(')') else '.crop'}: the "
+            raise ConfigError(f"config key {_setting_key(config, run, 'augment.crop')}: the "
                               f"phases' epochs sum to {sum(p['epochs'] for p in crop)}, the "
                               f"model trains {epochs} epochs")
         # the averaged weights have no BatchNorm statistics of their own: precise BN
